@@ -1,0 +1,138 @@
+"""The ``stella`` command: info, presets, methods, train, runs, book, data-real."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from stella.config import ConfigError, load_config, preset_names
+
+
+def _cmd_info(args: argparse.Namespace) -> int:
+    from stella.models import describe
+
+    cfg = load_config(args.preset, args.set)
+    print(f"preset {cfg.preset}: model {cfg.model.size}, audio {cfg.data.audio_frames}x{cfg.data.mel_bins} "
+          f"-> M={cfg.num_audio_patches} patches {cfg.audio_grid}, video {cfg.data.num_frames}x"
+          f"{cfg.data.image_size}^2 -> N={cfg.num_video_patches} patches {cfg.video_grid}")
+    for k, v in describe(cfg).items():
+        print(f"  {k}: {v:,}" if isinstance(v, int) else f"  {k}: {v}")
+    return 0
+
+
+def _cmd_presets(args: argparse.Namespace) -> int:
+    for name in preset_names():
+        cfg = load_config(name)
+        print(f"{name}: model={cfg.model.size} tasks={cfg.data.num_tasks} dataset={cfg.data.dataset} "
+              f"memory={cfg.continual.memory_size} batch={cfg.continual.batch_size} "
+              f"epochs/task={cfg.continual.epochs_per_task}")
+    if args.show:
+        print(json.dumps(load_config(args.show).to_dict(), indent=2))
+    return 0
+
+
+def _cmd_methods(args: argparse.Namespace) -> int:
+    from stella.continual import METHODS
+
+    width = max(map(len, METHODS))
+    for name, cls in METHODS.items():
+        print(f"{name:<{width}}  {cls.summary}")
+    return 0
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from stella.continual import run_experiment
+    from stella.continual.distributed import init_from_env
+
+    overrides = [f"continual.method={args.method}", *(args.set or [])]
+    if args.seed is not None:
+        overrides.append(f"run.seed={args.seed}")
+    cfg = load_config(args.preset, overrides)
+    info = init_from_env(cfg.run.device)
+    rd = run_experiment(cfg, results_dir=args.results, dist_info=info)
+    if info.rank != 0:
+        return 0
+    print(f"run {rd.key} complete: {rd.path}")
+    summary = rd.load_json("summary")
+    for row in summary:
+        print(f"  {row['direction']} {row['metric']}: A={row['A']:.2f} F={row['F']:.2f}")
+    return 0
+
+
+def _cmd_runs(args: argparse.Namespace) -> int:
+    from stella.store import RunStore
+
+    for r in RunStore(args.results).runs():
+        print(f"{r['key']}  {r['preset']:<6} {r['method']:<12} {'complete' if r['complete'] else 'incomplete'}")
+    return 0
+
+
+def _cmd_book(args: argparse.Namespace) -> int:
+    from stella.book import BookBuildError, build_book
+
+    try:
+        index = build_book(args.preset, stage=args.stage, results_dir=args.results, only=args.only)
+    except BookBuildError as e:
+        print(f"book: {e}", file=sys.stderr)
+        return 1
+    print(f"book built: {index}")
+    return 0
+
+
+def _cmd_data_real(args: argparse.Namespace) -> int:
+    from stella.data.tuxpaint import prepare_tuxpaint
+
+    path = prepare_tuxpaint(args.dest)
+    print(f"tuxpaint stamps ready in {path}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="stella", description=__doc__)
+    sub = p.add_subparsers(dest="cmd", required=True)
+
+    def with_preset(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--preset", default="cpu", help=f"one of {preset_names()} or a YAML path")
+        sp.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                        help="override one config value (repeatable)")
+
+    sp = sub.add_parser("info", help="geometry and parameter counts of a preset")
+    with_preset(sp)
+    sp.set_defaults(fn=_cmd_info)
+    sp = sub.add_parser("presets", help="list presets")
+    sp.add_argument("--show", help="print one preset's resolved config")
+    sp.set_defaults(fn=_cmd_presets)
+    sp = sub.add_parser("methods", help="list continual-learning methods")
+    sp.set_defaults(fn=_cmd_methods)
+    sp = sub.add_parser("train", help="continual pre-training of one method into the run store")
+    with_preset(sp)
+    sp.add_argument("--method", required=True)
+    sp.add_argument("--seed", type=int)
+    sp.add_argument("--results", default="results")
+    sp.set_defaults(fn=_cmd_train)
+    sp = sub.add_parser("runs", help="list runs in the run store")
+    sp.add_argument("--results", default="results")
+    sp.set_defaults(fn=_cmd_runs)
+    sp = sub.add_parser("book", help="execute every notebook and build the Jupyter Book")
+    sp.add_argument("--preset", default="cpu")
+    sp.add_argument("--stage", help="copy the book sources here and build there")
+    sp.add_argument("--results", help="run store directory (default: results/)")
+    sp.add_argument("--only", nargs="*", help="execute only notebooks whose name contains these")
+    sp.set_defaults(fn=_cmd_book)
+    sp = sub.add_parser("data-real", help="download tuxpaint-stamps-default (apt) for the real-content benchmark")
+    sp.add_argument("--dest", default="data/tuxpaint")
+    sp.set_defaults(fn=_cmd_data_real)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.fn(args)
+    except (ConfigError, FileNotFoundError, ValueError) as e:
+        print(f"stella {args.cmd}: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,379 @@
+"""Every configurable value of stella-book, in one place.
+
+A run is described by a frozen :class:`Config` made of five sections (model, data,
+selection, continual, run). Presets live in ``stella/presets/<name>.yaml`` and only
+override the defaults written here; ``load_config("cpu", overrides=["continual.lr=3e-4"])``
+resolves a preset plus ``key=value`` overrides. Unknown keys and out-of-range values
+raise :class:`ConfigError` naming the offending key.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+PRESET_DIR = Path(__file__).parent / "presets"
+
+
+class ConfigError(ValueError):
+    """A configuration key is unknown or its value is out of range."""
+
+
+def _check(cond: bool, key: str, msg: str) -> None:
+    if not cond:
+        raise ConfigError(f"{key}: {msg}")
+
+
+# Architectures (appendix C / CAV-MAE). ``size`` picks one row; explicit keys override it.
+MODEL_SIZES: dict[str, dict[str, Any]] = {
+    "micro": dict(patch_size=8, embed_dim=32, num_heads=2, modality_depth=1, fusion_depth=1,
+                  decoder_dim=32, decoder_depth=1, decoder_heads=2),
+    "tiny": dict(patch_size=8, embed_dim=96, num_heads=4, modality_depth=2, fusion_depth=1,
+                 decoder_dim=64, decoder_depth=1, decoder_heads=4),
+    # ViT-B as in the authors' code: 10 modality-specific + 2 shared layers, decoder 512x8x16.
+    "base": dict(patch_size=16, embed_dim=768, num_heads=12, modality_depth=10, fusion_depth=2,
+                 decoder_dim=512, decoder_depth=8, decoder_heads=16),
+}
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Backbone f(.; theta) (appendix C) and AVM module h(.; Theta) (appendix D)."""
+
+    size: str = "tiny"
+    patch_size: int = 8
+    embed_dim: int = 96
+    num_heads: int = 4
+    modality_depth: int = 2
+    fusion_depth: int = 1
+    mlp_ratio: float = 4.0
+    decoder_dim: int = 64
+    decoder_depth: int = 1
+    decoder_heads: int = 4
+    pos_embed: str = "learned"        # "learned" (initialised 2-D sin-cos) or "sincos" (fixed)
+    mask_ratio: float = 0.8           # Eq. 8, ratio of masked patches
+    norm_pix_loss: bool = True        # per-patch normalised reconstruction targets
+    tau: float = 0.05                 # Eq. 9 temperature
+    contrast_weight: float = 0.1      # lambda in L = l^r + lambda l^c
+    avm_weight: float = 1.0           # weight of L^avm (Eq. 11), trains the AVM only
+
+    def __post_init__(self) -> None:
+        _check(self.size in MODEL_SIZES, "model.size", f"must be one of {sorted(MODEL_SIZES)}, got {self.size!r}")
+        for k in ("patch_size", "embed_dim", "num_heads", "modality_depth", "fusion_depth",
+                  "decoder_dim", "decoder_depth", "decoder_heads"):
+            _check(getattr(self, k) >= 1, f"model.{k}", f"must be >= 1, got {getattr(self, k)}")
+        _check(self.embed_dim % self.num_heads == 0, "model.embed_dim",
+               f"{self.embed_dim} is not divisible by model.num_heads={self.num_heads}")
+        _check(self.decoder_dim % self.decoder_heads == 0, "model.decoder_dim",
+               f"{self.decoder_dim} is not divisible by model.decoder_heads={self.decoder_heads}")
+        _check(self.pos_embed in ("learned", "sincos"), "model.pos_embed", f"must be 'learned' or 'sincos', got {self.pos_embed!r}")
+        _check(0.0 <= self.mask_ratio < 1.0, "model.mask_ratio", f"must be in [0, 1), got {self.mask_ratio}")
+        _check(self.tau > 0, "model.tau", f"must be > 0, got {self.tau}")
+        _check(self.contrast_weight >= 0, "model.contrast_weight", f"must be >= 0, got {self.contrast_weight}")
+        _check(self.mlp_ratio > 0, "model.mlp_ratio", f"must be > 0, got {self.mlp_ratio}")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Input geometry, the benchmark and its task sequence (section 3.1, appendix B)."""
+
+    dataset: str = "synthetic"        # "synthetic" | "tuxpaint" | "manifest"
+    benchmark: str = "continual-vs"   # task split for real data: "continual-vs" | "continual-as"
+    task_order: str = "default"       # "default" | "shuffled" (Table 7) | comma-separated task names
+    manifest: str = ""                # CAV-MAE-style JSON manifest (dataset == "manifest")
+    category_csv: str = ""            # optional label,category CSV (VGGSound stat.csv), overrides the curated split
+    num_tasks: int = 4
+    classes_per_task: int = 4
+    train_per_class: int = 24
+    eval_per_class: int = 8
+    sample_rate: int = 16000
+    num_frames: int = 4               # T
+    image_size: int = 32              # h = w
+    audio_frames: int = 64            # t, fbank frames (10 ms shift), pad/crop target length
+    mel_bins: int = 32                # f
+    audio_norm_mean: float | None = None   # None: the dataset's own stored statistics
+    audio_norm_std: float | None = None    # (real data, paper: -5.081 / 4.485)
+    num_distractors: int = 2
+    noise_level: float = 0.1
+    augment: bool = True              # Table 6: audio time shift + noise, video multi-scale crop
+    seed: int = 0                     # the benchmark's own seed; fixed across training seeds
+
+    def __post_init__(self) -> None:
+        _check(self.dataset in ("synthetic", "tuxpaint", "manifest"), "data.dataset",
+               f"must be 'synthetic', 'tuxpaint' or 'manifest', got {self.dataset!r}")
+        _check(self.benchmark in ("continual-vs", "continual-as"), "data.benchmark",
+               f"must be 'continual-vs' or 'continual-as', got {self.benchmark!r}")
+        for k in ("num_tasks", "classes_per_task", "train_per_class", "eval_per_class",
+                  "sample_rate", "num_frames", "image_size", "audio_frames", "mel_bins"):
+            _check(getattr(self, k) >= 1, f"data.{k}", f"must be >= 1, got {getattr(self, k)}")
+        _check(self.num_distractors >= 0, "data.num_distractors", f"must be >= 0, got {self.num_distractors}")
+        _check(self.noise_level >= 0, "data.noise_level", f"must be >= 0, got {self.noise_level}")
+        _check(self.audio_norm_std is None or self.audio_norm_std > 0, "data.audio_norm_std",
+               f"must be > 0, got {self.audio_norm_std}")
+        _check(self.dataset != "manifest" or bool(self.manifest), "data.manifest",
+               "must name a manifest file when data.dataset is 'manifest'")
+        _check(not self.category_csv or self.category_csv.endswith(".csv"), "data.category_csv",
+               f"must be a .csv file (label,category), got {self.category_csv!r}")
+
+
+@dataclass(frozen=True)
+class SelectionConfig:
+    """STELLA's patch selection (sections 4.1-4.3, Algorithm 1) and its ablation variants."""
+
+    strategy: str = "stella"          # "none" | "stella" | "lpis" | "rca" | "random" | "mats"
+    rho_a: float = 0.5                # audio sampling ratio, kappa_a = M * rho_a
+    rho_v: float = 0.5                # video sampling ratio, kappa_v = N * rho_v
+    beta: float = 0.4                 # Eq. 1 temperature used for selection (training uses 1)
+    chunk_size: int = 2               # L_c, audio time chunk size in time tokens (Algorithm 1)
+    audio_mode: str = "time"          # Fig. 9: "time" | "frequency" | "none" (no constraint)
+    descending: bool = True           # Eq. 3: keep the kappa MOST important keys (ambiguity 3)
+    past_queries: str = "paired"      # Eq. 4: "paired" (one memory sample per current) | "mean"
+    mask_of: str = "selected"         # ambiguity 10: mask ratio applies to "selected" X^ or "full" length
+
+    def __post_init__(self) -> None:
+        _check(self.strategy in ("none", "stella", "lpis", "rca", "random", "mats"), "selection.strategy",
+               f"must be one of none/stella/lpis/rca/random/mats, got {self.strategy!r}")
+        _check(0.0 < self.rho_a <= 1.0, "selection.rho_a", f"sampling ratio must be in (0, 1], got {self.rho_a}")
+        _check(0.0 < self.rho_v <= 1.0, "selection.rho_v", f"sampling ratio must be in (0, 1], got {self.rho_v}")
+        _check(self.beta > 0, "selection.beta", f"must be > 0, got {self.beta}")
+        _check(self.chunk_size >= 1, "selection.chunk_size", f"must be >= 1, got {self.chunk_size}")
+        _check(self.audio_mode in ("time", "frequency", "none"), "selection.audio_mode",
+               f"must be 'time', 'frequency' or 'none', got {self.audio_mode!r}")
+        _check(self.past_queries in ("paired", "mean"), "selection.past_queries",
+               f"must be 'paired' or 'mean', got {self.past_queries!r}")
+        _check(self.mask_of in ("selected", "full"), "selection.mask_of",
+               f"must be 'selected' or 'full', got {self.mask_of!r}")
+
+
+@dataclass(frozen=True)
+class ContinualConfig:
+    """Task-free continual pre-training (section 5.1) and the methods' hyperparameters (Table 5, 6)."""
+
+    method: str = "stella"
+    memory_size: int = 64             # rehearsal memory instances (paper: 2K VS, 5K AS)
+    batch_size: int = 16
+    replay_batch_size: int = 0        # 0: same as batch_size
+    batch_multiplier: float = 1.0     # STELLA++ spends the memory saving on a 1.66x batch
+    epochs_per_task: int = 1
+    lr: float = 1e-4
+    betas: tuple[float, float] = (0.95, 0.999)
+    weight_decay: float = 5e-7
+    avm_lr: float = 1e-4
+    der_alpha: float = 0.5            # DER++ / STELLA penalty weight alpha
+    der_beta: float = 0.5             # DER++ replay reconstruction weight
+    mir_candidates: int = 5           # MIR: C x replay batch candidates
+    gmed_alpha: float = 0.1
+    gmed_beta: float = 0.05
+    gmed_gamma: float = 1.0
+    clser_lambda: float = 0.1
+    clser_alpha_s: float = 0.999
+    clser_alpha_p: float = 0.999
+    clser_r_s: float = 0.6
+    clser_r_p: float = 0.8
+    lump_lambda: float = 0.1
+    esmer_alpha_l: float = 0.99
+    esmer_beta: float = 1.0
+    esmer_gamma: float = 0.15
+    esmer_alpha: float = 0.999
+    esmer_r: float = 0.2
+
+    def __post_init__(self) -> None:
+        _check(self.memory_size >= 0, "continual.memory_size", f"must be >= 0, got {self.memory_size}")
+        _check(self.batch_size >= 2, "continual.batch_size", f"must be >= 2 (contrastive loss), got {self.batch_size}")
+        _check(self.replay_batch_size >= 0, "continual.replay_batch_size", f"must be >= 0, got {self.replay_batch_size}")
+        _check(self.batch_multiplier >= 1.0, "continual.batch_multiplier", f"must be >= 1, got {self.batch_multiplier}")
+        _check(self.epochs_per_task >= 1, "continual.epochs_per_task", f"must be >= 1, got {self.epochs_per_task}")
+        _check(self.lr > 0 and self.avm_lr > 0, "continual.lr", f"learning rates must be > 0, got {self.lr}, {self.avm_lr}")
+        _check(len(self.betas) == 2 and all(0 <= b < 1 for b in self.betas), "continual.betas",
+               f"must be two numbers in [0, 1), got {self.betas}")
+        _check(self.weight_decay >= 0, "continual.weight_decay", f"must be >= 0, got {self.weight_decay}")
+        for k in ("clser_alpha_s", "clser_alpha_p", "clser_r_s", "clser_r_p", "esmer_alpha_l", "esmer_alpha", "esmer_r"):
+            _check(0.0 <= getattr(self, k) <= 1.0, f"continual.{k}", f"must be in [0, 1], got {getattr(self, k)}")
+        _check(self.mir_candidates >= 1, "continual.mir_candidates", f"must be >= 1, got {self.mir_candidates}")
+        _check(0.0 <= self.lump_lambda, "continual.lump_lambda", f"must be >= 0, got {self.lump_lambda}")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Seed, device, checkpointing and where results go."""
+
+    seed: int = 2021
+    device: str = "auto"              # "auto" | "cpu" | "cuda"
+    checkpoint_every: int = 50        # steps between mid-task checkpoints (plus one after every task)
+    results_dir: str = "results"
+    num_threads: int = 0              # torch intra-op threads; 0 leaves torch's default
+    progress: bool = True             # tqdm bars per task
+
+    def __post_init__(self) -> None:
+        _check(self.device in ("auto", "cpu", "cuda"), "run.device", f"must be auto/cpu/cuda, got {self.device!r}")
+        _check(self.checkpoint_every >= 1, "run.checkpoint_every", f"must be >= 1, got {self.checkpoint_every}")
+        _check(self.num_threads >= 0, "run.num_threads", f"must be >= 0, got {self.num_threads}")
+
+
+SECTIONS = {"model": ModelConfig, "data": DataConfig, "selection": SelectionConfig,
+            "continual": ContinualConfig, "run": RunConfig}
+
+
+@dataclass(frozen=True)
+class Config:
+    preset: str = "cpu"
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    selection: SelectionConfig = field(default_factory=SelectionConfig)
+    continual: ContinualConfig = field(default_factory=ContinualConfig)
+    run: RunConfig = field(default_factory=RunConfig)
+
+    def __post_init__(self) -> None:
+        p = self.model.patch_size
+        _check(self.data.image_size % p == 0, "data.image_size",
+               f"{self.data.image_size} is not divisible by model.patch_size={p}")
+        _check(self.data.audio_frames % p == 0, "data.audio_frames",
+               f"{self.data.audio_frames} is not divisible by model.patch_size={p}")
+        _check(self.data.mel_bins % p == 0, "data.mel_bins", f"{self.data.mel_bins} is not divisible by model.patch_size={p}")
+
+    # Patch-grid geometry (section 3.1): M = floor(t/p) floor(f/p), N = T floor(h/p) floor(w/p).
+    @property
+    def audio_grid(self) -> tuple[int, int]:
+        """(time tokens, frequency tokens) of the audio patch grid; audio patches are time-major."""
+        return self.data.audio_frames // self.model.patch_size, self.data.mel_bins // self.model.patch_size
+
+    @property
+    def video_grid(self) -> tuple[int, int, int]:
+        """(T, h/p, w/p) of the video patch grid; video patches are frame-major."""
+        g = self.data.image_size // self.model.patch_size
+        return self.data.num_frames, g, g
+
+    @property
+    def num_audio_patches(self) -> int:
+        t, f = self.audio_grid
+        return t * f
+
+    @property
+    def num_video_patches(self) -> int:
+        T, h, w = self.video_grid
+        return T * h * w
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["continual"]["betas"] = list(d["continual"]["betas"])
+        return d
+
+    def with_overrides(self, overrides: Mapping[str, Any] | list[str]) -> "Config":
+        return from_dict(_merge(self.to_dict(), _parse_overrides(overrides)))
+
+    def digest(self, version: str | None = None) -> str:
+        """Run key: a hash of the resolved config and the package version."""
+        from stella import __version__
+
+        payload = json.dumps({"config": self.to_dict(), "version": version or __version__}, sort_keys=True)
+        return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def _merge(base: dict, upd: Mapping) -> dict:
+    out = dict(base)
+    for k, v in upd.items():
+        if isinstance(v, Mapping) and isinstance(out.get(k), Mapping):
+            out[k] = _merge(out[k], v)
+        else:
+            out[k] = v
+    return out
+
+
+def _scalar(text: str) -> Any:
+    """YAML scalar, plus numbers YAML 1.1 leaves as strings (``3e-4``)."""
+    v = yaml.safe_load(text)
+    if isinstance(v, str):
+        try:
+            return float(v)
+        except ValueError:
+            return v
+    return v
+
+
+def _parse_overrides(overrides: Mapping[str, Any] | list[str] | None) -> dict:
+    """``["continual.lr=3e-4", "model.size=base"]`` or ``{"continual.lr": 3e-4}`` -> nested dict."""
+    if not overrides:
+        return {}
+    items = overrides.items() if isinstance(overrides, Mapping) else []
+    if not isinstance(overrides, Mapping):
+        parsed = []
+        for s in overrides:
+            if "=" not in s:
+                raise ConfigError(f"{s}: an override must look like section.key=value")
+            k, v = s.split("=", 1)
+            parsed.append((k.strip(), _scalar(v)))
+        items = parsed
+    nested: dict[str, Any] = {}
+    for key, value in items:
+        if "." not in key:
+            raise ConfigError(f"{key}: an override key must be section.key (sections: {', '.join(SECTIONS)})")
+        sec, k = key.split(".", 1)
+        nested.setdefault(sec, {})[k] = value
+    return nested
+
+
+def _build_section(name: str, cls: type, values: Mapping[str, Any]) -> Any:
+    if not isinstance(values, Mapping):
+        raise ConfigError(f"{name}: must be a mapping of keys to values, got {type(values).__name__}")
+    known = {f.name: f for f in fields(cls)}
+    for k in values:
+        if k not in known:
+            raise ConfigError(f"{name}.{k}: unknown key (known: {', '.join(known)})")
+    values = dict(values)
+    if cls is ModelConfig and "size" in values:
+        _check(values["size"] in MODEL_SIZES, "model.size", f"must be one of {sorted(MODEL_SIZES)}, got {values['size']!r}")
+        values = {**MODEL_SIZES[values["size"]], **values}
+    kwargs = {}
+    for k, v in values.items():
+        default = getattr(cls(), k) if k != "size" else None
+        if isinstance(default, bool) and not isinstance(v, bool):
+            raise ConfigError(f"{name}.{k}: must be true or false, got {v!r}")
+        if isinstance(default, float) and isinstance(v, int) and not isinstance(v, bool):
+            v = float(v)
+        if isinstance(default, int) and not isinstance(default, bool) and isinstance(v, float) and v.is_integer():
+            v = int(v)
+        if isinstance(default, tuple):
+            v = tuple(v)
+        if default is not None and not isinstance(default, tuple) and not isinstance(v, type(default)) \
+                and not (isinstance(default, float) and isinstance(v, int)):
+            raise ConfigError(f"{name}.{k}: expected {type(default).__name__}, got {v!r}")
+        kwargs[k] = v
+    return cls(**kwargs)
+
+
+def from_dict(d: Mapping[str, Any]) -> Config:
+    for k in d:
+        if k not in SECTIONS and k != "preset":
+            raise ConfigError(f"{k}: unknown section (known: preset, {', '.join(SECTIONS)})")
+    secs = {name: _build_section(name, cls, d.get(name, {}) or {}) for name, cls in SECTIONS.items()}
+    return Config(preset=str(d.get("preset", "custom")), **secs)
+
+
+def preset_names() -> list[str]:
+    return sorted(p.stem for p in PRESET_DIR.glob("*.yaml"))
+
+
+def load_config(preset: str | Path = "cpu", overrides: Mapping[str, Any] | list[str] | None = None) -> Config:
+    """Resolve a preset name (or YAML path) plus ``section.key=value`` overrides into a Config."""
+    path = Path(preset)
+    if not path.suffix:
+        path = PRESET_DIR / f"{preset}.yaml"
+        if not path.exists():
+            raise ConfigError(f"preset: unknown preset {str(preset)!r} (known: {', '.join(preset_names())})")
+    if not path.exists():
+        raise ConfigError(f"preset: file {path} does not exist")
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise ConfigError(f"preset: {path} is not valid YAML: {e}") from e
+    raw.setdefault("preset", path.stem)
+    return from_dict(_merge(raw, _parse_overrides(overrides)))
+
+
+__all__ = ["Config", "ConfigError", "ModelConfig", "DataConfig", "SelectionConfig", "ContinualConfig",
+           "RunConfig", "MODEL_SIZES", "load_config", "from_dict", "preset_names", "replace"]

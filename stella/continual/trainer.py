@@ -1,0 +1,212 @@
+"""Resumable task-free continual pre-training (section 3.1, 5.1; Algorithms 2-3).
+
+``Trainer(cfg, run_dir).run()`` streams D_1..D_T through one method, evaluates zero-shot
+retrieval on every task's held-out split after each task (acc[t, i]), and checkpoints after
+every task and every ``run.checkpoint_every`` steps: model, AVM, both optimisers, the
+method's memory and extra models, every RNG state and the stream position. Re-running the
+same command after a kill (SIGKILL included) resumes from the last checkpoint and ends
+with the same metrics as an uninterrupted run on CPU.
+"""
+from __future__ import annotations
+
+import os
+import random
+import signal
+from dataclasses import asdict, replace
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from tqdm.auto import tqdm
+
+from stella.config import Config
+from stella.continual.distributed import DistInfo, allreduce_grads, wrap_ddp
+from stella.continual.methods import METHODS
+from stella.continual.methods.base import Context
+from stella.continual.stream import JointDataset, Position, batches, num_batches
+from stella.data import build_benchmark
+from stella.eval.run_eval import evaluate_after_task
+from stella.models import build_model
+from stella.store import RunDir, atomic_torch_save
+
+
+# Tests of resumption kill the process with SIGKILL right after this optimiser step (0 = never).
+_KILL_AFTER_STEP = int(os.environ.get("STELLA_KILL_AFTER_STEP", "0"))
+
+
+def resolve_method_config(cfg: Config) -> Config:
+    """Make the stored config say what the method really does (its selection strategy, its batch)."""
+    name = cfg.continual.method
+    if name not in METHODS:
+        raise ValueError(f"continual.method: unknown method {name!r} (known: {', '.join(METHODS)})")
+    cls = METHODS[name]
+    sel = replace(cfg.selection, strategy=cls.strategy)
+    cont = cfg.continual
+    if cls.batch_multiplier != 1.0 and cont.batch_multiplier == 1.0:
+        cont = replace(cont, batch_multiplier=cls.batch_multiplier)
+    return replace(cfg, selection=sel, continual=cont)
+
+
+def pick_device(cfg: Config) -> torch.device:
+    if cfg.run.device == "cuda" or (cfg.run.device == "auto" and torch.cuda.is_available()):
+        if not torch.cuda.is_available():
+            raise RuntimeError("run.device: 'cuda' requested but no CUDA device is available")
+        return torch.device("cuda", torch.cuda.current_device())
+    return torch.device("cpu")
+
+
+def _rng_state() -> dict:
+    np_state = np.random.get_state()
+    return {"python": random.getstate(), "torch": torch.get_rng_state(),
+            "numpy": [np_state[0], torch.from_numpy(np_state[1].astype(np.int64)), *map(float, np_state[2:])]}
+
+
+def _set_rng_state(s: dict) -> None:
+    random.setstate(s["python"])
+    torch.set_rng_state(s["torch"])
+    name, keys, pos, has_gauss, cached = s["numpy"]
+    np.random.set_state((name, keys.numpy().astype(np.uint32), int(pos), int(has_gauss), float(cached)))
+
+
+class Trainer:
+    def __init__(self, cfg: Config, run_dir: RunDir, dist_info: DistInfo | None = None):
+        self.cfg = cfg
+        self.rd = run_dir
+        self.dist = dist_info or DistInfo()
+        self.device = pick_device(cfg) if not self.dist.enabled else self.dist.device
+        if cfg.run.num_threads:
+            torch.set_num_threads(cfg.run.num_threads)
+        seed = cfg.run.seed + self.dist.rank
+        random.seed(seed)
+        np.random.seed(seed % 2**32)
+        torch.manual_seed(seed)
+        self.bench = build_benchmark(cfg)
+        model, avm = build_model(cfg)
+        model, avm = model.to(self.device), avm.to(self.device)
+        c = cfg.continual
+        opt = torch.optim.Adam(model.parameters(), lr=c.lr, betas=tuple(c.betas), weight_decay=c.weight_decay)
+        avm_opt = torch.optim.Adam(avm.parameters(), lr=c.avm_lr, betas=tuple(c.betas), weight_decay=c.weight_decay)
+        gdev = self.device if self.device.type == "cuda" else "cpu"
+        self.ctx = Context(cfg=cfg, model=model, avm=avm, opt=opt, avm_opt=avm_opt, device=self.device,
+                           gen_mask=torch.Generator(gdev).manual_seed(seed + 1),
+                           gen_select=torch.Generator(gdev).manual_seed(seed + 2),
+                           gen_memory=torch.Generator().manual_seed(seed + 3),
+                           net=wrap_ddp(model, self.dist), dist=self.dist)
+        self.method = METHODS[c.method](self.ctx)
+        self.batch_size = max(2, round(c.batch_size * c.batch_multiplier))
+        self.pos = Position()
+        self.results: list[dict] = []
+        self.losses: list[dict] = []
+        self.ckpt = run_dir.file("checkpoint.pt")
+        if self.ckpt.exists():
+            self.load_checkpoint()
+
+    # --- checkpoints ------------------------------------------------------------------
+    def state(self) -> dict:
+        ctx = self.ctx
+        return {"model": ctx.model.state_dict(), "avm": ctx.avm.state_dict(), "opt": ctx.opt.state_dict(),
+                "avm_opt": ctx.avm_opt.state_dict(), "method": self.method.state_dict(),
+                "rng": {**_rng_state(), "gen_mask": ctx.gen_mask.get_state(),
+                        "gen_select": ctx.gen_select.get_state(), "gen_memory": ctx.gen_memory.get_state()},
+                "position": asdict(self.pos), "results": self.results, "losses": self.losses}
+
+    def save_checkpoint(self) -> None:
+        path = self.ckpt if self.dist.world == 1 else self.rd.file(f"checkpoint.rank{self.dist.rank}.pt")
+        atomic_torch_save(path, self.state())
+
+    def load_checkpoint(self) -> None:
+        path = self.ckpt if self.dist.world == 1 else self.rd.file(f"checkpoint.rank{self.dist.rank}.pt")
+        s = torch.load(path, map_location="cpu", weights_only=True)
+        ctx = self.ctx
+        ctx.model.load_state_dict(s["model"])
+        ctx.avm.load_state_dict(s["avm"])
+        ctx.opt.load_state_dict(s["opt"])
+        ctx.avm_opt.load_state_dict(s["avm_opt"])
+        self.method.load_state_dict(s["method"])
+        _set_rng_state(s["rng"])
+        ctx.gen_mask.set_state(s["rng"]["gen_mask"])
+        ctx.gen_select.set_state(s["rng"]["gen_select"])
+        ctx.gen_memory.set_state(s["rng"]["gen_memory"])
+        self.pos = Position(**s["position"])
+        self.results, self.losses = list(s["results"]), list(s["losses"])
+
+    # --- the stream ---------------------------------------------------------------------
+    def task_datasets(self) -> list[tuple[str, torch.utils.data.Dataset]]:
+        tasks = self.bench.tasks
+        if self.method.joint:
+            return [("all tasks", JointDataset([t.train for t in tasks]))]
+        return [(t.name, t.train) for t in tasks]
+
+    def run(self) -> dict:
+        cfg, c = self.cfg, self.cfg.continual
+        stream = self.task_datasets()
+        for t in range(self.pos.task, len(stream)):
+            name, data = stream[t]
+            per_epoch = num_batches(len(data), self.batch_size, self.dist.world)
+            if per_epoch == 0:
+                raise ValueError(f"task {name!r}: {len(data)} clips cannot fill one batch of {self.batch_size}")
+            if self.pos.epoch == 0 and self.pos.batch == 0:
+                self.method.begin_task(t)
+            bar = tqdm(total=per_epoch * c.epochs_per_task, desc=f"{c.method} task {t + 1}/{len(stream)} {name}",
+                       disable=not cfg.run.progress or self.dist.rank != 0, leave=False,
+                       initial=self.pos.epoch * per_epoch + self.pos.batch)
+            for e in range(self.pos.epoch, c.epochs_per_task):
+                for i, batch in batches(data, self.batch_size, cfg.run.seed, t, e, self.pos.batch,
+                                        self.dist.rank, self.dist.world):
+                    logs = self.method.observe(batch)
+                    self.pos = Position(t, e, i + 1, self.pos.step + 1)
+                    self.losses.append({"step": self.pos.step, "task": t, **logs})
+                    bar.update(1)
+                    if self.pos.step % cfg.run.checkpoint_every == 0:
+                        self.save_checkpoint()
+                    if self.pos.step == _KILL_AFTER_STEP:
+                        os.kill(os.getpid(), signal.SIGKILL)
+                self.pos = Position(t, e + 1, 0, self.pos.step)
+            bar.close()
+            self.method.end_task(t)
+            self.after_task(t)
+            self.pos = Position(t + 1, 0, 0, self.pos.step)
+            self.save_checkpoint()
+        return self.finish()
+
+    def after_task(self, t: int) -> None:
+        """Evaluate on every task's eval split (no task identity) and keep the weights of this point."""
+        if self.dist.rank == 0:
+            model = self.method.eval_model()
+            rows = evaluate_after_task(model, self.bench, t, self.device)
+            self.results.extend(rows)
+            self.rd.save_tensors(f"model_after_task{t + 1}", {"model": model.state_dict(),
+                                                              "avm": self.ctx.avm.state_dict()})
+        if self.dist.enabled:
+            dist.barrier()
+
+    def finish(self) -> dict:
+        from stella.eval.run_eval import summarize_results
+
+        if self.dist.rank != 0:
+            return {}
+        summary = summarize_results(self.results, joint=self.method.joint)
+        mem = self.method.memory
+        meta = {"method": self.cfg.continual.method, "steps": self.pos.step, "batch_size": self.batch_size,
+                "memory_items": len(mem), "memory_capacity": mem.capacity, "memory_bytes": mem.nbytes(),
+                "extra_bytes": self.method.extra_bytes(), "world_size": self.dist.world}
+        self.rd.save_json("results", self.results)
+        self.rd.save_json("summary", summary)
+        self.rd.save_json("losses", self.losses)
+        self.rd.save_json("meta", meta)
+        return {"summary": summary, "meta": meta}
+
+
+def run_experiment(cfg: Config, results_dir: str | None = None, dist_info: DistInfo | None = None) -> RunDir:
+    """Train ``cfg`` into the run store unless a complete run with the same config exists."""
+    from stella.store import RunStore
+
+    cfg = resolve_method_config(cfg)
+    store = RunStore(results_dir or cfg.run.results_dir)
+    rd = store.dir(cfg)
+    if rd.complete:
+        return rd
+    Trainer(cfg, rd, dist_info).run()
+    if (dist_info is None or dist_info.rank == 0):
+        rd.mark_complete()
+    return rd

@@ -1,0 +1,86 @@
+"""Memory and time of one training step (Table 2's GPU memory and throughput, measured on any device).
+
+``measure_step`` runs ``step_fn`` once under ``torch.autograd.graph.saved_tensors_hooks`` and counts
+the bytes of the distinct storages autograd keeps for backward (the activation memory that patch
+selection shrinks), excluding the parameters' own storages. On CUDA it also reports
+``torch.cuda.max_memory_allocated`` for the step. Pure helpers size tensors, modules and optimisers.
+"""
+from __future__ import annotations
+
+import time
+from typing import Any, Callable, Iterable
+
+import torch
+import torch.nn as nn
+
+
+def tensor_bytes(t: torch.Tensor) -> int:
+    """Bytes of the tensor's elements (numel * element size), not of its whole storage."""
+    return t.numel() * t.element_size()
+
+
+def module_bytes(module: nn.Module, buffers: bool = True) -> int:
+    """Bytes of a module's parameters (and buffers), each storage counted once."""
+    seen, total = set(), 0
+    tensors = list(module.parameters()) + (list(module.buffers()) if buffers else [])
+    for t in tensors:
+        key = t.untyped_storage().data_ptr()
+        if key not in seen:
+            seen.add(key)
+            total += t.untyped_storage().nbytes()
+    return total
+
+
+def optimizer_bytes(optimizer: torch.optim.Optimizer | None) -> int:
+    """Bytes of the optimiser's state tensors (e.g. Adam's exp_avg and exp_avg_sq)."""
+    if optimizer is None:
+        return 0
+    return sum(tensor_bytes(v) for state in optimizer.state.values() for v in state.values()
+               if isinstance(v, torch.Tensor))
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def measure_step(step_fn: Callable[[], Any], params: Iterable[torch.Tensor],
+                 optimizer: torch.optim.Optimizer | None = None, extras_bytes: int = 0,
+                 device: torch.device | str = "cpu") -> dict[str, float]:
+    """Run ``step_fn()`` (forward, backward, optimiser step) once and report its costs.
+
+    Returns ``time_s``, ``saved_bytes`` (unique non-parameter storages saved for backward),
+    ``saved_tensors`` (their count), ``param_bytes``, ``optimizer_bytes`` (after the step),
+    ``extras_bytes`` (e.g. a rehearsal memory or a second model, passed by the caller),
+    ``total_bytes`` (the sum of the four) and, on CUDA, ``cuda_peak_bytes``.
+    """
+    device = torch.device(device)
+    params = list(params)
+    param_ptrs = {p.untyped_storage().data_ptr() for p in params}
+    saved: dict[int, int] = {}
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        storage = t.untyped_storage()
+        ptr = storage.data_ptr()
+        if ptr not in param_ptrs and ptr not in saved:
+            saved[ptr] = storage.nbytes()
+        return t
+
+    if device.type == "cuda":
+        _sync(device)
+        torch.cuda.reset_peak_memory_stats(device)
+    _sync(device)
+    start = time.perf_counter()
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        step_fn()
+    _sync(device)
+    elapsed = time.perf_counter() - start
+    param_b = sum(p.untyped_storage().nbytes() for p in {id(p): p for p in params}.values())
+    opt_b = optimizer_bytes(optimizer)
+    saved_b = sum(saved.values())
+    out = {"time_s": elapsed, "saved_bytes": saved_b, "saved_tensors": len(saved), "param_bytes": param_b,
+           "optimizer_bytes": opt_b, "extras_bytes": int(extras_bytes),
+           "total_bytes": saved_b + param_b + opt_b + int(extras_bytes)}
+    if device.type == "cuda":
+        out["cuda_peak_bytes"] = torch.cuda.max_memory_allocated(device)
+    return out

@@ -1,0 +1,83 @@
+"""Trainer: determinism, exact resumption after SIGKILL, torchrun with gloo."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from stella.config import load_config
+from stella.continual import METHODS, resolve_method_config, run_experiment
+
+REPO = Path(__file__).resolve().parent.parent
+ENV = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+
+
+def _results(rd):
+    return rd.load_json("results"), rd.load_json("summary")
+
+
+def test_same_seed_same_metrics(tmp_path):
+    cfg = load_config("smoke", ["continual.method=stella"])
+    a = run_experiment(cfg, results_dir=tmp_path / "a")
+    b = run_experiment(cfg, results_dir=tmp_path / "b")
+    assert _results(a) == _results(b)
+    c = run_experiment(cfg.with_overrides({"run.seed": 7}), results_dir=tmp_path / "c")
+    assert a.load_json("losses") != c.load_json("losses")
+
+
+def test_resolved_config_states_the_strategy():
+    assert resolve_method_config(load_config("smoke", ["continual.method=derpp"])).selection.strategy == "none"
+    assert resolve_method_config(load_config("smoke", ["continual.method=stella"])).selection.strategy == "stella"
+    pp = resolve_method_config(load_config("smoke", ["continual.method=stella++"]))
+    assert pp.continual.batch_multiplier == pytest.approx(1.66)
+    with pytest.raises(ValueError, match="unknown method"):
+        resolve_method_config(load_config("smoke", ["continual.method=nope"]))
+
+
+def _train(results, method, extra_env=None, sets=()):
+    cmd = [sys.executable, "-m", "stella.cli", "train", "--method", method, "--preset", "smoke",
+           "--results", str(results), "--set", "continual.epochs_per_task=3", "--set", "run.checkpoint_every=2",
+           *[a for s in sets for a in ("--set", s)]]
+    return subprocess.run(cmd, cwd=REPO, env={**ENV, **(extra_env or {})}, capture_output=True, text=True)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method, kill_at", [("stella", 3), ("stella", 6), ("derpp", 9)])
+def test_resume_after_sigkill_matches_uninterrupted(tmp_path, method, kill_at):
+    full = _train(tmp_path / "full", method)
+    assert full.returncode == 0, full.stderr
+    killed = _train(tmp_path / "killed", method, {"STELLA_KILL_AFTER_STEP": str(kill_at)})
+    assert killed.returncode == -9, (killed.returncode, killed.stderr[-2000:])
+    run = next((tmp_path / "killed").iterdir())
+    assert (run / "checkpoint.pt").exists() and not (run / "COMPLETE").exists()
+    resumed = _train(tmp_path / "killed", method)
+    assert resumed.returncode == 0, resumed.stderr
+    a = json.loads((next((tmp_path / "full").iterdir()) / "results.json").read_text())
+    b = json.loads((run / "results.json").read_text())
+    assert a == b
+    la = json.loads((next((tmp_path / "full").iterdir()) / "losses.json").read_text())
+    lb = json.loads((run / "losses.json").read_text())
+    assert la == lb
+
+
+@pytest.mark.slow
+def test_torchrun_two_cpu_processes(tmp_path):
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29533",
+           "-m", "stella.cli", "train", "--method", "stella", "--preset", "smoke", "--results", str(tmp_path),
+           "--set", "data.train_per_class=8"]
+    p = subprocess.run(cmd, cwd=REPO, env=ENV, capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr[-3000:]
+    run = next(tmp_path.iterdir())
+    meta = json.loads((run / "meta.json").read_text())
+    assert meta["world_size"] == 2 and meta["memory_capacity"] == 4   # each rank keeps memory_size // 2
+    assert (run / "COMPLETE").exists() and (run / "checkpoint.rank1.pt").exists()
+
+
+def test_every_method_is_listed_once():
+    out = subprocess.run([sys.executable, "-m", "stella.cli", "methods"], cwd=REPO, env=ENV,
+                         capture_output=True, text=True)
+    assert out.returncode == 0
+    names = [line.split()[0] for line in out.stdout.strip().splitlines()]
+    assert names == list(METHODS) and len(set(names)) == len(names)

@@ -20,7 +20,7 @@ import torch.distributed as dist
 from tqdm.auto import tqdm
 
 from stella.config import Config
-from stella.continual.distributed import DistInfo, allreduce_grads, wrap_ddp
+from stella.continual.distributed import DistInfo, wrap_ddp
 from stella.continual.methods import METHODS
 from stella.continual.methods.base import Context
 from stella.continual.stream import JointDataset, Position, batches, num_batches

@@ -5,8 +5,6 @@ tensors and plain Python values (``weights_only`` refuses anything else on load)
 """
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -16,20 +14,10 @@ import torch.nn as nn
 
 def save_checkpoint(path: str | Path, model: nn.Module, avm: nn.Module, extra: dict[str, Any] | None = None) -> Path:
     """Write to a temporary file in the same folder, then ``os.replace`` it onto ``path``."""
+    from stella.store import atomic_torch_save
+
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    state = {"model": model.state_dict(), "avm": avm.state_dict(), "extra": dict(extra or {})}
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(state, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic_torch_save(path, {"model": model.state_dict(), "avm": avm.state_dict(), "extra": dict(extra or {})})
     return path
 
 

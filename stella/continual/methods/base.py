@@ -91,6 +91,14 @@ class Method:
     def replay(self) -> dict[str, torch.Tensor] | None:
         return self.memory.sample(self.replay_size, self.ctx.gen_memory, self.ctx.device)
 
+    def with_replay(self, b: dict[str, torch.Tensor]):
+        """(audio, video, mem): the current clips followed by a replay batch of raw clips (mem None while empty)."""
+        mem = self.replay()
+        audio, video = b["audio"], b["video"]
+        if mem is not None:
+            audio, video = torch.cat([audio, mem["audio"]]), torch.cat([video, mem["video"]])
+        return audio, video, mem
+
     def forward(self, audio: torch.Tensor, video: torch.Tensor):
         """Training pass of the backbone on full clips (DDP-synchronised under torchrun)."""
         return self.ctx.net("full", audio, video, generator=self.ctx.gen_mask)

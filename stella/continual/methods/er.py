@@ -16,10 +16,7 @@ class ER(Method):
 
     def observe(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
         b = self.to_device(batch)
-        mem = self.replay()
-        audio, video = b["audio"], b["video"]
-        if mem is not None:
-            audio, video = torch.cat([audio, mem["audio"]]), torch.cat([video, mem["video"]])
+        audio, video, mem = self.with_replay(b)
         out = self.forward(audio, video)
         loss = out.loss
         logs = {"rec_a": out.rec_a.item(), "rec_v": out.rec_v.item(), "contrastive": out.contrastive.item()}

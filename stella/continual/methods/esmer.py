@@ -60,10 +60,7 @@ class ESMER(EMAReplay):
         c = self.cfg.continual
         b = self.to_device(batch)
         n = b["audio"].shape[0]
-        mem = self.replay()
-        audio, video = b["audio"], b["video"]
-        if mem is not None:
-            audio, video = torch.cat([audio, mem["audio"]]), torch.cat([video, mem["video"]])
+        audio, video, mem = self.with_replay(b)
         out, inputs = self.masked_pass(audio, video)
         sem_cur = self.ema_pass(self.semantic, inputs, slice(0, n))
         err = per_sample_loss(sem_cur, self.cfg).detach()

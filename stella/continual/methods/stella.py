@@ -48,6 +48,20 @@ class SelectingMethod(Method):
         self.ctx.avm_opt.step()
         return {"avm": loss.item(), "avm_acc": float(acc)}
 
+    def select_current(self, audio: torch.Tensor, video: torch.Tensor):
+        """Algorithm 2 lines 2-6 on the current batch: AVM scores, replay draw, Eq. 2-5 selection.
+
+        Returns (o_a, o_v, sel, mem, xa (B, ka, p*p), xv (B, kv, 3p*p)) with X^ gathered (Eq. 6)."""
+        model = self.ctx.model
+        o_a, o_v, avm_out, I_a, I_v = self.scores(audio, video)
+        mem = self.replay()
+        sel = select(self.cfg, avm_out, I_a, I_v,
+                     None if mem is None else mem["q_a"], None if mem is None else mem["q_v"],
+                     self.ctx.gen_select)
+        xa = gather(model.patchify_audio(audio), sel.idx_a)
+        xv = gather(model.patchify_video(video), sel.idx_v)
+        return o_a, o_v, sel, mem, xa, xv
+
     def visible(self) -> tuple[int | None, int | None]:
         """Visible-token counts for ``mask_of == "full"`` (0.8 of the full length, the authors' code)."""
         if self.cfg.selection.mask_of != "full":
@@ -80,13 +94,8 @@ class Stella(SelectingMethod):
         audio, video = b["audio"], b["video"]
         n = audio.shape[0]
         model = self.ctx.model
-        o_a, o_v, avm_out, I_a, I_v = self.scores(audio, video)
-        mem = self.replay()
-        sel = select(self.cfg, avm_out, I_a, I_v,
-                     None if mem is None else mem["q_a"], None if mem is None else mem["q_v"],
-                     self.ctx.gen_select)
-        pa, pv = model.patchify_audio(audio), model.patchify_video(video)
-        xa, xv, pos_a, pos_v = gather(pa, sel.idx_a), gather(pv, sel.idx_v), sel.idx_a, sel.idx_v
+        o_a, o_v, sel, mem, xa, xv = self.select_current(audio, video)
+        pos_a, pos_v = sel.idx_a, sel.idx_v
         if mem is not None:
             rsel = select_from_scores(self.cfg, mem["I_a"], mem["I_v"], mem["C_a"], mem["C_v"], self.ctx.gen_select)
             xa = torch.cat([xa, gather(model.patchify_audio(mem["audio"]), rsel.idx_a)])

@@ -14,7 +14,7 @@ import torch
 from stella.continual.memory import ReservoirMemory
 from stella.continual.methods.base import register
 from stella.continual.methods.stella import SelectingMethod
-from stella.selection import gather, kappa, select
+from stella.selection import kappa
 
 
 def raw_item_bytes(cfg) -> int:
@@ -43,14 +43,7 @@ class StellaPlus(SelectingMethod):
         b = self.to_device(batch)
         audio, video = b["audio"], b["video"]
         n = audio.shape[0]
-        model = self.ctx.model
-        o_a, o_v, avm_out, I_a, I_v = self.scores(audio, video)
-        mem = self.replay()
-        sel = select(self.cfg, avm_out, I_a, I_v,
-                     None if mem is None else mem["q_a"], None if mem is None else mem["q_v"],
-                     self.ctx.gen_select)
-        xa = gather(model.patchify_audio(audio), sel.idx_a)
-        xv = gather(model.patchify_video(video), sel.idx_v)
+        o_a, o_v, sel, mem, xa, xv = self.select_current(audio, video)
         new = {"xa": xa, "xv": xv, "pos_a": sel.idx_a, "pos_v": sel.idx_v, "q_a": sel.q_hat_a, "q_v": sel.q_hat_v}
         pos_a, pos_v = sel.idx_a, sel.idx_v
         if mem is not None:

@@ -1,0 +1,148 @@
+"""Table 2 measured: per-method throughput and peak training memory, side by side in one process.
+
+For each method a :class:`stella.continual.trainer.Trainer` is built exactly as for training
+(same resolved config, model, optimisers, method object, batch size incl. STELLA++'s 1.66x),
+on a temporary run directory that is deleted afterwards. Each method first observes
+``prefill`` batches (so its rehearsal memory holds replayable items and every lazily created
+state exists), then the methods take turns: ``steps`` rounds, one timed ``observe()`` per
+method per round (interleaved, so drifting machine load hits all methods alike). Throughput
+is the stream batch size over the median step time (samples/s).
+
+Memory is measured on one further ``observe()`` per method with
+:func:`stella.eval.efficiency.measure_step`: bytes saved for backward (activations) +
+parameters (backbone + AVM) + both optimisers' state + ``method.extra_bytes()`` (CLS-ER's
+EMA models, ESMER's semantic memory); on CUDA also ``torch.cuda.max_memory_allocated`` of
+that step. The rehearsal memory is reported separately (``memory_bytes = memory.nbytes()``,
+``item_bytes`` and ``capacity``), as in the paper's section 5.2 where the memory is 5.47 GB
+beside the GPU numbers.
+"""
+from __future__ import annotations
+
+import statistics
+import tempfile
+import time
+from typing import Iterable, Iterator
+
+import pandas as pd
+import torch
+
+from stella.eval.efficiency import measure_step, module_bytes, optimizer_bytes
+
+
+def _batch_stream(trainer) -> Iterator[dict]:
+    from stella.continual.stream import batches
+
+    _, data = trainer.task_datasets()[0]
+    epoch = 0
+    while True:
+        n = 0
+        for _, b in batches(data, trainer.batch_size, trainer.cfg.run.seed, 0, epoch):
+            n += 1
+            yield b
+        if n == 0:
+            raise ValueError(f"{len(data)} clips cannot fill one batch of {trainer.batch_size}")
+        epoch += 1
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def build_trainer(preset: str, method: str, root: str, overrides: Iterable[str] = (), device: str = "cpu",
+                  task_order: str | None = None):
+    """A Trainer for ``method`` at ``preset`` on a run directory under ``root`` (nothing is trained)."""
+    from stella.continual.trainer import Trainer
+    from stella.experiments import run_config
+    from stella.store import RunStore
+
+    cfg = run_config(preset, method, overrides=[*overrides, f"run.device={device}", "run.progress=false"],
+                     task_order=task_order)
+    return Trainer(cfg, RunStore(root).dir(cfg))
+
+
+def measure_methods(preset: str, methods: Iterable[str], steps: int = 5, prefill: int = 3, device: str = "cpu",
+                    overrides: Iterable[str] = (), batches: int | None = None) -> pd.DataFrame:
+    """One row per method: batch size, step times, throughput, memory parts and rehearsal memory.
+
+    ``batches`` (default ``prefill + steps + 1``) distinct stream batches are materialised per
+    method before anything is timed, so data rendering never counts as training time."""
+    methods = list(methods)
+    if steps < 1:
+        raise ValueError(f"steps must be >= 1, got {steps}")
+    if prefill < 0:
+        raise ValueError(f"prefill must be >= 0, got {prefill}")
+    if not methods:
+        raise ValueError("no methods to measure")
+    n_batches = batches or (prefill + steps + 1)
+    with tempfile.TemporaryDirectory(prefix="stella-eff-") as root:
+        trainers, feeds = {}, {}
+        for m in methods:
+            tr = build_trainer(preset, m, root, overrides, device)
+            stream = _batch_stream(tr)
+            feeds[m] = [next(stream) for _ in range(n_batches)]
+            trainers[m] = tr
+        pos = {m: 0 for m in methods}
+
+        def next_batch(m):
+            b = feeds[m][pos[m] % len(feeds[m])]
+            pos[m] += 1
+            return b
+
+        for m in methods:
+            trainers[m].method.begin_task(0)
+            for _ in range(prefill):
+                trainers[m].method.observe(next_batch(m))
+        times = {m: [] for m in methods}
+        for _ in range(steps):
+            for m in methods:
+                tr = trainers[m]
+                b = next_batch(m)
+                _sync(tr.device)
+                t0 = time.perf_counter()
+                tr.method.observe(b)
+                _sync(tr.device)
+                times[m].append(time.perf_counter() - t0)
+        rows = []
+        for m in methods:
+            tr = trainers[m]
+            ctx, meth = tr.ctx, tr.method
+            b = next_batch(m)
+            params = list(ctx.model.parameters()) + list(ctx.avm.parameters())
+            extra = meth.extra_bytes()
+            avm_opt = optimizer_bytes(ctx.avm_opt)
+            stats = measure_step(lambda: meth.observe(b), params, ctx.opt, extras_bytes=extra + avm_opt,
+                                 device=tr.device)
+            opt_b = stats["optimizer_bytes"] + avm_opt
+            med = statistics.median(times[m])
+            mem = meth.memory
+            item = mem.nbytes() // mem.capacity if mem.capacity and mem.data else 0
+            row = {"method": m, "batch_size": tr.batch_size, "steps": steps,
+                   "step_s": med, "throughput": tr.batch_size / med,
+                   "saved_bytes": stats["saved_bytes"], "param_bytes": stats["param_bytes"],
+                   "optimizer_bytes": opt_b, "extra_bytes": extra,
+                   "peak_bytes": stats["saved_bytes"] + stats["param_bytes"] + opt_b + extra,
+                   "memory_items": len(mem), "memory_capacity": mem.capacity, "item_bytes": item,
+                   "memory_bytes": mem.nbytes(), "model_bytes": module_bytes(ctx.model) + module_bytes(ctx.avm),
+                   "device": str(tr.device)}
+            if "cuda_peak_bytes" in stats:
+                row["cuda_peak_bytes"] = stats["cuda_peak_bytes"]
+            rows.append(row)
+        del trainers, feeds
+    return pd.DataFrame(rows)
+
+
+def ratios(df: pd.DataFrame, num: str = "stella", den: str = "derpp",
+           memory_col: str | None = None) -> dict:
+    """``memory`` and ``throughput`` ratios num/den of a :func:`measure_methods` frame
+    (memory: ``cuda_peak_bytes`` when measured on CUDA, else ``peak_bytes``)."""
+    t = df.set_index("method")
+    for m in (num, den):
+        if m not in t.index:
+            raise KeyError(f"method {m!r} not in the efficiency frame (have {list(t.index)})")
+    col = memory_col or ("cuda_peak_bytes" if "cuda_peak_bytes" in t.columns else "peak_bytes")
+    return {"memory": float(t.at[num, col] / t.at[den, col]),
+            "throughput": float(t.at[num, "throughput"] / t.at[den, "throughput"]), "memory_col": col}
+
+
+__all__ = ["build_trainer", "measure_methods", "ratios"]

@@ -1,0 +1,207 @@
+"""Pure table helpers for the book: mean ± std over seeds, best / second-best marks, paper vs ours.
+
+Nothing here trains or reads a run; every function takes and returns pandas objects.
+
+* :func:`aggregate` - mean, std and count of value columns over seeds per group.
+* :func:`wide` - a long frame (``method, direction, metric, A, F``) to one row per method with
+  ``(direction, metric, A|F)`` columns.
+* :func:`rank_marks` / :func:`mark_frame` - "best" / "second" per column (higher or lower is better).
+* :func:`format_mean_std` / :func:`display_frame` - "12.34 ± 0.56" strings.
+* :func:`style_marked` - a Styler with **bold** best and underlined second best.
+* :func:`side_by_side` - ours and the paper's numbers in adjacent columns, labelled by source.
+* :func:`verdict` - the "yes"/"no" of a computed comparison sentence.
+"""
+from __future__ import annotations
+
+import itertools
+import math
+from typing import Callable, Iterable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+BEST_CSS = "font-weight: bold"
+SECOND_CSS = "text-decoration: underline"
+
+
+def aggregate(df: pd.DataFrame, keys: Sequence[str], values: Sequence[str] = ("A", "F")) -> pd.DataFrame:
+    """Per group of ``keys``: ``<v>_mean``, ``<v>_std`` (sample std, NaN for one seed) and ``n``.
+
+    Groups keep their first-appearance order (``sort=False``)."""
+    missing = [c for c in (*keys, *values) if c not in df.columns]
+    if missing:
+        raise KeyError(f"aggregate: columns {missing} not in frame (have {list(df.columns)})")
+    if df.empty:
+        raise ValueError("aggregate: empty frame")
+    g = df.groupby(list(keys), sort=False)
+    out = g[list(values)].mean().add_suffix("_mean")
+    out = out.join(g[list(values)].std(ddof=1).add_suffix("_std"))
+    out["n"] = g.size()
+    return out.reset_index()
+
+
+def format_mean_std(mean: float, std: float | None = None, digits: int = 2) -> str:
+    """``"12.34 ± 0.56"``; the mean alone when std is missing/NaN (one seed); ``"—"`` for a NaN mean."""
+    if mean is None or (isinstance(mean, float) and math.isnan(mean)):
+        return "—"
+    if std is None or (isinstance(std, float) and math.isnan(std)):
+        return f"{mean:.{digits}f}"
+    return f"{mean:.{digits}f} ± {std:.{digits}f}"
+
+
+def wide(df: pd.DataFrame, index: str = "method", columns: Sequence[str] = ("direction", "metric"),
+         values: Sequence[str] = ("A", "F"), row_order: Iterable[str] | None = None,
+         col_orders: Mapping[str, Sequence] | None = None) -> pd.DataFrame:
+    """One row per ``index`` value, MultiIndex columns ``(*columns, value)``; cells are numbers.
+
+    ``row_order`` / ``col_orders`` fix the order (entries absent from the frame are dropped)."""
+    long = df.melt(id_vars=[index, *columns], value_vars=list(values), var_name="_value", value_name="_x")
+    out = long.pivot_table(index=index, columns=[*columns, "_value"], values="_x", aggfunc="first", dropna=False)
+    out.columns.names = [*columns, None]
+    if row_order is not None:
+        out = out.reindex([r for r in row_order if r in out.index])
+    orders = dict(col_orders or {})
+    orders.setdefault(None, list(values))
+    levels = []
+    for i, name in enumerate(out.columns.names):
+        present = list(dict.fromkeys(out.columns.get_level_values(i)))
+        want = orders.get(name)
+        levels.append([w for w in want if w in present] + [p for p in present if p not in want] if want else present)
+    cols = [c for c in itertools.product(*levels) if c in out.columns]
+    return out[cols]
+
+
+def wide_mean_std(agg: pd.DataFrame, index: str = "method", columns: Sequence[str] = ("direction", "metric"),
+                  values: Sequence[str] = ("A", "F"), **kw) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The (means, stds) :func:`wide` frames of an :func:`aggregate` result."""
+    keys = [index, *columns]
+    means = agg[keys + [f"{v}_mean" for v in values]].rename(columns={f"{v}_mean": v for v in values})
+    stds = agg[keys + [f"{v}_std" for v in values]].rename(columns={f"{v}_std": v for v in values})
+    return wide(means, index, columns, values, **kw), wide(stds, index, columns, values, **kw)
+
+
+def rank_marks(values: pd.Series, higher_is_better: bool = True, exclude: Iterable = ()) -> pd.Series:
+    """``"best"``, ``"second"`` or ``""`` per entry; NaN and ``exclude``-d index entries are never marked.
+
+    Ties share the mark (two equal best values are both "best"; the next distinct value is "second")."""
+    out = pd.Series("", index=values.index, dtype=object)
+    cand = values.drop(index=[e for e in exclude if e in values.index]).dropna()
+    distinct = sorted(set(cand.tolist()), reverse=higher_is_better)
+    for mark, v in zip(("best", "second"), distinct[:2]):
+        out[cand.index[cand == v]] = mark
+    return out
+
+
+def lower_is_better(column) -> bool:
+    """The convention of the book's tables: a column whose (last) label is F, memory or time is lower-better."""
+    name = column[-1] if isinstance(column, tuple) else column
+    name = str(name)
+    return name == "F" or name.endswith(" F") or any(k in name.lower() for k in ("mem", "bytes", "_mb", "gb", "time"))
+
+
+def mark_frame(means: pd.DataFrame, higher_is_better: Callable[[object], bool] | Mapping | None = None,
+               exclude: Iterable = ()) -> pd.DataFrame:
+    """``rank_marks`` for every column; ``higher_is_better(column)`` (default: not :func:`lower_is_better`)."""
+    if higher_is_better is None:
+        def higher_is_better(c):
+            return not lower_is_better(c)
+    elif isinstance(higher_is_better, Mapping):
+        table = dict(higher_is_better)
+
+        def higher_is_better(c):
+            return table.get(c, True)
+    exclude = list(exclude)
+    out = pd.DataFrame("", index=means.index, columns=means.columns, dtype=object)
+    for c in means.columns:
+        col = pd.to_numeric(means[c], errors="coerce")
+        out[c] = rank_marks(col, higher_is_better(c), exclude)
+    return out
+
+
+def display_frame(means: pd.DataFrame, stds: pd.DataFrame | None = None, digits: int = 2) -> pd.DataFrame:
+    """String cells ``mean ± std`` (the std frame may be None or have NaNs)."""
+    out = pd.DataFrame("", index=means.index, columns=means.columns, dtype=object)
+    for c in means.columns:
+        for r in means.index:
+            m = means.at[r, c]
+            s = stds.at[r, c] if stds is not None and c in stds.columns and r in stds.index else None
+            if isinstance(m, str):
+                out.at[r, c] = m
+            else:
+                out.at[r, c] = format_mean_std(float(m) if m is not None else float("nan"),
+                                               None if s is None else float(s), digits)
+    return out
+
+
+def style_marked(display: pd.DataFrame, marks: pd.DataFrame, caption: str | None = None):
+    """Styler of ``display`` with ``marks`` ("best" bold, "second" underlined)."""
+    css = marks.reindex(index=display.index, columns=display.columns).fillna("")
+    css = css.replace({"best": BEST_CSS, "second": SECOND_CSS})
+    styler = display.style.apply(lambda _: css, axis=None)
+    if caption:
+        styler = styler.set_caption(caption)
+    return styler
+
+
+def styled_table(means: pd.DataFrame, stds: pd.DataFrame | None = None, digits: int = 2,
+                 higher_is_better=None, exclude: Iterable = (), caption: str | None = None,
+                 mark_columns: Iterable | None = None):
+    """means (+ stds) -> Styler with mean ± std cells, best bold, second best underlined.
+
+    ``mark_columns`` limits marking to those columns (default: all numeric columns)."""
+    marks = mark_frame(means.apply(pd.to_numeric, errors="coerce"), higher_is_better, exclude)
+    if mark_columns is not None:
+        keep = set(mark_columns)
+        for c in marks.columns:
+            if c not in keep:
+                marks[c] = ""
+    return style_marked(display_frame(means, stds, digits), marks, caption)
+
+
+def side_by_side(ours: pd.DataFrame, paper: pd.DataFrame, ours_label: str = "ours",
+                 paper_label: str = "paper") -> pd.DataFrame:
+    """Interleave the columns of two frames with the same index labels: each column ``c`` becomes
+    ``(c, ours_label)`` and ``(c, paper_label)``. Rows missing from one side are NaN there.
+    Columns only in one frame appear once with that frame's label."""
+    rows = list(dict.fromkeys([*ours.index, *paper.index]))
+    ours, paper = ours.reindex(rows), paper.reindex(rows)
+    cols, data = [], {}
+    for c in list(dict.fromkeys([*ours.columns, *paper.columns])):
+        for frame, lab in ((ours, ours_label), (paper, paper_label)):
+            if c in frame.columns:
+                key = (*c, lab) if isinstance(c, tuple) else (c, lab)
+                cols.append(key)
+                data[key] = frame[c]
+    out = pd.DataFrame(data, index=rows)
+    out.columns = pd.MultiIndex.from_tuples(cols)
+    return out
+
+
+def verdict(cond) -> str:
+    """``"yes"`` / ``"no"`` for a computed claim, ``"n/a"`` when it could not be evaluated (NaN)."""
+    if cond is None or (isinstance(cond, float) and math.isnan(cond)):
+        return "n/a"
+    return "yes" if bool(cond) else "no"
+
+
+def best_row(values: pd.Series, higher_is_better: bool = True, exclude: Iterable = ()) -> tuple[object, float]:
+    """(index, value) of the best entry, ignoring NaNs and ``exclude``."""
+    cand = values.drop(index=[e for e in exclude if e in values.index]).dropna()
+    if cand.empty:
+        return None, float("nan")
+    idx = cand.idxmax() if higher_is_better else cand.idxmin()
+    return idx, float(cand[idx])
+
+
+def fmt_bytes(n: float) -> str:
+    """Human-readable bytes (KiB, MiB, GiB)."""
+    if n is None or (isinstance(n, float) and np.isnan(n)):
+        return "—"
+    for unit, k in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if abs(n) >= k:
+            return f"{n / k:.2f} {unit}"
+    return f"{int(n)} B"
+
+
+__all__ = ["aggregate", "format_mean_std", "wide", "wide_mean_std", "rank_marks", "lower_is_better", "mark_frame", "display_frame",
+           "style_marked", "styled_table", "side_by_side", "verdict", "best_row", "fmt_bytes"]

@@ -1,0 +1,136 @@
+"""Unit tests of stella.tables, stella.paper_numbers and (at the smoke preset) stella.efficiency_table."""
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from stella import paper_numbers as P
+from stella import tables as T
+
+
+def test_paper_table1_shape_and_spot_values():
+    for fn in (P.table1, P.table7):
+        df = fn("continual-vs")
+        assert len(df) == 11 * 2 * 4
+        assert set(df.method) == set(P.TABLE1_METHODS)
+        assert (df.source == "paper").all()
+        assert df[df.method == "multitask"]["F"].isna().all()
+        assert df[df.method != "multitask"][["A", "F"]].notna().all().all()
+    t1 = P.table1(None).set_index(["benchmark", "method", "direction", "metric"])
+    assert t1.loc[("continual-vs", "stella", "A→V", "avg"), "A"] == 14.16
+    assert t1.loc[("continual-vs", "stella+", "V→A", "avg"), "F"] == 3.89
+    assert t1.loc[("continual-as", "stella+", "A→V", "avg"), "A"] == 15.26
+    assert t1.loc[("continual-as", "multitask", "V→A", "R@10"), "A"] == 35.60
+    t7 = P.table7("continual-vs").set_index(["method", "direction", "metric"])
+    assert t7.loc[("stella+", "A→V", "avg"), "A"] == 14.94
+    assert P.retrieval_table("shuffled").equals(P.table7())
+    with pytest.raises(ValueError):
+        P.retrieval_table("sideways")
+
+
+def test_paper_claims_consistent_with_tables():
+    t1 = P.table1().set_index(["method", "direction", "metric"])["A"]
+    base = ["er", "mir", "derpp", "gmed", "clser", "lump", "esmer"]
+    for d, gain in P.CLAIMS["vs_gain_stella"].items():
+        best = max(t1[(m, d, "avg")] for m in base)
+        assert t1[("stella", d, "avg")] - best == pytest.approx(gain, abs=0.011)
+    t2 = P.table2().set_index("method")
+    assert t2.at["stella", "gpu_mem_gb"] / t2.at["derpp", "gpu_mem_gb"] == pytest.approx(P.CLAIMS["memory_ratio_stella_derpp"])
+    assert math.isnan(t2.at["stella++", "throughput"])
+    # Table 2's A/F are Table 1's avg columns.
+    assert t2.at["esmer", "A→V A"] == t1[("esmer", "A→V", "avg")]
+
+
+def test_paper_other_tables():
+    assert list(P.table3().method) == ["random", "mats", "derpp", "lpis", "rca", "stella"]
+    assert len(P.table4("a")) == 10 * 2 * 3 and len(P.table8("a")) == 10 * 2 * 3
+    assert P.table4("b").set_index("method").at["multitask", "value"] == 59.94
+    assert P.table8("b").set_index("method").at["finetune", "value"] == 52.56
+    t9 = P.table9()
+    assert len(t9) == 6 and set(t9.ratio) == {"rho_a", "rho_v"}
+    assert list(P.table10().beta) == [0.1, 0.4, 0.5]
+    assert list(P.fig9b().audio_mode) == ["frequency", "none", "time"]
+    for df in (P.table3(), P.table9(), P.table10(), P.fig9b(), P.table4("c")):
+        assert (df.source == "paper").all()
+    with pytest.raises(ValueError):
+        P.table4("d")
+    assert P.label("derpp") == "DER++" and P.label("unknown") == "unknown"
+
+
+def _long():
+    rows = []
+    for m, base in (("a", 10.0), ("b", 20.0), ("c", 15.0)):
+        for seed, off in ((1, 0.0), (2, 2.0)):
+            for d in ("A→V", "V→A"):
+                rows.append({"method": m, "seed": seed, "direction": d, "metric": "avg", "A": base + off, "F": 5 - off})
+    return pd.DataFrame(rows)
+
+
+def test_aggregate_and_wide():
+    agg = T.aggregate(_long(), ["method", "direction", "metric"])
+    r = agg[(agg.method == "a") & (agg.direction == "A→V")].iloc[0]
+    assert r.A_mean == 11.0 and r.A_std == pytest.approx(math.sqrt(2)) and r.n == 2
+    means, stds = T.wide_mean_std(agg, row_order=["c", "a", "b"], col_orders={"direction": ["V→A", "A→V"]})
+    assert list(means.index) == ["c", "a", "b"]
+    assert means.columns[0] == ("V→A", "avg", "A")
+    assert means.at["b", ("A→V", "avg", "F")] == 4.0
+    with pytest.raises(KeyError):
+        T.aggregate(_long(), ["nope"])
+
+
+def test_rank_marks_and_style():
+    s = pd.Series({"x": 1.0, "y": 3.0, "z": 2.0, "w": np.nan, "mt": 9.0})
+    assert T.rank_marks(s, exclude=["mt"]).to_dict() == {"x": "", "y": "best", "z": "second", "w": "", "mt": ""}
+    assert T.rank_marks(s, higher_is_better=False, exclude=["mt"])["x"] == "best"
+    ties = T.rank_marks(pd.Series([2.0, 2.0, 1.0]))
+    assert list(ties) == ["best", "best", "second"]
+    means = pd.DataFrame({"A": [1.0, 2.0, 3.0], "F": [1.0, 2.0, 3.0]}, index=list("abc"))
+    marks = T.mark_frame(means)
+    assert marks.at["c", "A"] == "best" and marks.at["a", "F"] == "best" and marks.at["b", "F"] == "second"
+    html = T.styled_table(means, means * 0.1, caption="cap").to_html()
+    assert "font-weight: bold" in html and "text-decoration: underline" in html and "cap" in html
+    assert "3.00 ± 0.30" in html
+
+
+def test_format_side_by_side_verdict():
+    assert T.format_mean_std(1.234, 0.05) == "1.23 ± 0.05"
+    assert T.format_mean_std(1.234, float("nan")) == "1.23"
+    assert T.format_mean_std(float("nan")) == "—"
+    ours = pd.DataFrame({"A": [1.0, 2.0]}, index=["a", "b"])
+    paper = pd.DataFrame({"A": [3.0], "G": [4.0]}, index=["b"])
+    sbs = T.side_by_side(ours, paper)
+    assert list(sbs.columns) == [("A", "ours"), ("A", "paper"), ("G", "paper")]
+    assert np.isnan(sbs.at["a", ("A", "paper")]) and sbs.at["b", ("A", "paper")] == 3.0
+    assert T.verdict(True) == "yes" and T.verdict(False) == "no" and T.verdict(float("nan")) == "n/a"
+    assert T.best_row(pd.Series({"a": 1.0, "b": 2.0}), exclude=["b"]) == ("a", 1.0)
+    assert T.fmt_bytes(3 * 2**20) == "3.00 MiB"
+
+
+def test_efficiency_table_smoke():
+    from stella.efficiency_table import measure_methods, ratios
+
+    df = measure_methods("smoke", ["derpp", "stella", "stella+", "stella++", "clser"], steps=1, prefill=1)
+    t = df.set_index("method")
+    assert (t.throughput > 0).all() and (t.peak_bytes > 0).all()
+    assert (t.peak_bytes == t.saved_bytes + t.param_bytes + t.optimizer_bytes + t.extra_bytes).all()
+    assert t.at["clser", "extra_bytes"] > 0 and t.at["derpp", "extra_bytes"] == 0
+    assert t.at["stella++", "batch_size"] > t.at["stella", "batch_size"]
+    # STELLA+ keeps more instances in (at most) the same bytes as DER++'s raw clips.
+    assert t.at["stella+", "memory_capacity"] > t.at["derpp", "memory_capacity"]
+    assert t.at["stella+", "memory_capacity"] * t.at["stella+", "item_bytes"] <= t.at["derpp", "memory_capacity"] * 4 * (32 * 16 + 2 * 3 * 16 * 16)
+    r = ratios(df)
+    assert r["memory"] > 0 and r["throughput"] > 0
+    with pytest.raises(KeyError):
+        ratios(df, "esmer")
+
+
+def test_unseen_tasks_have_new_classes():
+    from stella.experiments import run_config, unseen_tasks
+
+    cfg = run_config("smoke", "stella")
+    bench, unseen = unseen_tasks(cfg)
+    seen = {c for t in bench.tasks for c in t.classes}
+    assert len(unseen) == 1 and not (set(unseen[0].classes) & seen)
+    assert len(unseen[0].train) > 0 and len(unseen[0].eval) > 0
+    assert unseen[0].train[0]["audio"].shape == bench.tasks[0].train[0]["audio"].shape

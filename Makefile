@@ -26,7 +26,7 @@ test-fast: $(STAMP)
 	$(PY) -m pytest -q tests -m "not smoke and not slow"
 
 bench: $(STAMP)
-	$(PY) -m benchmarks.run_all --preset $(PRESET)
+	$(PY) -m benchmarks.run_all --preset $(PRESET) $(if $(DEVICE),--device $(DEVICE))
 
 data-real: $(STAMP)
 	$(VENV)/bin/stella data-real

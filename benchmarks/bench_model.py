@@ -29,7 +29,7 @@ Indices = Optional[torch.Tensor]
 @dataclass
 class Variant:
     name: str
-    indices: Callable[[torch.Tensor, torch.Tensor, torch.Generator], tuple[Indices, Indices]]
+    indices: Callable[[torch.Tensor, torch.Tensor, torch.Generator, torch.nn.Module], tuple[Indices, Indices]]
     overhead: Optional[Callable[[torch.Tensor, torch.Tensor], None]] = None
 
 
@@ -40,17 +40,34 @@ def random_subset(B: int, n: int, k: int, generator: torch.Generator, device: to
 
 
 def full_variant() -> Variant:
-    return Variant("full", lambda a, v, g: (None, None))
+    return Variant("full", lambda a, v, g, m: (None, None))
 
 
 def random_variant(cfg: Config, rho_a: float, rho_v: float) -> Variant:
     M, N = cfg.num_audio_patches, cfg.num_video_patches
 
-    def indices(audio, video, g):
+    def indices(audio, video, g, model):
         B = audio.shape[0]
         return (random_subset(B, M, kappa(M, rho_a), g, audio.device),
                 random_subset(B, N, kappa(N, rho_v), g, audio.device))
     return Variant(f"random rho={rho_a:g}/{rho_v:g}", indices)
+
+
+def stella_variant(cfg: Config, device: str = "cpu", bf16: bool = False) -> Variant:
+    """STELLA's real selection inside the timed step: AVM pass on the unmasked clip (no_grad;
+    optionally bf16 autocast on CUDA), Eq. 2-5 / Algorithm 1 with an empty memory, then X^."""
+    from stella.models import AVM
+    from stella.selection import select
+
+    avm = AVM(cfg.model.embed_dim, cfg.model.num_heads).to(device)
+
+    def indices(audio, video, g, model):
+        with torch.no_grad(), torch.autocast(device_type=audio.device.type, dtype=torch.bfloat16, enabled=bf16):
+            o_a, o_v = model.fusion_tokens(audio, video)
+            out = avm(o_a, o_v, beta=cfg.selection.beta)
+        sel = select(cfg, out, None, None, None, None, g)
+        return sel.idx_a, sel.idx_v
+    return Variant("stella (AVM + selection)" + (" bf16" if bf16 else ""), indices)
 
 
 def bench_backbone(cfg: Config, variants: list[Variant], device: str = "cpu", repeats: int = 3,
@@ -72,7 +89,7 @@ def bench_backbone(cfg: Config, variants: list[Variant], device: str = "cpu", re
         gen = torch.Generator().manual_seed(cfg.run.seed)
 
         def step():
-            idx_a, idx_v = var.indices(audio, video, gen)
+            idx_a, idx_v = var.indices(audio, video, gen, model)
             if var.overhead is not None:
                 var.overhead(audio, video)
             nva = nvv = None
@@ -120,8 +137,10 @@ def main(argv: list[str] | None = None) -> None:
     cfg = load_config(args.preset, args.overrides)
     if cfg.run.num_threads:
         torch.set_num_threads(cfg.run.num_threads)
-    res = bench_backbone(cfg, [full_variant(), random_variant(cfg, args.rho, args.rho)], args.device,
-                         args.repeats, args.batch_size)
+    variants = [full_variant(), random_variant(cfg, args.rho, args.rho), stella_variant(cfg, args.device)]
+    if args.device == "cuda":
+        variants.append(stella_variant(cfg, args.device, bf16=True))
+    res = bench_backbone(cfg, variants, args.device, args.repeats, args.batch_size)
     B = args.batch_size or cfg.continual.batch_size
     print(f"backbone {cfg.model.size}, batch {B}, M={cfg.num_audio_patches}, N={cfg.num_video_patches}, "
           f"mask_of={cfg.selection.mask_of}, device={args.device}")

@@ -1,5 +1,4 @@
 """Synthetic benchmark: determinism, shapes, ground truth, overwriting, sparsity, norm, augmentation."""
-import numpy as np
 import pytest
 import torch
 from torch.utils.data import default_collate

@@ -6,7 +6,7 @@ import torch
 from torch.utils.data import ConcatDataset
 
 from stella.config import load_config
-from stella.eval import attention, gap, localization, metrics, probes, retrieval
+from stella.eval import attention, gap, localization, probes, retrieval
 
 models = pytest.importorskip("stella.models", reason="stella.models is not written yet")
 data = pytest.importorskip("stella.data", reason="stella.data is not written yet")

@@ -75,7 +75,7 @@ def test_shapes(preset, overrides, B):
 def test_patchify_layout(smoke):
     cfg, model, _ = smoke
     audio, video = _batch(cfg, 2)
-    p, (gt, gf), (T, gh, gw) = cfg.model.patch_size, cfg.audio_grid, cfg.video_grid
+    p, (_, gf), (_, gh, gw) = cfg.model.patch_size, cfg.audio_grid, cfg.video_grid
     xa, xv = model.patchify_audio(audio), model.patchify_video(video)
     # audio patch j = (time token j // gf, mel token j % gf); video patch = (frame, row, col), (c, y, x)
     j = gf + 1

@@ -45,9 +45,11 @@ def test_smoke_book_builds(tmp_path):
         executed = json.loads((tmp_path / "stage" / "book" / "notebooks" / p.name).read_text())
         outputs = [o for c in executed["cells"] if c["cell_type"] == "code" for o in c.get("outputs", [])]
         kinds = {k for o in outputs for k in o.get("data", {})}
-        if p.stem not in TABLES_ONLY:
+        has_table = any("<table" in o.get("data", {}).get("text/html", "") for o in outputs)
+        if p.stem in TABLES_ONLY:
+            assert has_table, f"{p.name}: no HTML table in its outputs"
+        else:
             assert "image/png" in kinds, f"{p.name}: no figure in its outputs"
-        assert any("<table" in o.get("data", {}).get("text/html", "") for o in outputs), f"{p.name}: no HTML table"
         assert not any(o.get("output_type") == "error" for o in outputs)
     for page in html.rglob("*.html"):
         text = page.read_text(errors="ignore")

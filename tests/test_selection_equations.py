@@ -139,9 +139,15 @@ def test_correlation_half_when_past_equals_current_and_monotone(B, H, L, seed):
     C = correlation_scores(q, k_hat, keep, q, L, beta=0.4)
     assert torch.allclose(C.gather(1, keep), torch.full((B, k_), 0.5), atol=1e-6)
     assert (C.sum(1) - C.gather(1, keep).sum(1)).abs().max() < 1e-6
-    # a past query aligned with every kept key (and the current one orthogonal-ish) pushes C above 1/2
-    C_hi = correlation_scores(torch.zeros_like(q), k_hat, keep, k_hat.mean(2) * 10, L, beta=0.4)
-    assert (C_hi.gather(1, keep) >= 0.5 - 1e-6).float().mean() > 0.5
+    # a zero current query against one past query p: C_j = mean_h sigmoid(p . k_j / (beta sqrt d)),
+    # above 1/2 exactly where the past aligns with the key, and rising as the past query grows
+    past = k_hat.mean(2)
+    C_hi = correlation_scores(torch.zeros_like(q), k_hat, keep, past, L, beta=0.4).gather(1, keep)
+    logits = torch.einsum("bhd,bhkd->bhk", past, k_hat) / (0.4 * math.sqrt(d))
+    assert torch.allclose(C_hi, torch.sigmoid(logits).mean(1), atol=1e-6)
+    C_2x = correlation_scores(torch.zeros_like(q), k_hat, keep, 2 * past, L, beta=0.4).gather(1, keep)
+    aligned = (logits > 1e-3).all(1)
+    assert (C_2x[aligned] > C_hi[aligned]).all()
 
 
 def test_current_pooled_logit_equals_importance_weighted_logits():

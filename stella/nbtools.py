@@ -1,7 +1,7 @@
 """Small helpers for the book's notebooks 00, 01, 06 and 07 (tables, pure patch bookkeeping, plots).
 
 Everything here is either a pure function of tensors / benchmark objects (tested in
-``tests/test_notebooks_a.py``) or a thin matplotlib drawing routine, so that the notebooks stay
+``tests/test_nbtools.py``) or a thin matplotlib drawing routine, so that the notebooks stay
 a sequence of short calls. Conventions follow docs/CONTRACTS.md: video patches are frame-major
 over ``video_grid = (T, H/p, W/p)``, audio patches time-major over ``audio_grid = (t/p, f/p)``.
 """
@@ -125,7 +125,7 @@ def dataset_maps(model, avm, dataset, cfg, kind: str, device: str = "cpu") -> di
 
 
 def localization_rows(frame_maps: torch.Tensor, masks: torch.Tensor, iou_threshold: float = 0.5,
-                      map_threshold: float = 0.5, **labels) -> pd.DataFrame:
+                      map_threshold: float | str = 0.5, **labels) -> pd.DataFrame:
     """One-row :func:`stella.eval.localization_summary` with label columns."""
     from stella.eval import localization_summary, per_clip_localization
 

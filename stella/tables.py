@@ -93,10 +93,11 @@ def rank_marks(values: pd.Series, higher_is_better: bool = True, exclude: Iterab
 
 
 def lower_is_better(column) -> bool:
-    """The convention of the book's tables: a column whose (last) label is F, memory or time is lower-better."""
+    """The convention of the book's tables: a column whose (last) label is F, MdR (median rank),
+    memory or time is lower-better."""
     name = column[-1] if isinstance(column, tuple) else column
     name = str(name)
-    return name == "F" or name.endswith(" F") or any(k in name.lower() for k in ("mem", "bytes", "_mb", "gb", "time"))
+    return name in ("F", "MdR") or name.endswith((" F", " MdR")) or any(k in name.lower() for k in ("mem", "bytes", "_mb", "gb", "time"))
 
 
 def mark_frame(means: pd.DataFrame, higher_is_better: Callable[[object], bool] | Mapping | None = None,

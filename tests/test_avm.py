@@ -15,12 +15,7 @@ from stella.models import AVM, build_model, derangement
 B, M, N, D, H = 3, 5, 7, 16, 4
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _tokens(seed: int = 0):

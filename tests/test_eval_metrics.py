@@ -131,6 +131,23 @@ def test_accuracy_matrix_and_table1_summary():
     assert table.loc["V→A", ("R@1", "A")] == 50.0
     assert table.loc["V→A", ("R@1", "F")] == 50.0
     assert table.loc["A→V", ("R@1", "F")] == 0.0
+    for d in ("A→V", "V→A"):
+        for s_ in ("A", "F"):
+            assert table.loc[d, ("avg", s_)] == pytest.approx(np.mean([table.loc[d, (m, s_)] for m in ("R@1", "R@5", "R@10")]))
+
+
+def test_avg_forgetting_is_the_mean_of_the_recall_forgettings():
+    # Table 1's Avg column: F of Finetune A→V is (4.16 + 11.98 + 15.35) / 3 = 10.50, not F of the mean recall
+    acc = {("A→V", "R@1"): np.array([[10.0, NAN], [5.0, 8.0]]), ("A→V", "R@5"): np.array([[20.0, NAN], [26.0, 9.0]])}
+    acc[("A→V", "avg")] = (acc[("A→V", "R@1")] + acc[("A→V", "R@5")]) / 2
+    table = retrieval.summarize(acc, metrics=("R@1", "R@5", "avg"))
+    assert table.loc["A→V", ("R@1", "F")] == 5.0 and table.loc["A→V", ("R@5", "F")] == -6.0
+    assert table.loc["A→V", ("avg", "F")] == pytest.approx(-0.5)          # F of the mean recall would be -0.5 too here
+    acc[("A→V", "R@5")] = np.array([[20.0, NAN], [14.0, 9.0]])
+    acc[("A→V", "avg")] = (acc[("A→V", "R@1")] + acc[("A→V", "R@5")]) / 2
+    table = retrieval.summarize(acc, metrics=("R@1", "R@5", "avg"))
+    assert table.loc["A→V", ("avg", "F")] == pytest.approx((5.0 + 6.0) / 2)
+    assert table.loc["A→V", ("avg", "A")] == pytest.approx((6.5 + 11.5) / 2)
 
 
 # ---------------------------------------------------------------- modality gap
@@ -181,6 +198,17 @@ def test_binarize_iou_and_pointing_hand_computed():
     assert list(df.columns) == ["clip", "iou", "pointing"] and df["iou"].tolist() == pytest.approx([1 / 3, 0.25])
     both_empty = loc.iou(torch.zeros(1, 1, 2, 2, dtype=torch.bool), torch.zeros(1, 1, 2, 2, dtype=torch.bool))
     assert both_empty.tolist() == [1.0]
+
+
+def test_binarize_median_rule_of_lvs():
+    maps = torch.tensor([[[[0.9, 0.1], [0.6, 0.0]]],        # sorted 0, .1, .6, .9: cut = sorted[2] = .6
+                         [[[0.3, 0.3], [0.3, 0.3]]]])       # constant: nothing is above the median
+    assert loc.binarize(maps, "median").tolist() == [[[[True, False], [False, False]]], [[[False, False], [False, False]]]]
+    peaked = torch.cat([torch.linspace(0.0, 0.1, 15), torch.ones(1)]).view(1, 1, 4, 4)
+    # min-max keeps the one peak pixel, the median rule the 7 values above sorted[8]
+    assert int(loc.binarize(peaked).sum()) == 1 and int(loc.binarize(peaked, "median").sum()) == 7
+    with pytest.raises(ValueError, match="median"):
+        loc.binarize(maps, "mean")
 
 
 def test_pointing_skips_frames_without_mask():

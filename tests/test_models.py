@@ -27,13 +27,7 @@ def _batch(cfg, B: int, seed: int = 1):
             torch.randn(B, T, 3, gh * p, gw * p, generator=g))
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models run fastest single-threaded; a loaded 2-core machine makes 2 threads thrash."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
@@ -276,6 +270,20 @@ def test_efficiency_helpers(smoke):
     model.zero_grad(set_to_none=True)
     assert 0 < half["saved_bytes"] < full["saved_bytes"]
     assert full["param_bytes"] == module_bytes(model, buffers=False) and full["time_s"] > 0
+
+
+def test_measure_step_reports_the_largest_of_sequential_graphs():
+    """MIR / GMED run a virtual forward/backward before the training one: the peak is one graph, not the sum."""
+    w = torch.nn.Parameter(torch.ones(256))
+
+    def cycle(n: int) -> None:
+        (torch.randn(n, 256) * w).exp().sum().backward()         # exp saves its (n, 256) float32 output
+
+    one = measure_step(lambda: cycle(100), [w])
+    two = measure_step(lambda: (cycle(10), cycle(100), cycle(30)), [w])
+    assert one["saved_cycles"] == 1 and two["saved_cycles"] == 3
+    assert two["saved_bytes"] == one["saved_bytes"] >= 100 * 256 * 4
+    assert one["saved_bytes"] < 100 * 256 * 4 * 3
 
 
 def test_positional_embedding_modes():

@@ -134,3 +134,9 @@ def test_unseen_tasks_have_new_classes():
     assert len(unseen) == 1 and not (set(unseen[0].classes) & seen)
     assert len(unseen[0].train) > 0 and len(unseen[0].eval) > 0
     assert unseen[0].train[0]["audio"].shape == bench.tasks[0].train[0]["audio"].shape
+
+
+def test_lower_is_better_columns():
+    assert T.lower_is_better(("A→V", "avg", "F")) and T.lower_is_better(("A→V", "MdR"))
+    assert T.lower_is_better("peak_mb") and T.lower_is_better("R@1 F")
+    assert not T.lower_is_better(("A→V", "avg", "A")) and not T.lower_is_better("throughput")

@@ -2,7 +2,9 @@
 
 ``measure_step`` runs ``step_fn`` once under ``torch.autograd.graph.saved_tensors_hooks`` and counts
 the bytes of the distinct storages autograd keeps for backward (the activation memory that patch
-selection shrinks), excluding the parameters' own storages. On CUDA it also reports
+selection shrinks), excluding the parameters' own storages. A step may hold several graphs one after
+the other (MIR's and GMED's virtual passes before the training pass): a pack after an unpack starts
+a new forward/backward cycle, and the step's figure is the largest cycle, not their sum. On CUDA it also reports
 ``torch.cuda.max_memory_allocated`` for the step. Pure helpers size tensors, modules and optimisers.
 """
 from __future__ import annotations
@@ -49,7 +51,8 @@ def measure_step(step_fn: Callable[[], Any], params: Iterable[torch.Tensor],
                  device: torch.device | str = "cpu") -> dict[str, float]:
     """Run ``step_fn()`` (forward, backward, optimiser step) once and report its costs.
 
-    Returns ``time_s``, ``saved_bytes`` (unique non-parameter storages saved for backward),
+    Returns ``time_s``, ``saved_bytes`` (unique non-parameter storages saved for backward by the
+    largest forward/backward cycle of the step),
     ``saved_tensors`` (their count), ``param_bytes``, ``optimizer_bytes`` (after the step),
     ``extras_bytes`` (e.g. a rehearsal memory or a second model, passed by the caller),
     ``total_bytes`` (the sum of the four) and, on CUDA, ``cuda_peak_bytes``.
@@ -58,12 +61,28 @@ def measure_step(step_fn: Callable[[], Any], params: Iterable[torch.Tensor],
     params = list(params)
     param_ptrs = {p.untyped_storage().data_ptr() for p in params}
     saved: dict[int, int] = {}
+    cycles: list[tuple[int, int]] = []
+    after_backward = False
+
+    def close_cycle() -> None:
+        if saved:
+            cycles.append((sum(saved.values()), len(saved)))
+            saved.clear()
 
     def pack(t: torch.Tensor) -> torch.Tensor:
+        nonlocal after_backward
+        if after_backward:
+            close_cycle()
+            after_backward = False
         storage = t.untyped_storage()
         ptr = storage.data_ptr()
         if ptr not in param_ptrs and ptr not in saved:
             saved[ptr] = storage.nbytes()
+        return t
+
+    def unpack(t: torch.Tensor) -> torch.Tensor:
+        nonlocal after_backward
+        after_backward = True
         return t
 
     if device.type == "cuda":
@@ -71,14 +90,16 @@ def measure_step(step_fn: Callable[[], Any], params: Iterable[torch.Tensor],
         torch.cuda.reset_peak_memory_stats(device)
     _sync(device)
     start = time.perf_counter()
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+    with torch.autograd.graph.saved_tensors_hooks(pack, unpack):
         step_fn()
+    close_cycle()
     _sync(device)
     elapsed = time.perf_counter() - start
     param_b = sum(p.untyped_storage().nbytes() for p in {id(p): p for p in params}.values())
     opt_b = optimizer_bytes(optimizer)
-    saved_b = sum(saved.values())
-    out = {"time_s": elapsed, "saved_bytes": saved_b, "saved_tensors": len(saved), "param_bytes": param_b,
+    saved_b, n_saved = max(cycles, default=(0, 0))
+    out = {"time_s": elapsed, "saved_bytes": saved_b, "saved_tensors": n_saved, "saved_cycles": len(cycles),
+           "param_bytes": param_b,
            "optimizer_bytes": opt_b, "extras_bytes": int(extras_bytes),
            "total_bytes": saved_b + param_b + opt_b + int(extras_bytes)}
     if device.type == "cuda":

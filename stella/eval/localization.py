@@ -8,7 +8,11 @@ Conventions (stated once, used everywhere):
 
 * Binarisation: each clip's map is min-max normalised over its whole (T, H, W) volume and a
   pixel is predicted "sounding" when ``map >= map_threshold`` (default 0.5, i.e.
-  ``map >= min + 0.5 (max - min)``). A constant map predicts every pixel.
+  ``map >= min + 0.5 (max - min)``). A constant map predicts every pixel. ``map_threshold =
+  "median"`` is the LVS / EZ-VSL evaluation's rule instead: a pixel is predicted when its value is
+  above the clip's median (``sorted(map)[n // 2]``), so half of every clip is predicted whatever
+  the map's sharpness (a constant map predicts nothing). The min-max rule rewards peaked maps (the
+  AVM's softmax) and the median rule does not, so the attention chapter reports both.
 * IoU is computed per clip over the (T, H, W) volume; empty prediction and empty mask give 1.
 * cIoU follows the sound-source localisation literature (Senocak et al. 2018; Chen et al. 2021,
   LVS): the fraction of clips whose IoU is ``>= iou_threshold`` (0.5). AUC is the area under
@@ -44,11 +48,16 @@ def _check(maps: torch.Tensor, masks: torch.Tensor | None = None) -> tuple[torch
     return maps.double(), masks
 
 
-def binarize(maps: torch.Tensor, map_threshold: float = 0.5) -> torch.Tensor:
-    """Per-clip min-max normalisation over (T, H, W), then ``>= map_threshold`` -> bool (B, T, H, W)."""
+def binarize(maps: torch.Tensor, map_threshold: float | str = 0.5) -> torch.Tensor:
+    """Per-clip min-max normalisation over (T, H, W), then ``>= map_threshold`` -> bool (B, T, H, W);
+    ``map_threshold="median"``: ``> sorted(map)[n // 2]`` per clip (LVS)."""
     maps, _ = _check(maps)
-    if not 0.0 <= map_threshold <= 1.0:
-        raise ValueError(f"map_threshold must be in [0, 1], got {map_threshold}")
+    if map_threshold == "median":
+        flat = maps.flatten(1)
+        cut = flat.sort(dim=1).values[:, flat.shape[1] // 2]
+        return (flat > cut[:, None]).view_as(maps)
+    if isinstance(map_threshold, str) or not 0.0 <= map_threshold <= 1.0:
+        raise ValueError(f"map_threshold must be in [0, 1] or 'median', got {map_threshold!r}")
     flat = maps.flatten(1)
     lo, hi = flat.min(1).values, flat.max(1).values
     span = (hi - lo).clamp_min(1e-12)
@@ -102,7 +111,7 @@ def iou_auc(ious: torch.Tensor | np.ndarray, num: int = 21) -> float:
     return float(np.sum((rate[1:] + rate[:-1]) * np.diff(tau)) / 2.0)
 
 
-def per_clip_localization(maps: torch.Tensor, masks: torch.Tensor, map_threshold: float = 0.5
+def per_clip_localization(maps: torch.Tensor, masks: torch.Tensor, map_threshold: float | str = 0.5
                           ) -> pd.DataFrame:
     """Rows ``clip, iou, pointing`` for each clip of a batch of maps and masks."""
     maps, masks = _check(maps, masks)

@@ -164,8 +164,8 @@ class ContinualConfig:
     betas: tuple[float, float] = (0.95, 0.999)
     weight_decay: float = 5e-7
     avm_lr: float = 1e-4
-    der_alpha: float = 0.5            # DER++ / STELLA penalty weight alpha
-    der_beta: float = 0.5             # DER++ replay reconstruction weight
+    der_alpha: float = 0.5            # DER++ penalty weight alpha (Table 5: 0.5 VS, 1.0 AS)
+    stella_alpha: float = 0.5         # STELLA(+/++) and Table 3 selection ablations' alpha (0.5 VS and AS)
     mir_candidates: int = 5           # MIR: C x replay batch candidates
     gmed_alpha: float = 0.1
     gmed_beta: float = 0.05
@@ -181,6 +181,7 @@ class ContinualConfig:
     esmer_gamma: float = 0.15
     esmer_alpha: float = 0.999
     esmer_r: float = 0.2
+    ema_eval: str = "working"         # CLS-ER / ESMER: evaluate the "working" model (authors' code) or the "ema"
 
     def __post_init__(self) -> None:
         _check(self.memory_size >= 0, "continual.memory_size", f"must be >= 0, got {self.memory_size}")
@@ -194,6 +195,10 @@ class ContinualConfig:
         _check(self.weight_decay >= 0, "continual.weight_decay", f"must be >= 0, got {self.weight_decay}")
         for k in ("clser_alpha_s", "clser_alpha_p", "clser_r_s", "clser_r_p", "esmer_alpha_l", "esmer_alpha", "esmer_r"):
             _check(0.0 <= getattr(self, k) <= 1.0, f"continual.{k}", f"must be in [0, 1], got {getattr(self, k)}")
+        for k in ("der_alpha", "stella_alpha"):
+            _check(getattr(self, k) >= 0.0, f"continual.{k}", f"must be >= 0, got {getattr(self, k)}")
+        _check(self.ema_eval in ("working", "ema"), "continual.ema_eval",
+               f"must be 'working' or 'ema', got {self.ema_eval!r}")
         _check(self.mir_candidates >= 1, "continual.mir_candidates", f"must be >= 1, got {self.mir_candidates}")
         _check(0.0 <= self.lump_lambda, "continual.lump_lambda", f"must be >= 0, got {self.lump_lambda}")
 

@@ -168,7 +168,7 @@ def test_clser_targets_pick_confident_model_and_state_roundtrip():
     cfg = m.cfg
     for s in range(3):
         m.observe(fake_batch(cfg, 4, s))
-    assert m.global_step == 3 and m.eval_model() is m.stable
+    assert m.global_step == 3 and m.eval_model() is m.ctx.model
     assert any(not torch.equal(p, q) for p, q in zip(m.stable.parameters(), m.ctx.model.parameters()))
     m2 = make_method("clser")
     m2.load_state_dict(m.state_dict())
@@ -216,7 +216,7 @@ def test_esmer_memory_skips_high_loss_samples_and_tracks_mu():
     m.mu = 1e-9                                              # every sample is now "high loss"
     logs = m.observe(fake_batch(cfg, 4, 1))
     assert len(m.memory) == 4 and logs["weight"] < 1e-3
-    assert m.eval_model() is m.semantic and m.extra_bytes() > 0
+    assert m.eval_model() is m.ctx.model and m.extra_bytes() > 0
 
 
 # --- Multitask ------------------------------------------------------------------------
@@ -252,3 +252,60 @@ def test_ablation_selects_kappa_patches(name):
     assert shapes[0] == ((4, ka, p * p), (4, kv, 3 * p * p))
     assert shapes[1] == ((8, ka, p * p), (8, kv, 3 * p * p))
     assert ka < cfg.num_audio_patches and kv < cfg.num_video_patches
+
+
+# --- Table 5: STELLA's alpha is its own (0.5 on AS where DER++ has 1.0) --------------------
+@pytest.mark.parametrize("name,own,other", [("stella", "stella_alpha", "der_alpha"),
+                                            ("stella+", "stella_alpha", "der_alpha"),
+                                            ("derpp", "der_alpha", "stella_alpha")])
+def test_penalty_weight_is_the_methods_own_alpha(name, own, other):
+    logs = []
+    for own_value in (0.0, 2.0):
+        m = make_method(name, [f"continual.{own}={own_value}", f"continual.{other}=7.0"])
+        m.observe(fake_batch(m.cfg, 4, 0))
+        logs.append(m.observe(fake_batch(m.cfg, 4, 1)))
+    assert "penalty" not in logs[0] or logs[0]["loss"] < logs[1]["loss"]
+    assert logs[1]["penalty"] > 0
+    # same seeds, same batches: the two runs differ only by 2.0 * penalty in the loss
+    assert logs[1]["loss"] == pytest.approx(logs[0]["loss"] + 2.0 * logs[1]["penalty"], rel=1e-4)
+
+
+def test_paper_presets_carry_table5_alphas():
+    vs, as_ = load_config("paper"), load_config("paper-as")
+    assert (vs.continual.der_alpha, vs.continual.stella_alpha, vs.selection.beta) == (0.5, 0.5, 0.4)
+    assert (as_.continual.der_alpha, as_.continual.stella_alpha, as_.selection.beta) == (1.0, 0.5, 0.1)
+    assert (as_.continual.memory_size, as_.continual.batch_size, as_.continual.epochs_per_task) == (5000, 36, 15)
+    assert as_.data.benchmark == "continual-as" and as_.data.num_tasks == 7
+
+
+def test_der_penalty_is_one_mse_per_modality():
+    out = SimpleNamespace(c_a=torch.tensor([[9.0, 9.0], [1.0, 3.0]]), c_v=torch.tensor([[9.0], [2.0]]))
+    lp = METHODS["derpp"].der_penalty(out, torch.tensor([[1.0, 1.0]]), torch.tensor([[0.0]]), start=1)
+    assert lp.item() == pytest.approx((0.0 + 4.0) / 2 + 4.0)     # MSE_a + MSE_v over the replayed row only
+
+
+@pytest.mark.parametrize("name,ema_attr", [("clser", "stable"), ("esmer", "semantic")])
+def test_ema_methods_evaluate_the_configured_model(name, ema_attr):
+    working = make_method(name)
+    assert working.eval_model() is working.ctx.model                        # the authors' code
+    ema = make_method(name, ["continual.ema_eval=ema"])
+    assert ema.eval_model() is getattr(ema, ema_attr)                       # the CLS-ER / ESMER papers
+
+
+def test_gmed_edit_is_the_batch_mean_gradient_step(monkeypatch):
+    import stella.continual.methods.gmed as gmed_mod
+
+    def fake_interference(method, audio, video, xa, xv, with_input_grad=False):
+        before = (xa ** 2).flatten(1).sum(1) + (xv ** 2).flatten(1).sum(1)      # per replayed clip
+        return before, 3.0 * before
+    monkeypatch.setattr(gmed_mod, "interference", fake_interference)
+    m = make_method("gmed")
+    c, R = m.cfg.continual, 5
+    m._current = fake_batch(m.cfg, 4, 0)
+    mem = fake_batch(m.cfg, R, 1)
+    mem["edits"] = torch.tensor([0.0, 1.0, 2.0, 0.0, 0.0])
+    new_a, new_v = m.edit(mem)
+    # d - beta l_before = (3 - 1 - beta) l_before; grad_x of its batch mean = (2 - beta) 2 x / R
+    stride = (c.gmed_alpha * c.gmed_gamma ** mem["edits"]).view(R, 1, 1)
+    expect = mem["audio"] + stride * (2 - c.gmed_beta) * 2 * mem["audio"] / R
+    assert torch.allclose(new_a, expect, atol=1e-5)

@@ -109,8 +109,10 @@ class Method:
 
     @staticmethod
     def der_penalty(out, c_a: torch.Tensor, c_v: torch.Tensor, start: int) -> torch.Tensor:
-        """DER++ penalty on stored pooled embeddings, each modality independently (appendix A, ambiguity 8)."""
-        return 0.5 * (F.mse_loss(out.c_a[start:], c_a) + F.mse_loss(out.c_v[start:], c_v))
+        """DER++ penalty l^p = MSE(c_a, c_a^p) + MSE(c_v, c_v^p) on the stored pooled embeddings, each
+        modality independently (appendix A, ambiguity 8); the caller multiplies by alpha, so each
+        modality gets alpha * MSE as in DER++ and the authors' code."""
+        return F.mse_loss(out.c_a[start:], c_a) + F.mse_loss(out.c_v[start:], c_v)
 
     # --- what the trainer evaluates and checkpoints -------------------------------------
     def eval_model(self) -> torch.nn.Module:

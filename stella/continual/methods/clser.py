@@ -23,7 +23,9 @@ Self-supervised audio-video adaptation (stated choices, following the authors' b
  * EMA update after the optimiser step, with the original's warm-up
    alpha_t = min(1 - 1 / (step + 1), alpha); parameters are averaged, buffers copied; the two
    Bernoulli draws (plastic first, then stable) come from ``ctx.gen_memory`` every step.
- * ``eval_model()`` is the stable model; both EMA models and the step count are checkpointed
+ * ``eval_model()`` is the working model, as in the authors' STELLA code (whose Table 1 numbers
+   it produced), or the stable model as in the CLS-ER paper with ``continual.ema_eval = "ema"``;
+   both EMA models and the step count are checkpointed
    (``extra_state``) and counted in ``extra_bytes`` (Table 2).
 """
 from __future__ import annotations
@@ -145,7 +147,7 @@ class CLSER(EMAReplay):
 
     # --- evaluation / checkpoints -----------------------------------------------------------
     def eval_model(self) -> torch.nn.Module:
-        return self.stable
+        return self.stable if self.cfg.continual.ema_eval == "ema" else self.ctx.model
 
     def extra_state(self) -> dict:
         return {"plastic": self.plastic.state_dict(), "stable": self.stable.state_dict(),

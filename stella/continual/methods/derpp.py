@@ -2,7 +2,7 @@
 
 The replayed samples are trained with the pre-training objective (the "++" term) and their
 pooled audio and video embeddings c_a, c_v (Eq. 9, before L2 normalisation) are pulled to
-the values stored at insertion: l^p = 1/2 (MSE(c_a, c_a^p) + MSE(c_v, c_v^p)), applied to
+the values stored at insertion: l^p = MSE(c_a, c_a^p) + MSE(c_v, c_v^p), applied to
 each modality independently (appendix A; AMBIGUITIES item 8; the authors' code).
 Objective: L = l^r + lambda l^c + alpha l^p, alpha = ``continual.der_alpha`` (Table 5).
 """

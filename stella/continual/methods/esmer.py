@@ -22,7 +22,8 @@ Self-supervised audio-video adaptation (stated choices, following the authors' b
    (l_i > mean + STD_MARGIN std, STD_MARGIN = 1 as the original's default):
    mu <- a mu + (1 - a) mean, a = min(1 - 1/(step + 1), alpha_l), alpha_l = ``esmer_alpha_l``.
  * EMA: decay ``esmer_alpha`` with the same warm-up, one Bernoulli(``esmer_r``) draw per step
-   from ``ctx.gen_memory``; ``eval_model()`` = semantic memory; it, mu and the step count are
+   from ``ctx.gen_memory``; ``eval_model()`` = the working model (the authors' STELLA code) or the
+   semantic memory as in the ESMER paper (``continual.ema_eval = "ema"``); it, mu and the step count are
    checkpointed; ``extra_bytes`` counts the semantic memory.
 """
 from __future__ import annotations
@@ -94,7 +95,7 @@ class ESMER(EMAReplay):
         self.mu = float(a * self.mu + (1 - a) * err.mean().item())
 
     def eval_model(self) -> torch.nn.Module:
-        return self.semantic
+        return self.semantic if self.cfg.continual.ema_eval == "ema" else self.ctx.model
 
     def extra_state(self) -> dict:
         return {"semantic": self.semantic.state_dict(), "global_step": self.global_step, "mu": self.mu}

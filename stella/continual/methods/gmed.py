@@ -14,7 +14,8 @@ Self-supervised audio-video adaptation (stated choices):
    (the authors' code; ``mir.virtual_params``), lr = ``continual.lr``; theta' is a constant for
    the input gradient (first order, as the original).
  * l(theta) and l(theta') use the same masks (one noise draw from ``ctx.gen_mask``).
- * objective d - beta l_before = l_after - (1 + beta) l_before, summed over the replay batch,
+ * objective d - beta l_before = l_after - (1 + beta) l_before, averaged over the replay batch
+   (GMED's code and the authors' differentiate a batch mean, so the edit does not grow with R),
    alpha = ``continual.gmed_alpha`` (edit stride), beta = ``continual.gmed_beta`` (Table 5).
    The authors' code adds + beta grad l_before instead; we follow the GMED paper's sign.
  * gamma = ``continual.gmed_gamma`` decays the stride with the number of times an item was
@@ -59,7 +60,7 @@ class GMED(ER):
         xa = mem["audio"].detach().clone().requires_grad_(True)
         xv = mem["video"].detach().clone().requires_grad_(True)
         before, after = interference(self, b["audio"], b["video"], xa, xv, with_input_grad=True)
-        obj = (after - before - c.gmed_beta * before).sum()
+        obj = (after - before - c.gmed_beta * before).mean()
         ga, gv = torch.autograd.grad(obj, [xa, xv])
         stride = c.gmed_alpha * c.gmed_gamma ** mem["edits"].to(xa.dtype)          # (R,)
         new_a = (xa + stride.view(-1, *[1] * (xa.dim() - 1)) * ga).detach()

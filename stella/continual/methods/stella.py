@@ -7,7 +7,8 @@ Per batch (X_a, X_v) of the task-free stream:
     of the current keys with the past pooled queries q^p drawn from the memory (Eq. 4).
  3. Bernoulli(C) exclusion + multinomial over I (Eq. 5) for video, time chunks (Algorithm 1)
     for audio; replayed samples reuse their stored I^p, C^p (line 7; AMBIGUITIES item 7).
- 4. f is trained on [X^, X^p] (Eq. 6, line 11) with L = l^r + lambda l^c + alpha l^p; masking
+ 4. f is trained on [X^, X^p] (Eq. 6, line 11) with L = l^r + lambda l^c + alpha l^p, alpha =
+    ``continual.stella_alpha`` (Table 5: 0.5 on both benchmarks, where DER++ has 0.5 / 1.0); masking
     is applied to the selected patches (``selection.mask_of``; AMBIGUITIES item 10).
  5. The memory receives (X_a, X_v, q^_a, q^_v, I_a, I_v, C_a, C_v) plus the DER targets (line 9),
     and the AVM takes one step of its matching loss on the current batch (line 10, Eq. 10-11);
@@ -76,10 +77,11 @@ class SelectingMethod(Method):
         out = self.forward_patches(xa, xv, pos_a, pos_v, num_visible_a=na, num_visible_v=nv)
         loss = out.loss
         logs.update(rec_a=out.rec_a.item(), rec_v=out.rec_v.item(), contrastive=out.contrastive.item())
-        if mem is not None and self.cfg.continual.der_alpha > 0:
+        alpha = self.cfg.continual.stella_alpha
+        if mem is not None and alpha > 0:
             lp = self.der_penalty(out, mem["c_a"], mem["c_v"], start)
             logs["penalty"] = lp.item()
-            loss = loss + self.cfg.continual.der_alpha * lp
+            loss = loss + alpha * lp
         self.step(loss)
         logs["loss"] = loss.item()
         return out

@@ -304,3 +304,18 @@ def test_train_probe_separable_and_seeded():
         probes.train_probe(x[:40] * NAN, y[:40], x[40:], y[40:], 2, g)
     with pytest.raises(ValueError, match="never occur"):
         probes._label_map(torch.tensor([0, 1]), torch.tensor([2]))
+
+
+def test_chance_recall_matches_random_rankings():
+    ch = retrieval.chance_recall(128)
+    assert ch["R@1"] == pytest.approx(100 / 128) and ch["R@10"] == pytest.approx(1000 / 128)
+    assert ch["avg"] == pytest.approx((1 + 5 + 10) * 100 / 128 / 3)
+    assert retrieval.chance_recall(4)["R@5"] == 100.0
+    g = torch.Generator().manual_seed(0)
+    sim = torch.rand(4000, 50, generator=g, dtype=torch.float64)
+    got = retrieval.recall_at_k(sim, torch.randint(0, 50, (4000,), generator=g), (1, 5, 10))
+    for k, v in retrieval.chance_recall(50).items():
+        if k != "avg":
+            assert abs(got[k] - v) < 2.5, (k, got[k], v)      # 4000 random queries: binomial sd <= 0.8 %p
+    with pytest.raises(ValueError, match="gallery_size"):
+        retrieval.chance_recall(0)

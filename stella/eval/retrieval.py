@@ -51,6 +51,16 @@ def recall_at_k(sim: torch.Tensor, gt: torch.Tensor, ks: Sequence[int] = (1, 5, 
     return {f"R@{k}": 100.0 * (r <= k).double().mean().item() for k in ks}
 
 
+def chance_recall(gallery_size: int, ks: Sequence[int] = (1, 5, 10)) -> dict[str, float]:
+    """Expected R@k (%) of a random ranking over ``gallery_size`` items, and their mean ("avg"):
+    100 * min(k, G) / G. The floor every row of Table 1 should be read against."""
+    if gallery_size < 1:
+        raise ValueError(f"gallery_size must be >= 1, got {gallery_size}")
+    rec = {f"R@{k}": 100.0 * min(k, gallery_size) / gallery_size for k in ks}
+    rec["avg"] = float(np.mean(list(rec.values())))
+    return rec
+
+
 def median_rank(sim: torch.Tensor, gt: torch.Tensor) -> float:
     """Median of the 1-based ranks (numpy median: mean of the two middle ranks for even Q)."""
     return float(np.median(ranks(sim, gt).numpy()))
@@ -186,5 +196,5 @@ def summarize(acc_by_metric: Mapping[tuple[str, str], np.ndarray],
     return table.reindex(columns=cols)
 
 
-__all__ = ["DIRECTIONS", "METRICS", "ranks", "recall_at_k", "median_rank", "extract_embeddings",
+__all__ = ["DIRECTIONS", "METRICS", "ranks", "recall_at_k", "chance_recall", "median_rank", "extract_embeddings",
            "retrieval_scores", "accuracy_matrix", "summarize"]

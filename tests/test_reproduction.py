@@ -32,3 +32,16 @@ def test_ablation_and_efficiency_claims():
                         {"method": "stella", "peak_bytes": 50, "throughput": 9.0}])
     e = efficiency_claims(eff).set_index("claim")["reproduced"]
     assert e["STELLA's training memory / DER++'s"] == "yes" and e["STELLA's throughput / DER++'s"] == "no"
+    labelled = efficiency_claims(eff, "batch 48")["claim"].tolist()
+    assert labelled == ["STELLA's training memory / DER++'s (batch 48)", "STELLA's throughput / DER++'s (batch 48)"]
+
+
+def test_chance_context_subtracts_the_random_ranking():
+    from stella.reproduction import chance_context
+
+    agg = pd.DataFrame({"method": ["er", "stella"], "direction": ["A→V", "A→V"], "A_mean": [10.0, 4.0],
+                        "A_std": [1.0, 0.5], "F_mean": [0.0, 0.0]})
+    out = chance_context(agg, 128)
+    chance = (1 + 5 + 10) * 100 / 128 / 3
+    assert list(out.columns) == ["method", "direction", "A_mean", "chance", "above_chance", "A_std"]
+    assert out["above_chance"].tolist() == [10.0 - chance, 4.0 - chance]

@@ -3,11 +3,13 @@
 ``build_book("cpu")`` runs ``notebooks/*.ipynb`` in name order with the parameters
 ``preset`` and ``results_dir`` into ``book/notebooks/``, collects failures (naming the
 notebook and the cell) and only then runs ``jupyter-book build`` with notebook execution
-off and warnings as errors. ``stage=`` copies the book sources to another directory first,
+off and warnings as errors. Training progress bars show while a notebook runs; the copy
+the book renders keeps every output but those bars (``strip_progress``). ``stage=`` copies the book sources to another directory first,
 so a smoke build (tests) never touches the real book.
 """
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -45,6 +47,49 @@ def notebook_paths(root: Path = REPO, only: list[str] | None = None) -> list[Pat
     return paths
 
 
+_BAR = re.compile(r"\d+%\|.*\|\s*\d+/\d+\s*\[")
+
+
+def collapse_carriage_returns(text: str) -> str:
+    """What a terminal shows: on every line only the text after its last carriage return."""
+    return "\n".join(line.rsplit("\r", 1)[-1] for line in text.split("\n"))
+
+
+def strip_progress(nb: dict) -> int:
+    """Remove tqdm progress-bar lines from the stream outputs of a notebook dict (in place).
+
+    Streams are first collapsed as a terminal would (``\r`` overwrites), then lines that are a
+    tqdm bar (``NN%|...| n/N [``) are dropped and emptied stream outputs removed. Returns the
+    number of lines removed. Nothing else is touched: printed results, tables, figures stay."""
+    removed = 0
+    for cell in nb.get("cells", []):
+        kept = []
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "stream":
+                text = out["text"] if isinstance(out["text"], str) else "".join(out["text"])
+                lines = collapse_carriage_returns(text).split("\n")
+                keep = [ln for ln in lines if not _BAR.search(ln)]
+                removed += len(lines) - len(keep)
+                text = "\n".join(keep)
+                if not text.strip():
+                    continue
+                out["text"] = text
+            kept.append(out)
+        if "outputs" in cell:
+            cell["outputs"] = kept
+    return removed
+
+
+def _strip_progress_file(path: Path) -> None:
+    import json
+
+    nb = json.loads(path.read_text())
+    if strip_progress(nb):
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(nb, indent=1, ensure_ascii=False))
+        tmp.replace(path)
+
+
 def execute_notebooks(paths: list[Path], out_dir: Path, parameters: dict, cwd: Path,
                       progress: bool = True) -> tuple[list[NotebookFailure], dict[str, float]]:
     """Run each notebook with papermill into ``out_dir``; return failures and seconds per notebook."""
@@ -66,6 +111,8 @@ def execute_notebooks(paths: list[Path], out_dir: Path, parameters: dict, cwd: P
             failures.append(NotebookFailure(nb.name, e.exec_count, f"{e.ename}: {e.evalue}"))
         except Exception as e:  # kernel died, bad JSON, missing parameters cell ...
             failures.append(NotebookFailure(nb.name, None, f"{type(e).__name__}: {e}"))
+        if (out_dir / nb.name).exists():
+            _strip_progress_file(out_dir / nb.name)
         seconds[nb.stem] = time.perf_counter() - t0
     return failures, seconds
 

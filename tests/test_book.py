@@ -51,8 +51,27 @@ def test_smoke_book_builds(tmp_path):
         else:
             assert "image/png" in kinds, f"{p.name}: no figure in its outputs"
         assert not any(o.get("output_type") == "error" for o in outputs)
+        streams = "".join(o["text"] if isinstance(o["text"], str) else "".join(o["text"])
+                          for o in outputs if o.get("output_type") == "stream")
+        assert "it/s]" not in streams and "TqdmWarning" not in streams, f"{p.name}: progress bars in the book"
     for page in html.rglob("*.html"):
         text = page.read_text(errors="ignore")
         for img in __import__("re").findall(r'<img[^>]+src="([^"]+)"', text):
             if not img.startswith(("data:", "http")):
                 assert (page.parent / img).exists(), f"{page}: missing image {img}"
+
+
+def test_strip_progress_keeps_results_and_drops_bars():
+    from stella.book import collapse_carriage_returns, strip_progress
+
+    assert collapse_carriage_returns("a\rb\rc\nd") == "c\nd"
+    bar = "derpp task 1/4 t1:  40%|████      | 2/5 [00:01<00:01,  2.0it/s]"
+    done = "derpp task 1/4 t1: 100%|██████████| 5/5 [00:02<00:00,  2.1it/s]"
+    nb = {"cells": [{"cell_type": "code", "outputs": [
+        {"output_type": "stream", "name": "stderr", "text": [f"\r{bar}", f"\r{done}\n"]},
+        {"output_type": "stream", "name": "stdout", "text": "33 runs loaded\n100% of the clips | 3/4 kept\n"},
+        {"output_type": "display_data", "data": {"text/plain": "x"}}]}, {"cell_type": "markdown", "source": ""}]}
+    assert strip_progress(nb) == 1
+    outs = nb["cells"][0]["outputs"]
+    assert [o["output_type"] for o in outs] == ["stream", "display_data"]
+    assert outs[0]["text"] == "33 runs loaded\n100% of the clips | 3/4 kept\n"

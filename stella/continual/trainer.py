@@ -17,7 +17,7 @@ from dataclasses import asdict, replace
 import numpy as np
 import torch
 import torch.distributed as dist
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from stella.config import Config
 from stella.continual.distributed import DistInfo, wrap_ddp

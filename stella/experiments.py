@@ -6,8 +6,10 @@ ask for the same resolved config share one run, so the book never trains a run t
 """
 from __future__ import annotations
 
+import hashlib
+import json
 from pathlib import Path
-from typing import Iterable
+from typing import Any, Callable, Iterable
 
 import pandas as pd
 
@@ -40,6 +42,23 @@ def summary_frame(rd: RunDir, **labels) -> pd.DataFrame:
     return df
 
 
+def cached_frame(rd: RunDir, name: str, params: dict[str, Any], compute: Callable[[], pd.DataFrame]) -> pd.DataFrame:
+    """A table derived from a run (a downstream probe, say), kept in the run's directory.
+
+    Stored atomically as ``<name>-<hash of params>.json`` beside the run's own results: the first
+    call computes it, every later call with the same run and params reads it back, so a rebuilt
+    book does not redo a probe. ``params`` must hold everything besides the run that the table
+    depends on (epochs, seed, data split ...)."""
+    key = hashlib.sha256(json.dumps(params, sort_keys=True, default=str).encode()).hexdigest()[:12]
+    fname = f"{name}-{key}"
+    if rd.has(fname):
+        stored = rd.load_json(fname)
+        return pd.DataFrame(stored["rows"], columns=stored["columns"])
+    df = compute()
+    rd.save_json(fname, {"params": params, "columns": list(df.columns), "rows": df.to_dict("records")})
+    return df
+
+
 def load_trained(rd: RunDir, after_task: int | None = None, device: str = "cpu"):
     """(model, avm) with the weights saved after ``after_task`` (1-based; default: the last task)."""
     from stella.models import build_model
@@ -59,7 +78,7 @@ def seeds_for(preset: str, n: int) -> list[int]:
     return [base + i for i in range(n)]
 
 
-__all__ = ["run_config", "get_run", "summary_frame", "load_trained", "seeds_for"]
+__all__ = ["run_config", "get_run", "summary_frame", "cached_frame", "load_trained", "seeds_for"]
 
 
 def unseen_tasks(cfg: Config, extra_tasks: int = 1):

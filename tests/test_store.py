@@ -65,3 +65,26 @@ def test_run_dir_of_another_config_is_rejected(tmp_path):
         store.dir(cfg)
     with pytest.raises(FileNotFoundError, match="no result named"):
         RunStore(tmp_path / "x").dir(cfg).load_json("missing")
+
+
+def test_cached_frame_computes_once_per_params(tmp_path):
+    import math
+
+    import pandas as pd
+
+    from stella.config import load_config
+    from stella.experiments import cached_frame
+    from stella.store import RunStore
+
+    rd = RunStore(tmp_path).dir(load_config("smoke"))
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return pd.DataFrame({"metric": ["acc", "nan"], "value": [0.5, float("nan")]})
+    a = cached_frame(rd, "probe", {"epochs": 3}, compute)
+    b = cached_frame(rd, "probe", {"epochs": 3}, compute)
+    assert len(calls) == 1 and list(b.columns) == ["metric", "value"]
+    assert b["value"][0] == 0.5 and math.isnan(b["value"][1]) and a.equals(b)
+    cached_frame(rd, "probe", {"epochs": 4}, compute)
+    assert len(calls) == 2

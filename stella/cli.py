@@ -108,7 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
     with_preset(sp)
     sp.add_argument("--method", required=True)
     sp.add_argument("--seed", type=int)
-    sp.add_argument("--results", default="results")
+    sp.add_argument("--results", help="run store directory (default: the config's run.results_dir, results/)")
     sp.set_defaults(fn=_cmd_train)
     sp = sub.add_parser("runs", help="list runs in the run store")
     sp.add_argument("--results", default="results")

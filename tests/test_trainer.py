@@ -81,3 +81,13 @@ def test_every_method_is_listed_once():
     assert out.returncode == 0
     names = [line.split()[0] for line in out.stdout.strip().splitlines()]
     assert names == list(METHODS) and len(set(names)) == len(names)
+
+
+def test_train_writes_into_the_configured_results_dir(tmp_path, monkeypatch):
+    from stella.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "--method", "finetune", "--preset", "smoke", "--set", f"run.results_dir={tmp_path / 'store'}"]) == 0
+    assert len(list((tmp_path / "store").glob("*/COMPLETE"))) == 1 and not (tmp_path / "results").exists()
+    assert main(["train", "--method", "finetune", "--preset", "smoke", "--results", str(tmp_path / "other")]) == 0
+    assert len(list((tmp_path / "other").glob("*/COMPLETE"))) == 1

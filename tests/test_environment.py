@@ -34,3 +34,10 @@ def test_every_direct_pin_is_exact_and_shared():
         assert declared.get(name) == version, f"pyproject.toml pins {name}=={declared.get(name)}, requirements.txt {version}"
         assert conda_pins.get(name) == version, f"environment.yml pins {name}=={conda_pins.get(name)}, requirements.txt {version}"
     assert conda_pins.keys() == direct.keys()
+
+
+def test_package_version_is_one_number():
+    import stella
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert project["version"] == stella.__version__    # the run store's keys hash stella.__version__

@@ -301,3 +301,26 @@ def test_positional_embedding_modes():
     assert len(set(map(tuple, fixed.pos_embed_a.tolist()))) == cfg.num_audio_patches   # all distinct
     audio, video = _batch(cfg, 2)
     assert torch.isfinite(fixed(audio, video, generator=_gen()).loss)
+
+
+def test_positional_gather_backward_is_deterministic_with_threads():
+    """Learned positions gathered for selected patches: table[pos]'s backward (index_put accumulate) adds
+    with atomics across threads, so two runs of one config differed in the last bits; F.embedding does not."""
+    cfg = load_config("smoke")
+    model, _ = build_model(cfg)
+    n = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        g = torch.Generator().manual_seed(0)
+        N = cfg.num_video_patches
+        pos = torch.randint(0, N, (256, 64), generator=g)            # duplicates across and within rows
+        x = torch.randn(256, 64, 3 * cfg.model.patch_size ** 2, generator=g)
+        up = torch.randn(256, 64, cfg.model.embed_dim, generator=g)
+        grads = set()
+        for _ in range(10):
+            model.zero_grad(set_to_none=True)
+            (model._tokens(x, pos, model.patch_embed_v, model.pos_embed_v, model.modality_v) * up).sum().backward()
+            grads.add(model.pos_embed_v.grad.numpy().tobytes())
+        assert len(grads) == 1
+    finally:
+        torch.set_num_threads(n)

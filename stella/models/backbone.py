@@ -146,7 +146,7 @@ class AudioVideoMAE(nn.Module):
         if pos.numel() and (int(pos.min()) < 0 or int(pos.max()) >= table.shape[0]):
             raise ValueError(f"patch indices must lie in [0, {table.shape[0]}), got [{int(pos.min())}, {int(pos.max())}]")
         w = conv.weight.reshape(conv.weight.shape[0], -1)                       # (D, C*p*p)
-        return F.linear(x, w, conv.bias) + table[pos] + modality
+        return F.linear(x, w, conv.bias) + F.embedding(pos, table) + modality
 
     def _full_positions(self, B: int, n: int, device: torch.device) -> torch.Tensor:
         return torch.arange(n, device=device).unsqueeze(0).expand(B, n)
@@ -213,7 +213,7 @@ class AudioVideoMAE(nn.Module):
         B, nv, Dd = x.shape
         k = ids_restore.shape[1]
         x = torch.cat([x, mask_token.expand(B, k - nv, Dd)], dim=1)          # shuffled order
-        x = gather_tokens(x, ids_restore) + table[pos] + modality            # kept order (B, k, Dd)
+        x = gather_tokens(x, ids_restore) + F.embedding(pos, table) + modality   # kept order (B, k, Dd)
         return head(self.decoder_norm(_run(self.decoder_blocks, x)))
 
     # ----------------------------------------------------------------- unmasked passes

@@ -4,11 +4,13 @@
 ``preset`` and ``results_dir`` into ``book/notebooks/``, collects failures (naming the
 notebook and the cell) and only then runs ``jupyter-book build`` with notebook execution
 off and warnings as errors. Training progress bars show while a notebook runs; the copy
-the book renders keeps every output but those bars (``strip_progress``). ``stage=`` copies the book sources to another directory first,
+the book renders keeps every output but those bars (``strip_progress``).
+``stage=`` copies the book sources to another directory first,
 so a smoke build (tests) never touches the real book.
 """
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -81,8 +83,6 @@ def strip_progress(nb: dict) -> int:
 
 
 def _strip_progress_file(path: Path) -> None:
-    import json
-
     nb = json.loads(path.read_text())
     if strip_progress(nb):
         tmp = path.with_suffix(".tmp")

@@ -182,11 +182,10 @@ def summarize(acc_by_metric: Mapping[tuple[str, str], np.ndarray],
         row = data.setdefault(direction, {})
         row[(metric, "A")] = average_accuracy(acc)
         row[(metric, "F")] = forgetting(acc) if acc.shape[0] >= 2 else float("nan")
-    for (direction, metric), acc in acc_by_metric.items():
-        recalls = [m for (d, m) in acc_by_metric if d == direction and m.startswith("R@")]
-        if metric == "avg" and direction in data and recalls and np.asarray(acc).shape[0] >= 2:
-            data[direction][("avg", "F")] = float(np.mean([forgetting(np.asarray(acc_by_metric[(direction, m)], dtype=float))
-                                                           for m in recalls]))
+    for direction, row in data.items():
+        recalls = [np.asarray(a, dtype=float) for (d, m), a in acc_by_metric.items() if d == direction and m.startswith("R@")]
+        if ("avg", "F") in row and recalls and recalls[0].shape[0] >= 2:
+            row[("avg", "F")] = float(np.mean([forgetting(a) for a in recalls]))
     if not data:
         raise ValueError(f"none of the metrics {list(metrics)} is present in the accuracy matrices")
     cols = pd.MultiIndex.from_tuples([(m, s) for m in metrics for s in ("A", "F")

@@ -83,11 +83,11 @@ def strip_progress(nb: dict) -> int:
 
 
 def _strip_progress_file(path: Path) -> None:
+    from stella.store import atomic_write_bytes
+
     nb = json.loads(path.read_text())
     if strip_progress(nb):
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(nb, indent=1, ensure_ascii=False))
-        tmp.replace(path)
+        atomic_write_bytes(path, json.dumps(nb, indent=1, ensure_ascii=False).encode())
 
 
 def execute_notebooks(paths: list[Path], out_dir: Path, parameters: dict, cwd: Path,

@@ -59,6 +59,13 @@ def cached_frame(rd: RunDir, name: str, params: dict[str, Any], compute: Callabl
     return df
 
 
+def gallery_size(preset: str, task_order: str | None = None) -> int:
+    """Clips in the retrieval gallery at ``preset``: every task's evaluation split (section 5.1)."""
+    from stella.data import build_benchmark
+
+    return sum(len(t.eval) for t in build_benchmark(run_config(preset, "stella", task_order=task_order)).tasks)
+
+
 def load_trained(rd: RunDir, after_task: int | None = None, device: str = "cpu"):
     """(model, avm) with the weights saved after ``after_task`` (1-based; default: the last task)."""
     from stella.models import build_model
@@ -78,7 +85,8 @@ def seeds_for(preset: str, n: int) -> list[int]:
     return [base + i for i in range(n)]
 
 
-__all__ = ["run_config", "get_run", "summary_frame", "cached_frame", "load_trained", "seeds_for"]
+__all__ = ["run_config", "get_run", "summary_frame", "cached_frame", "gallery_size", "load_trained",
+           "seeds_for"]
 
 
 def unseen_tasks(cfg: Config, extra_tasks: int = 1):

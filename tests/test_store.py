@@ -88,3 +88,11 @@ def test_cached_frame_computes_once_per_params(tmp_path):
     assert b["value"][0] == 0.5 and math.isnan(b["value"][1]) and a.equals(b)
     cached_frame(rd, "probe", {"epochs": 4}, compute)
     assert len(calls) == 2
+
+
+def test_gallery_size_counts_every_tasks_eval_clips():
+    from stella.config import load_config
+    from stella.experiments import gallery_size
+
+    d = load_config("smoke").data
+    assert gallery_size("smoke") == d.num_tasks * d.classes_per_task * d.eval_per_class

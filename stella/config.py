@@ -60,7 +60,6 @@ class ModelConfig:
     norm_pix_loss: bool = True        # per-patch normalised reconstruction targets
     tau: float = 0.05                 # Eq. 9 temperature
     contrast_weight: float = 0.1      # lambda in L = l^r + lambda l^c
-    avm_weight: float = 1.0           # weight of L^avm (Eq. 11), trains the AVM only
 
     def __post_init__(self) -> None:
         _check(self.size in MODEL_SIZES, "model.size", f"must be one of {sorted(MODEL_SIZES)}, got {self.size!r}")
@@ -123,9 +122,12 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class SelectionConfig:
-    """STELLA's patch selection (sections 4.1-4.3, Algorithm 1) and its ablation variants."""
+    """STELLA's patch selection (sections 4.1-4.3, Algorithm 1) and its ablation variants.
 
-    strategy: str = "stella"          # "none" | "stella" | "lpis" | "rca" | "random" | "mats"
+    Which selection a run uses (STELLA's, a Table 3 ablation's, or none) is not a key here: it is
+    the ``strategy`` of the method's class, so ``continual.method`` determines it and the stored
+    config cannot contradict what the run did."""
+
     rho_a: float = 0.5                # audio sampling ratio, kappa_a = M * rho_a
     rho_v: float = 0.5                # video sampling ratio, kappa_v = N * rho_v
     beta: float = 0.4                 # Eq. 1 temperature used for selection (training uses 1)
@@ -136,8 +138,6 @@ class SelectionConfig:
     mask_of: str = "selected"         # ambiguity 10: mask ratio applies to "selected" X^ or "full" length
 
     def __post_init__(self) -> None:
-        _check(self.strategy in ("none", "stella", "lpis", "rca", "random", "mats"), "selection.strategy",
-               f"must be one of none/stella/lpis/rca/random/mats, got {self.strategy!r}")
         _check(0.0 < self.rho_a <= 1.0, "selection.rho_a", f"sampling ratio must be in (0, 1], got {self.rho_a}")
         _check(0.0 < self.rho_v <= 1.0, "selection.rho_v", f"sampling ratio must be in (0, 1], got {self.rho_v}")
         _check(self.beta > 0, "selection.beta", f"must be > 0, got {self.beta}")

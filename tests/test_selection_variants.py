@@ -75,13 +75,13 @@ def test_ablate_scores():
 
 @pytest.mark.parametrize("strategy", STRATEGIES)
 def test_select_shapes_for_every_strategy(strategy):
-    cfg = _cfg(strategy=strategy)
+    cfg = _cfg()
     M, N = cfg.num_audio_patches, cfg.num_video_patches
-    ka, kv = budgets(cfg, M, N)
+    ka, kv = budgets(cfg, M, N, strategy=strategy)
     avm = _avm(cfg)
     past = torch.randn(5, 2, 4)
     s = select(cfg, avm, None, None, past, past, torch.Generator().manual_seed(0),
-               torch.randn(3, M, 64), torch.randn(3, N, 192))
+               torch.randn(3, M, 64), torch.randn(3, N, 192), strategy=strategy)
     assert s.idx_a.shape == (3, ka) and s.idx_v.shape == (3, kv)
     assert s.I_a.shape == s.C_a.shape == (3, M) and s.I_v.shape == s.C_v.shape == (3, N)
     assert torch.allclose(s.I_a.sum(1), torch.ones(3)) and torch.allclose(s.I_v.sum(1), torch.ones(3))
@@ -95,11 +95,12 @@ def test_select_shapes_for_every_strategy(strategy):
     if strategy == "rca":
         assert torch.allclose(s.I_v, torch.full((3, N), 1.0 / N))
     if strategy in ("none", "random"):
-        assert select(cfg, None, None, None, None, None, torch.Generator(), torch.randn(3, M, 1)).idx_a.shape[0] == 3
+        assert select(cfg, None, None, None, None, None, torch.Generator(), torch.randn(3, M, 1),
+                      strategy=strategy).idx_a.shape[0] == 3
 
 
 def test_select_matches_the_equations_step_by_step():
-    cfg = _cfg(strategy="stella")
+    cfg = _cfg()
     avm = _avm(cfg)
     I_a, I_v = importance_scores(avm.A_a, avm.A_v)
     s = select(cfg, avm, None, None, None, None, torch.Generator().manual_seed(0))
@@ -109,7 +110,7 @@ def test_select_matches_the_equations_step_by_step():
 
 
 def test_past_queries_cross_modalities():
-    cfg = _cfg(strategy="stella")
+    cfg = _cfg()
     avm = _avm(cfg)
     g = torch.Generator().manual_seed(1)
     pa, pv = torch.randn(3, 2, 4, generator=g), torch.randn(3, 2, 4, generator=g)
@@ -121,7 +122,7 @@ def test_past_queries_cross_modalities():
 
 
 def test_select_from_scores_reuses_stored_scores_deterministically():
-    cfg = _cfg(strategy="stella")
+    cfg = _cfg()
     s = select(cfg, _avm(cfg), None, None, torch.randn(4, 2, 4), torch.randn(4, 2, 4), torch.Generator())
     r1 = select_from_scores(cfg, s.I_a, s.I_v, s.C_a, s.C_v, torch.Generator().manual_seed(9))
     r2 = select_from_scores(cfg, s.I_a, s.I_v, s.C_a, s.C_v, torch.Generator().manual_seed(9))
@@ -133,15 +134,17 @@ def test_select_from_scores_reuses_stored_scores_deterministically():
 
 
 def test_select_errors():
-    cfg = _cfg(strategy="mats")
+    cfg = _cfg()
     with pytest.raises(ValueError, match="patches"):
-        select(cfg, None, None, None, None, None, torch.Generator())
+        select(cfg, None, None, None, None, None, torch.Generator(), strategy="mats")
     with pytest.raises(ValueError, match="AVM"):
-        select(_cfg(strategy="stella"), None, None, None, None, None, torch.Generator())
+        select(cfg, None, None, None, None, None, torch.Generator(), strategy="stella")
     with pytest.raises(ValueError, match="audio_grid"):
         select_from_scores(_cfg(), torch.rand(2, 7), torch.rand(2, 8), torch.zeros(2, 7), torch.zeros(2, 8), None)
-    with pytest.raises(ConfigError):
-        _cfg(strategy="greedy")
+    with pytest.raises(ValueError, match="unknown strategy 'greedy'"):
+        select(cfg, None, None, None, None, None, torch.Generator(), strategy="greedy")
+    with pytest.raises(ConfigError, match="selection.strategy: unknown key"):
+        _cfg(strategy="lpis")                                       # the method's class decides it
     with pytest.raises(ConfigError):
         _cfg(audio_mode="diagonal")
 

@@ -27,9 +27,8 @@ def test_same_seed_same_metrics(tmp_path):
     assert a.load_json("losses") != c.load_json("losses")
 
 
-def test_resolved_config_states_the_strategy():
-    assert resolve_method_config(load_config("smoke", ["continual.method=derpp"])).selection.strategy == "none"
-    assert resolve_method_config(load_config("smoke", ["continual.method=stella"])).selection.strategy == "stella"
+def test_resolved_config_states_the_batch():
+    assert resolve_method_config(load_config("smoke", ["continual.method=derpp"])).continual.batch_multiplier == 1.0
     pp = resolve_method_config(load_config("smoke", ["continual.method=stella++"]))
     assert pp.continual.batch_multiplier == pytest.approx(1.66)
     with pytest.raises(ValueError, match="unknown method"):

@@ -35,16 +35,18 @@ _KILL_AFTER_STEP = int(os.environ.get("STELLA_KILL_AFTER_STEP", "0"))
 
 
 def resolve_method_config(cfg: Config) -> Config:
-    """Make the stored config say what the method really does (its selection strategy, its batch)."""
+    """Make the stored config say what the method really does: its batch multiplier (STELLA++'s 1.66x).
+
+    The method's other traits (``strategy``, ``needs_avm``, ``joint``) are read from its class at
+    run time; ``continual.method`` names the class, so the stored config determines them too."""
     name = cfg.continual.method
     if name not in METHODS:
         raise ValueError(f"continual.method: unknown method {name!r} (known: {', '.join(METHODS)})")
     cls = METHODS[name]
-    sel = replace(cfg.selection, strategy=cls.strategy)
     cont = cfg.continual
     if cls.batch_multiplier != 1.0 and cont.batch_multiplier == 1.0:
         cont = replace(cont, batch_multiplier=cls.batch_multiplier)
-    return replace(cfg, selection=sel, continual=cont)
+    return replace(cfg, continual=cont)
 
 
 def pick_device(cfg: Config) -> torch.device:
@@ -84,15 +86,17 @@ class Trainer:
         model, avm = build_model(cfg)
         model, avm = model.to(self.device), avm.to(self.device)
         c = cfg.continual
+        method_cls = METHODS[c.method]
         opt = torch.optim.Adam(model.parameters(), lr=c.lr, betas=tuple(c.betas), weight_decay=c.weight_decay)
-        avm_opt = torch.optim.Adam(avm.parameters(), lr=c.avm_lr, betas=tuple(c.betas), weight_decay=c.weight_decay)
+        avm_opt = torch.optim.Adam(avm.parameters(), lr=c.avm_lr, betas=tuple(c.betas),
+                                   weight_decay=c.weight_decay) if method_cls.needs_avm else None
         gdev = self.device if self.device.type == "cuda" else "cpu"
         self.ctx = Context(cfg=cfg, model=model, avm=avm, opt=opt, avm_opt=avm_opt, device=self.device,
                            gen_mask=torch.Generator(gdev).manual_seed(seed + 1),
                            gen_select=torch.Generator(gdev).manual_seed(seed + 2),
                            gen_memory=torch.Generator().manual_seed(seed + 3),
                            net=wrap_ddp(model, self.dist), dist=self.dist)
-        self.method = METHODS[c.method](self.ctx)
+        self.method = method_cls(self.ctx)
         self.batch_size = max(2, round(c.batch_size * c.batch_multiplier))
         self.pos = Position()
         self.results: list[dict] = []
@@ -105,7 +109,8 @@ class Trainer:
     def state(self) -> dict:
         ctx = self.ctx
         return {"model": ctx.model.state_dict(), "avm": ctx.avm.state_dict(), "opt": ctx.opt.state_dict(),
-                "avm_opt": ctx.avm_opt.state_dict(), "method": self.method.state_dict(),
+                "avm_opt": None if ctx.avm_opt is None else ctx.avm_opt.state_dict(),
+                "method": self.method.state_dict(),
                 "rng": {**_rng_state(), "gen_mask": ctx.gen_mask.get_state(),
                         "gen_select": ctx.gen_select.get_state(), "gen_memory": ctx.gen_memory.get_state()},
                 "position": asdict(self.pos), "results": self.results, "losses": self.losses}
@@ -121,7 +126,8 @@ class Trainer:
         ctx.model.load_state_dict(s["model"])
         ctx.avm.load_state_dict(s["avm"])
         ctx.opt.load_state_dict(s["opt"])
-        ctx.avm_opt.load_state_dict(s["avm_opt"])
+        if ctx.avm_opt is not None:
+            ctx.avm_opt.load_state_dict(s["avm_opt"])
         self.method.load_state_dict(s["method"])
         _set_rng_state(s["rng"])
         ctx.gen_mask.set_state(s["rng"]["gen_mask"])

@@ -1,10 +1,14 @@
 """The trainer's entry points: one call per batch runs Eq. 2-6 / Algorithm 1 under a strategy.
 
+The strategy is an argument, not a config value: every method passes its own ``Method.strategy``
+("stella", the Table 3 ablations "lpis" / "rca" / "random" / "mats", or "none" for the baselines,
+which keeps every patch); it defaults to "stella", the paper's method.
+
 `select` handles the current batch (Algorithm 2 lines 2-8): importance (Eq. 2), pooled queries
 (Eq. 3), correlation with the past pooled queries from the memory (Eq. 4), then the sampling
 (Eq. 5, Algorithm 1). It returns the indices to gather (Eq. 6) and what Algorithm 2 line 9 stores
 with each new memory item: I, C and q^. Replayed samples do not go through the AVM again: they are
-picked with their STORED I^p, C^p by `select_from_scores` (Algorithm 2 line 7; ambiguity 7).
+picked with their STORED I^p, C^p by `select_from_scores` (Algorithm 2 line 7; the book's choices table).
 
 Past queries cross modalities: C_v = f(q^_a, k^_v, q^p_a) and C_a = f(q^_v, k^_a, q^p_v), so
 `q_hat_past_a` (the stored AUDIO pooled queries) drives the VIDEO correlation and vice versa.
@@ -23,7 +27,7 @@ from stella.config import Config
 from .correlation import correlation_scores, past_query_set, pooled_queries
 from .importance import importance_scores, kappa, uniform_importance
 from .sampling import select_audio, select_video
-from .variants import STRATEGIES, ablate_scores, energy_scores, mats_selection, motion_scores, \
+from .variants import AVM_STRATEGIES, STRATEGIES, ablate_scores, energy_scores, mats_selection, motion_scores, \
     normalise_scores, random_selection
 
 
@@ -56,9 +60,15 @@ class Selection:
         return self.idx_v.shape[1]
 
 
-def budgets(cfg: Config, M: int, N: int) -> tuple[int, int]:
+def _check_strategy(strategy: str) -> None:
+    if strategy not in STRATEGIES:
+        raise ValueError(f"select: unknown strategy {strategy!r} (known: {', '.join(STRATEGIES)})")
+
+
+def budgets(cfg: Config, M: int, N: int, *, strategy: str = "stella") -> tuple[int, int]:
     """(kappa_a, kappa_v) = (kappa(M, rho_a), kappa(N, rho_v)); everything when strategy is none."""
-    if cfg.selection.strategy == "none":
+    _check_strategy(strategy)
+    if strategy == "none":
         return M, N
     return kappa(M, cfg.selection.rho_a), kappa(N, cfg.selection.rho_v)
 
@@ -84,7 +94,7 @@ def _all(B: int, L: int, device: torch.device) -> Tensor:
 
 @torch.no_grad()
 def select_from_scores(cfg: Config, I_a: Tensor, I_v: Tensor, C_a: Tensor, C_v: Tensor,
-                       generator: torch.Generator | None) -> Selection:
+                       generator: torch.Generator | None, *, strategy: str = "stella") -> Selection:
     """PICK with given scores (Algorithm 2 lines 7-8): I_a, C_a (B, M), I_v, C_v (B, N) -> Selection
     (q_hat None). Used for replayed samples with their stored I^p, C^p. Strategy "none" keeps all,
     "random" ignores the scores, "mats" samples proportionally to the stored score with the audio
@@ -94,14 +104,14 @@ def select_from_scores(cfg: Config, I_a: Tensor, I_v: Tensor, C_a: Tensor, C_v: 
     B, M = I_a.shape
     N = I_v.shape[1]
     grid = _check_grid(cfg, M)
-    ka, kv = budgets(cfg, M, N)
+    ka, kv = budgets(cfg, M, N, strategy=strategy)
     dev = I_a.device
-    if sc.strategy == "none":
+    if strategy == "none":
         idx_a, idx_v = _all(B, M, dev), _all(B, N, dev)
-    elif sc.strategy == "random":
+    elif strategy == "random":
         idx_a = random_selection(B, M, ka, generator, dev)
         idx_v = random_selection(B, N, kv, generator, dev)
-    elif sc.strategy == "mats":
+    elif strategy == "mats":
         idx_a, idx_v = mats_selection(I_a, ka, generator), mats_selection(I_v, kv, generator)
     else:
         idx_a = select_audio(I_a, C_a, grid, ka, sc.chunk_size, generator, sc.audio_mode)
@@ -112,8 +122,9 @@ def select_from_scores(cfg: Config, I_a: Tensor, I_v: Tensor, C_a: Tensor, C_v: 
 @torch.no_grad()
 def select(cfg: Config, avm_out: Any, I_a: Tensor | None, I_v: Tensor | None,
            q_hat_past_a: Tensor | None, q_hat_past_v: Tensor | None, generator: torch.Generator | None,
-           patches_a: Tensor | None = None, patches_v: Tensor | None = None) -> Selection:
-    """Select the current batch's patches under cfg.selection.strategy (Algorithm 2 lines 2-8).
+           patches_a: Tensor | None = None, patches_v: Tensor | None = None, *,
+           strategy: str = "stella") -> Selection:
+    """Select the current batch's patches under ``strategy`` (Algorithm 2 lines 2-8).
 
     avm_out: AVMOutput with q_a, k_a (B, H, M, d), q_v, k_v (B, H, N, d), A_a (B, H, N, M),
     A_v (B, H, M, N) computed with beta = cfg.selection.beta; needed for stella/lpis/rca.
@@ -124,10 +135,9 @@ def select(cfg: Config, avm_out: Any, I_a: Tensor | None, I_v: Tensor | None,
     For none/random/mats no AVM is needed (avm_out may be None) and q_hat stays None.
     """
     sc = cfg.selection
-    if sc.strategy not in STRATEGIES:
-        raise ValueError(f"select: unknown strategy {sc.strategy!r}")
-    if sc.strategy in ("none", "random", "mats"):
-        if sc.strategy == "mats":
+    _check_strategy(strategy)
+    if strategy not in AVM_STRATEGIES:
+        if strategy == "mats":
             if patches_a is None or patches_v is None:
                 raise ValueError("select: strategy 'mats' needs patches_a and patches_v")
             I_a = normalise_scores(energy_scores(patches_a))
@@ -136,25 +146,26 @@ def select(cfg: Config, avm_out: Any, I_a: Tensor | None, I_v: Tensor | None,
             B, dev = _batch_of(avm_out, I_a, I_v, patches_a, patches_v)
             I_a = uniform_importance(B, cfg.num_audio_patches, dev)
             I_v = uniform_importance(B, cfg.num_video_patches, dev)
-        return select_from_scores(cfg, I_a, I_v, torch.zeros_like(I_a), torch.zeros_like(I_v), generator)
+        return select_from_scores(cfg, I_a, I_v, torch.zeros_like(I_a), torch.zeros_like(I_v), generator,
+                                  strategy=strategy)
 
     if avm_out is None:
-        raise ValueError(f"select: strategy {sc.strategy!r} needs the AVM output")
+        raise ValueError(f"select: strategy {strategy!r} needs the AVM output")
     if I_a is None or I_v is None:
         I_a, I_v = importance_scores(avm_out.A_a, avm_out.A_v)
     B, M = I_a.shape
     N = I_v.shape[1]
     _check_grid(cfg, M)
-    ka, kv = budgets(cfg, M, N)
+    ka, kv = budgets(cfg, M, N, strategy=strategy)
     q_hat_a, k_hat_a, keep_a = pooled_queries(avm_out.q_a, avm_out.k_a, I_a, ka, sc.descending)
     q_hat_v, k_hat_v, keep_v = pooled_queries(avm_out.q_v, avm_out.k_v, I_v, kv, sc.descending)
     past_a = past_query_set(q_hat_past_a, B, sc.past_queries)
     past_v = past_query_set(q_hat_past_v, B, sc.past_queries)
     C_a = correlation_scores(q_hat_v, k_hat_a, keep_a, past_v, M, sc.beta)
     C_v = correlation_scores(q_hat_a, k_hat_v, keep_v, past_a, N, sc.beta)
-    Ia_s, Ca_s = ablate_scores(sc.strategy, I_a, C_a)
-    Iv_s, Cv_s = ablate_scores(sc.strategy, I_v, C_v)
-    out = select_from_scores(cfg, Ia_s, Iv_s, Ca_s, Cv_s, generator)
+    Ia_s, Ca_s = ablate_scores(strategy, I_a, C_a)
+    Iv_s, Cv_s = ablate_scores(strategy, I_v, C_v)
+    out = select_from_scores(cfg, Ia_s, Iv_s, Ca_s, Cv_s, generator, strategy=strategy)
     out.q_hat_a, out.q_hat_v = q_hat_a, q_hat_v
     return out
 

@@ -23,6 +23,7 @@ from .importance import uniform_importance
 from .sampling import rank_video
 
 STRATEGIES = ("none", "stella", "lpis", "rca", "random", "mats")
+AVM_STRATEGIES = ("stella", "lpis", "rca")      # the ones that score patches with the AVM (Eq. 1-4)
 
 
 def random_selection(batch: int, length: int, kappa: int, generator: torch.Generator | None,

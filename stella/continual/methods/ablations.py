@@ -9,15 +9,17 @@
    reusing stored scores); neither trains or uses the AVM.
  * "lpis":   STELLA with C = 0 (Localized Patch Importance Scoring only, Eq. 2 + Eq. 5).
  * "rca":    STELLA with uniform I (Replay-guided Correlation Assessment only, Eq. 3-5).
-   Both are :class:`Stella` with another ``strategy``; the trainer's ``resolve_method_config``
-   copies it into ``selection.strategy``, which ``select`` / ``select_from_scores`` read.
+   Both are :class:`Stella` with another ``strategy``.
+Every class passes its ``strategy`` to ``select`` / ``select_from_scores``; the method's name is what
+the run's config records.
 """
 from __future__ import annotations
 
 import torch
 
 from stella.continual.methods.base import register
-from stella.continual.methods.stella import SelectingMethod, Stella
+from stella.continual.methods.selecting import SelectingMethod
+from stella.continual.methods.stella import Stella
 from stella.selection import gather, select
 
 
@@ -30,7 +32,8 @@ class PatchDERpp(SelectingMethod):
         """(xa, xv, pos_a, pos_v): the selected patches of full clips and their grid positions."""
         model = self.ctx.model
         pa, pv = model.patchify_audio(audio), model.patchify_video(video)
-        sel = select(self.cfg, None, None, None, None, None, self.ctx.gen_select, patches_a=pa, patches_v=pv)
+        sel = select(self.cfg, None, None, None, None, None, self.ctx.gen_select, patches_a=pa, patches_v=pv,
+                     strategy=self.strategy)
         return gather(pa, sel.idx_a), gather(pv, sel.idx_v), sel.idx_a, sel.idx_v
 
     def observe(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:

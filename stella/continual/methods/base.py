@@ -12,19 +12,25 @@ from dataclasses import dataclass
 from typing import Callable
 
 import torch
-import torch.nn.functional as F
 
 from stella.config import Config
 from stella.continual.distributed import DistInfo
 from stella.continual.memory import ReservoirMemory
+from stella.selection import AVM_STRATEGIES, STRATEGIES
 
 METHODS: dict[str, type["Method"]] = {}
 
 
 def register(name: str) -> Callable[[type["Method"]], type["Method"]]:
+    """Class decorator: ``METHODS[name] = cls``, after checking that its traits agree."""
     def deco(cls: type["Method"]) -> type["Method"]:
         if name in METHODS:
             raise ValueError(f"method {name!r} registered twice")
+        if cls.strategy not in STRATEGIES:
+            raise ValueError(f"method {name!r}: strategy {cls.strategy!r} is not one of {', '.join(STRATEGIES)}")
+        if cls.strategy in AVM_STRATEGIES and not cls.needs_avm:
+            raise ValueError(f"method {name!r}: strategy {cls.strategy!r} scores patches with the AVM, "
+                             "so the class must set needs_avm = True")
         cls.name = name
         METHODS[name] = cls
         return cls
@@ -39,7 +45,7 @@ class Context:
     model: torch.nn.Module
     avm: torch.nn.Module
     opt: torch.optim.Optimizer
-    avm_opt: torch.optim.Optimizer
+    avm_opt: torch.optim.Optimizer | None   # None unless the method's class sets needs_avm
     device: torch.device
     gen_mask: torch.Generator       # masking inside the model (Eq. 8), on the model's device
     gen_select: torch.Generator     # Bernoulli / multinomial patch selection (Eq. 5, Algorithm 1)
@@ -49,13 +55,21 @@ class Context:
 
 
 class Method:
-    """Base class: plain fine-tuning on the stream (``observe`` = one optimiser step on L = l^r + lambda l^c)."""
+    """The interface and the traits the trainer and the selection read from a method's class.
+
+    Traits (class attributes): ``strategy``, the patch selection it passes to ``stella.selection``
+    (one of ``selection.STRATEGIES``; "none" keeps every patch); ``needs_avm``, whether it trains
+    and uses the AVM (the trainer gives it the AVM optimiser only then); ``uses_memory``;
+    ``joint``, the trainer streams the union of all tasks as one task (Multitask);
+    ``batch_multiplier``, the stream batch is ``continual.batch_size`` times it (STELLA++).
+    ``observe`` is abstract: Finetune is the plain sequential pre-training."""
 
     name = "base"
     summary = ""
-    strategy = "none"          # patch selection the method uses (SelectionConfig.strategy)
+    strategy = "none"          # patch selection the method passes to stella.selection
     uses_memory = False
     joint = False              # Multitask: the stream is the union of all tasks
+    needs_avm = False
     batch_multiplier = 1.0     # STELLA++ spends the memory saving on a larger batch
 
     def __init__(self, ctx: Context):
@@ -89,15 +103,8 @@ class Method:
         self.ctx.opt.step()
 
     def replay(self) -> dict[str, torch.Tensor] | None:
+        """A reservoir draw of ``replay_size`` memory items (None while the memory is empty)."""
         return self.memory.sample(self.replay_size, self.ctx.gen_memory, self.ctx.device)
-
-    def with_replay(self, b: dict[str, torch.Tensor]):
-        """(audio, video, mem): the current clips followed by a replay batch of raw clips (mem None while empty)."""
-        mem = self.replay()
-        audio, video = b["audio"], b["video"]
-        if mem is not None:
-            audio, video = torch.cat([audio, mem["audio"]]), torch.cat([video, mem["video"]])
-        return audio, video, mem
 
     def forward(self, audio: torch.Tensor, video: torch.Tensor):
         """Training pass of the backbone on full clips (DDP-synchronised under torchrun)."""
@@ -107,12 +114,11 @@ class Method:
         """Training pass on selected patches X^ with their positions (Eq. 6)."""
         return self.ctx.net("patches", xa, xv, pos_a, pos_v, generator=self.ctx.gen_mask, **kw)
 
-    @staticmethod
-    def der_penalty(out, c_a: torch.Tensor, c_v: torch.Tensor, start: int) -> torch.Tensor:
-        """DER++ penalty l^p = MSE(c_a, c_a^p) + MSE(c_v, c_v^p) on the stored pooled embeddings, each
-        modality independently (appendix A, ambiguity 8); the caller multiplies by alpha, so each
-        modality gets alpha * MSE as in DER++ and the authors' code."""
-        return F.mse_loss(out.c_a[start:], c_a) + F.mse_loss(out.c_v[start:], c_v)
+    def forward_masked(self, inputs):
+        """Training pass on ``functional.MaskedInputs``: full clips under their fixed masking noise, so
+        EMA teachers can see the same masks."""
+        xa, xv, pos_a, pos_v, noise_a, noise_v = inputs
+        return self.forward_patches(xa, xv, pos_a, pos_v, noise_a=noise_a, noise_v=noise_v)
 
     # --- what the trainer evaluates and checkpoints -------------------------------------
     def eval_model(self) -> torch.nn.Module:

@@ -18,7 +18,7 @@ Self-supervised audio-video adaptation (stated choices, following the authors' b
    ``select_by = "reconstruction"`` instead picks, per sample, the EMA with the lower
    reconstruction loss rec_a + rec_v.
  * the EMA models see the replayed clips with the SAME masks as the working model (one noise
-   draw from ``ctx.gen_mask`` shared by all passes).
+   draw from ``ctx.gen_mask`` shared by all passes, ``functional.masked_inputs``).
  * ER term: L on [current, replay] in one forward; memory = raw clips by reservoir sampling.
  * EMA update after the optimiser step, with the original's warm-up
    alpha_t = min(1 - 1 / (step + 1), alpha); parameters are averaged, buffers copied; the two
@@ -30,40 +30,13 @@ Self-supervised audio-video adaptation (stated choices, following the authors' b
 """
 from __future__ import annotations
 
-import copy
-
 import torch
 import torch.nn.functional as F
 
+from stella.continual.functional import bernoulli, ema_pass, ema_update, make_ema, masked_inputs
 from stella.continual.methods.base import register
 from stella.continual.methods.er import ER
-from stella.continual.methods.mir import draw_noise, full_patch_inputs
-
-
-# --- shared EMA helpers (also used by ESMER) ----------------------------------------------
-def make_ema(model: torch.nn.Module) -> torch.nn.Module:
-    ema = copy.deepcopy(model)
-    ema.requires_grad_(False)
-    return ema
-
-
-@torch.no_grad()
-def ema_update(ema: torch.nn.Module, model: torch.nn.Module, alpha: float, step: int) -> float:
-    """theta_ema <- a theta_ema + (1 - a) theta with a = min(1 - 1/(step + 1), alpha); returns a."""
-    a = min(1.0 - 1.0 / (step + 1), alpha)
-    for pe, p in zip(ema.parameters(), model.parameters()):
-        pe.mul_(a).add_(p.detach(), alpha=1.0 - a)
-    for be, b in zip(ema.buffers(), model.buffers()):
-        be.copy_(b)
-    return a
-
-
-def module_bytes(m: torch.nn.Module) -> int:
-    return sum(t.numel() * t.element_size() for t in list(m.parameters()) + list(m.buffers()))
-
-
-def bernoulli(gen: torch.Generator, p: float) -> bool:
-    return bool(torch.rand(1, generator=gen).item() < p)
+from stella.eval.efficiency import module_bytes
 
 
 def true_pair_probs(c_a: torch.Tensor, c_v: torch.Tensor, tau: float) -> tuple[torch.Tensor, torch.Tensor]:
@@ -73,26 +46,8 @@ def true_pair_probs(c_a: torch.Tensor, c_v: torch.Tensor, tau: float) -> tuple[t
     return torch.diagonal(F.softmax(logits, dim=1)), torch.diagonal(F.softmax(logits.t(), dim=1))
 
 
-class EMAReplay(ER):
-    """ER whose training pass draws its masks explicitly, so EMA models can share them."""
-
-    def masked_pass(self, audio: torch.Tensor, video: torch.Tensor):
-        """Working-model pass on full clips; returns (out, (xa, xv, pos_a, pos_v, noise_a, noise_v))."""
-        xa, xv, pos_a, pos_v = full_patch_inputs(self.ctx.model, audio, video)
-        na, nv = draw_noise(self.ctx.gen_mask, xa.shape[0], xa.shape[1], xv.shape[1], xa.device)
-        out = self.forward_patches(xa, xv, pos_a, pos_v, noise_a=na, noise_v=nv)
-        return out, (xa, xv, pos_a, pos_v, na, nv)
-
-    @staticmethod
-    @torch.no_grad()
-    def ema_pass(ema, inputs, rows: slice):
-        xa, xv, pos_a, pos_v, na, nv = inputs
-        return ema.forward_patches(xa[rows].detach(), xv[rows].detach(), pos_a[rows], pos_v[rows],
-                                   noise_a=na[rows], noise_v=nv[rows])
-
-
 @register("clser")
-class CLSER(EMAReplay):
+class CLSER(ER):
     summary = "CLS-ER: ER + consistency to the more confident of a plastic and a stable EMA model (Arani 2022)"
     select_by = "contrastive"      # or "reconstruction"
 
@@ -119,13 +74,15 @@ class CLSER(EMAReplay):
     def observe(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
         b = self.to_device(batch)
         n = b["audio"].shape[0]
-        audio, video, mem = self.with_replay(b)
-        out, inputs = self.masked_pass(audio, video)
+        logs: dict[str, float] = {}
+        audio, video, mem = self.with_replay(b, logs)
+        inputs = masked_inputs(self.ctx.model, self.ctx.gen_mask, audio, video)
+        out = self.forward_masked(inputs)
         loss = out.loss
-        logs = {"rec_a": out.rec_a.item(), "rec_v": out.rec_v.item(), "contrastive": out.contrastive.item()}
+        logs.update(rec_a=out.rec_a.item(), rec_v=out.rec_v.item(), contrastive=out.contrastive.item())
         if mem is not None:
             rows = slice(n, None)
-            t_a, t_v = self.targets(self.ema_pass(self.plastic, inputs, rows), self.ema_pass(self.stable, inputs, rows))
+            t_a, t_v = self.targets(ema_pass(self.plastic, inputs, rows), ema_pass(self.stable, inputs, rows))
             cons = F.mse_loss(out.c_a[n:], t_a) + F.mse_loss(out.c_v[n:], t_v)
             logs["consistency"] = cons.item()
             loss = loss + self.cfg.continual.clser_lambda * cons

@@ -3,13 +3,14 @@
 The replayed samples are trained with the pre-training objective (the "++" term) and their
 pooled audio and video embeddings c_a, c_v (Eq. 9, before L2 normalisation) are pulled to
 the values stored at insertion: l^p = MSE(c_a, c_a^p) + MSE(c_v, c_v^p), applied to
-each modality independently (appendix A; AMBIGUITIES item 8; the authors' code).
+each modality independently (appendix A; the authors' code; the book's choices table).
 Objective: L = l^r + lambda l^c + alpha l^p, alpha = ``continual.der_alpha`` (Table 5).
 """
 from __future__ import annotations
 
 import torch
 
+from stella.continual.functional import der_penalty
 from stella.continual.methods.base import register
 from stella.continual.methods.er import ER
 
@@ -25,6 +26,6 @@ class DERpp(ER):
     def penalty(self, out, mem, start: int, logs: dict) -> torch.Tensor:
         if mem is None:
             return out.loss.new_zeros(())
-        lp = self.der_penalty(out, mem["c_a"], mem["c_v"], start)
+        lp = der_penalty(out, mem["c_a"], mem["c_v"], start)
         logs["penalty"] = lp.item()
         return self.cfg.continual.der_alpha * lp

@@ -31,9 +31,10 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from stella.continual.functional import bernoulli, ema_pass, ema_update, make_ema, masked_inputs, per_sample_loss
 from stella.continual.methods.base import register
-from stella.continual.methods.clser import EMAReplay, bernoulli, ema_update, make_ema, module_bytes
-from stella.continual.methods.mir import per_sample_loss
+from stella.continual.methods.er import ER
+from stella.eval.efficiency import module_bytes
 
 STD_MARGIN = 1.0
 
@@ -48,7 +49,7 @@ def error_weights(loss: torch.Tensor, mu: float, beta: float) -> tuple[torch.Ten
 
 
 @register("esmer")
-class ESMER(EMAReplay):
+class ESMER(ER):
     summary = "ESMER: ER with error-sensitive loss weighting and memory + semantic-memory consistency (Sarfraz 2023)"
 
     def __init__(self, ctx):
@@ -61,17 +62,20 @@ class ESMER(EMAReplay):
         c = self.cfg.continual
         b = self.to_device(batch)
         n = b["audio"].shape[0]
-        audio, video, mem = self.with_replay(b)
-        out, inputs = self.masked_pass(audio, video)
-        sem_cur = self.ema_pass(self.semantic, inputs, slice(0, n))
-        err = per_sample_loss(sem_cur, self.cfg).detach()
+        logs: dict[str, float] = {}
+        audio, video, mem = self.with_replay(b, logs)
+        inputs = masked_inputs(self.ctx.model, self.ctx.gen_mask, audio, video)
+        out = self.forward_masked(inputs)
+        sem_cur = ema_pass(self.semantic, inputs, slice(0, n))
+        lam = self.cfg.model.contrast_weight
+        err = per_sample_loss(sem_cur, lam).detach()
         w, keep = error_weights(err, self.mu, c.esmer_beta)
-        per = per_sample_loss(out, self.cfg)
+        per = per_sample_loss(out, lam)
         loss = torch.cat([w * per[:n], per[n:]]).mean()
-        logs = {"rec_a": out.rec_a.item(), "rec_v": out.rec_v.item(), "contrastive": out.contrastive.item(),
-                "weight": w.mean().item(), "mu": float(self.mu)}
+        logs.update(rec_a=out.rec_a.item(), rec_v=out.rec_v.item(), contrastive=out.contrastive.item(),
+                    weight=w.mean().item(), mu=float(self.mu))
         if mem is not None:
-            sem_mem = self.ema_pass(self.semantic, inputs, slice(n, None))
+            sem_mem = ema_pass(self.semantic, inputs, slice(n, None))
             cons = F.mse_loss(out.c_a[n:], sem_mem.c_a) + F.mse_loss(out.c_v[n:], sem_mem.c_v)
             logs["consistency"] = cons.item()
             loss = loss + c.esmer_gamma * cons

@@ -7,11 +7,11 @@ example by one gradient-ascent step x_m <- x_m + alpha * grad_x [d - beta * l(x_
 written back to the memory and replayed with the current batch (ER).
 
 Self-supervised audio-video adaptation (stated choices):
- * l = per-sample pre-training loss rec_a + rec_v + lambda con (``mir.per_sample_loss``); the edit
+ * l = per-sample pre-training loss rec_a + rec_v + lambda con (``functional.per_sample_loss``); the edit
    acts on the memory's raw inputs (normalised fbank ``audio`` and normalised ``video``), both
    modalities at once, through the patch embedding (the authors' code edits both the same way).
  * theta' = one step of the run's optimiser on the current batch without touching its state
-   (the authors' code; ``mir.virtual_params``), lr = ``continual.lr``; theta' is a constant for
+   (the authors' code; ``functional.virtual_params``), lr = ``continual.lr``; theta' is a constant for
    the input gradient (first order, as the original).
  * l(theta) and l(theta') use the same masks (one noise draw from ``ctx.gen_mask``).
  * objective d - beta l_before = l_after - (1 + beta) l_before, averaged over the replay batch
@@ -28,9 +28,9 @@ from __future__ import annotations
 
 import torch
 
+from stella.continual.functional import interference
 from stella.continual.methods.base import register
 from stella.continual.methods.er import ER
-from stella.continual.methods.mir import interference
 
 
 @register("gmed")
@@ -42,24 +42,14 @@ class GMED(ER):
         n = b["audio"].shape[0]
         return {"audio": b["audio"], "video": b["video"], "edits": torch.zeros(n, device=b["audio"].device)}
 
-    def observe(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
-        self._current = self.to_device(batch)
-        self._edit_norm = None
-        try:
-            logs = super().observe(batch)
-        finally:
-            self._current = None
-        if self._edit_norm is not None:
-            logs["edit_norm"] = self._edit_norm
-        return logs
-
-    def edit(self, mem: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        """Edited (audio, video) of the replay batch ``mem`` around a virtual step on the current batch."""
-        c = self.cfg.continual
-        b = self._current
+    def edit(self, current: dict[str, torch.Tensor], mem: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Edited (audio, video) of the replay batch ``mem`` around a virtual step on the ``current`` batch."""
+        c, ctx = self.cfg.continual, self.ctx
         xa = mem["audio"].detach().clone().requires_grad_(True)
         xv = mem["video"].detach().clone().requires_grad_(True)
-        before, after = interference(self, b["audio"], b["video"], xa, xv, with_input_grad=True)
+        before, after = interference(ctx.model, ctx.opt, ctx.gen_mask, self.cfg.model.contrast_weight,
+                                     current["audio"], current["video"], xa, xv, self.virtual_optimizer,
+                                     with_input_grad=True)
         obj = (after - before - c.gmed_beta * before).mean()
         ga, gv = torch.autograd.grad(obj, [xa, xv])
         stride = c.gmed_alpha * c.gmed_gamma ** mem["edits"].to(xa.dtype)          # (R,)
@@ -67,19 +57,17 @@ class GMED(ER):
         new_v = (xv + stride.view(-1, *[1] * (xv.dim() - 1)) * gv).detach()
         return new_a, new_v
 
-    def replay(self) -> dict[str, torch.Tensor] | None:
-        """ER's replay draw, edited and written back before it is replayed."""
-        mem = super().replay()
-        if mem is None or self._current is None:
-            return mem
-        new_a, new_v = self.edit(mem)
+    def retrieve(self, current: dict[str, torch.Tensor], logs: dict) -> dict[str, torch.Tensor] | None:
+        """ER's replay draw, edited around ``current`` and written back before it is replayed;
+        logs the edit's size as "edit_norm"."""
+        mem = self.replay()
+        if mem is None:
+            return None
+        new_a, new_v = self.edit(current, mem)
         slots = mem["slot"]
         self.memory.update(slots, "audio", new_a)
         self.memory.update(slots, "video", new_v)
         self.memory.update(slots, "edits", mem["edits"] + 1)
-        self._edit_norm = float((new_a - mem["audio"]).flatten(1).norm(dim=1).mean()
-                                + (new_v - mem["video"]).flatten(1).norm(dim=1).mean())
+        logs["edit_norm"] = float((new_a - mem["audio"]).flatten(1).norm(dim=1).mean()
+                                  + (new_v - mem["video"]).flatten(1).norm(dim=1).mean())
         return {**mem, "audio": new_a, "video": new_v, "edits": mem["edits"] + 1}
-
-    _current = None
-    _edit_norm = None

@@ -2,7 +2,7 @@
 
 STELLA+ stores only the selected patches X^ with their positions and the pooled queries
 q^ (line 9) instead of raw clips, so with rho_a = rho_v = 0.5 about twice as many instances
-fit in the byte budget of the other methods' memory (section 5.1; AMBIGUITIES item 9):
+fit in the byte budget of the other methods' memory (section 5.1; the book's choices table):
 capacity = floor(memory_size * bytes(raw item) / bytes(STELLA+ item)). Replayed samples
 are trained on their stored patches as they are (line 11). STELLA++ is STELLA+ with a
 1.66x batch, the memory saving spent on batch size (Table 2).
@@ -13,7 +13,7 @@ import torch
 
 from stella.continual.memory import ReservoirMemory
 from stella.continual.methods.base import register
-from stella.continual.methods.stella import SelectingMethod
+from stella.continual.methods.selecting import SelectingMethod
 from stella.selection import kappa
 
 

@@ -41,7 +41,7 @@ def test_retrieval_table_after_each_task(setup, embeddings):
     per_task = retrieval.retrieval_scores(embeddings)
     assert len(per_task) == T * 2 * 5 and per_task["value"].between(0, 100 * T).all()
     rows = [per_task.assign(after_task=t) for t in range(T)]   # same weights: F must be 0
-    table = retrieval.summarize(retrieval.accuracy_matrix(rows))
+    table = retrieval.summarize(retrieval.accuracy_matrices(rows))
     assert table.shape == (2, 8) and np.isfinite(table.to_numpy()).all()
     assert (table.xs("F", axis=1, level=1) == 0).all().all()
     assert table.loc["A→V", ("R@1", "A")] == pytest.approx(

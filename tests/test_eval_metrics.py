@@ -119,10 +119,10 @@ def test_retrieval_scores_reject_nan_and_empty():
         retrieval.retrieval_scores({0: {"z_a": torch.zeros(0, 4), "z_v": torch.zeros(0, 4)}})
 
 
-def test_accuracy_matrix_and_table1_summary():
+def test_accuracy_matrices_and_table1_summary():
     after0 = retrieval.retrieval_scores({0: _emb()[0]}).assign(after_task=0)
     after1 = retrieval.retrieval_scores(_emb()).assign(after_task=1)
-    accs = retrieval.accuracy_matrix([after0, after1])
+    accs = retrieval.accuracy_matrices([after0, after1])
     assert set(accs) == {(d, m) for d in ("A→V", "V→A") for m in ("R@1", "R@5", "R@10", "avg", "MdR")}
     np.testing.assert_array_equal(accs[("V→A", "R@1")], [[100.0, NAN], [50.0, 50.0]])
     table = retrieval.summarize(accs)
@@ -259,6 +259,15 @@ def test_avm_map_is_eq2_importance_on_the_frame_major_grid():
     assert maps[0].argmax().item() == 5 and maps[0, 1, 0, 1] > 0.99
     with pytest.raises(ValueError, match="video_grid"):
         attention.avm_attention_maps(A_v, (2, 2, 3))
+
+
+def test_denormalize_video_inverts_normalize_in_display_layout():
+    from stella.data.video import normalize_video
+
+    x = torch.rand(2, 3, 4, 5, generator=torch.Generator().manual_seed(0))          # (T, 3, H, W) in [0, 1]
+    out = attention.denormalize_video(normalize_video(x))
+    assert out.shape == (2, 4, 5, 3)                                               # (T, H, W, 3)
+    assert torch.allclose(out, x.permute(0, 2, 3, 1), atol=1e-6)
 
 
 def test_similarity_map_and_upsampling():

@@ -34,13 +34,6 @@ def normalize_video(video: torch.Tensor) -> torch.Tensor:
     return (video - mean) / std
 
 
-def denormalize_video(video: torch.Tensor) -> torch.Tensor:
-    """Inverse of :func:`normalize_video`, for plots. (T, 3, H, W) -> [0, 1] (clamped)."""
-    mean = torch.tensor(IMAGENET_MEAN, dtype=video.dtype).view(1, 3, 1, 1)
-    std = torch.tensor(IMAGENET_STD, dtype=video.dtype).view(1, 3, 1, 1)
-    return (video * std + mean).clamp(0, 1)
-
-
 def multiscale_crop(video: torch.Tensor, generator: torch.Generator, mask: torch.Tensor | None = None,
                     scales: tuple[float, ...] = CROP_SCALES, max_distort: int = 1
                     ) -> tuple[torch.Tensor, torch.Tensor | None]:

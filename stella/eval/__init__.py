@@ -10,9 +10,8 @@
 Every function returns tensors or tidy pandas DataFrames and validates its inputs: an empty
 split or non-finite embeddings raise ``ValueError`` naming the problem.
 """
-from stella.eval.metrics import accuracy_matrix as accuracy_matrix_from_rows
-from stella.eval.metrics import average_accuracy, forgetting, per_task_forgetting, summarize_matrices
-from stella.eval.retrieval import (accuracy_matrix, chance_recall, extract_embeddings, median_rank, ranks, recall_at_k,
+from stella.eval.metrics import accuracy_matrix, average_accuracy, forgetting, per_task_forgetting, summarize_matrices
+from stella.eval.retrieval import (accuracy_matrices, chance_recall, extract_embeddings, median_rank, ranks, recall_at_k,
                                    retrieval_scores, summarize)
 from stella.eval.gap import gap_decline, modality_gap, modality_gaps, umap_2d
 from stella.eval.localization import (attention_drift, binarize, ciou, iou, iou_auc, localization_summary,
@@ -23,8 +22,8 @@ from stella.eval.probes import (classification_probe, event_localization_probe, 
                                 retrieval_finetune, time_features, train_probe)
 
 __all__ = [
-    "average_accuracy", "forgetting", "per_task_forgetting", "summarize_matrices", "accuracy_matrix_from_rows",
-    "ranks", "recall_at_k", "chance_recall", "median_rank", "extract_embeddings", "retrieval_scores", "accuracy_matrix",
+    "average_accuracy", "forgetting", "per_task_forgetting", "summarize_matrices", "accuracy_matrix",
+    "ranks", "recall_at_k", "chance_recall", "median_rank", "extract_embeddings", "retrieval_scores", "accuracy_matrices",
     "summarize", "modality_gap", "modality_gaps", "gap_decline", "umap_2d", "binarize", "iou",
     "pointing_game", "success_curve", "ciou", "iou_auc", "per_clip_localization", "localization_summary",
     "attention_drift", "avm_attention_maps", "similarity_maps", "clip_attention_maps", "attention_maps",

@@ -22,14 +22,8 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
-try:
-    from stella.selection.importance import importance_from_attention
-except ImportError:  # selection package absent: the same Eq. 2, written out
-    def importance_from_attention(A: torch.Tensor) -> torch.Tensor:
-        return A.float().softmax(dim=-1).mean(dim=(1, 2))
-
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
+from stella.data.video import IMAGENET_MEAN, IMAGENET_STD
+from stella.selection.importance import importance_from_attention
 
 
 def _to_grid(scores: torch.Tensor, video_grid: Sequence[int]) -> torch.Tensor:
@@ -116,7 +110,9 @@ def upsample_to_frames(maps: torch.Tensor, size: Sequence[int], mode: str = "bil
 
 def denormalize_video(video: torch.Tensor, mean: Sequence[float] = IMAGENET_MEAN,
                       std: Sequence[float] = IMAGENET_STD) -> torch.Tensor:
-    """ImageNet-normalised (T, 3, H, W) -> displayable (T, H, W, 3) in [0, 1]."""
+    """The inverse of ``stella.data.video.normalize_video``, laid out for display: ImageNet-normalised
+    (T, 3, H, W), channels first as the model reads it -> (T, H, W, 3) in [0, 1], channels last as
+    matplotlib's ``imshow`` wants it (clamped, float32 on the CPU)."""
     m = torch.tensor(mean).view(1, 3, 1, 1)
     s = torch.tensor(std).view(1, 3, 1, 1)
     return (video.detach().float().cpu() * s + m).clamp(0, 1).permute(0, 2, 3, 1)

@@ -22,7 +22,9 @@ def tensor_bytes(t: torch.Tensor) -> int:
 
 
 def module_bytes(module: nn.Module, buffers: bool = True) -> int:
-    """Bytes of a module's parameters (and buffers), each storage counted once."""
+    """Storage bytes of a module's parameters (and buffers), each storage counted once: what the
+    module holds in memory. Table 2's model bytes and the EMA models of CLS-ER / ESMER
+    (``Method.extra_bytes``) are both counted with it."""
     seen, total = set(), 0
     tensors = list(module.parameters()) + (list(module.buffers()) if buffers else [])
     for t in tensors:
@@ -41,7 +43,9 @@ def optimizer_bytes(optimizer: torch.optim.Optimizer | None) -> int:
                if isinstance(v, torch.Tensor))
 
 
-def _sync(device: torch.device) -> None:
+def synchronize(device: torch.device | str) -> None:
+    """Wait for the device's queued kernels (CUDA); a no-op on the CPU. Call around timed code."""
+    device = torch.device(device)
     if device.type == "cuda":
         torch.cuda.synchronize(device)
 
@@ -86,14 +90,14 @@ def measure_step(step_fn: Callable[[], Any], params: Iterable[torch.Tensor],
         return t
 
     if device.type == "cuda":
-        _sync(device)
+        synchronize(device)
         torch.cuda.reset_peak_memory_stats(device)
-    _sync(device)
+    synchronize(device)
     start = time.perf_counter()
     with torch.autograd.graph.saved_tensors_hooks(pack, unpack):
         step_fn()
     close_cycle()
-    _sync(device)
+    synchronize(device)
     elapsed = time.perf_counter() - start
     param_b = sum(p.untyped_storage().nbytes() for p in {id(p): p for p in params}.values())
     opt_b = optimizer_bytes(optimizer)

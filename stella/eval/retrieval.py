@@ -19,7 +19,7 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader
 
-from stella.eval.metrics import accuracy_matrix as _pivot
+from stella.eval.metrics import accuracy_matrix
 from stella.eval.metrics import average_accuracy, forgetting
 
 DIRECTIONS = ("A→V", "V→A")
@@ -148,9 +148,10 @@ def retrieval_scores(emb_by_task: Mapping[Any, Mapping[str, torch.Tensor]] | Map
     return pd.DataFrame(rows, columns=["task", "direction", "metric", "value"])
 
 
-def accuracy_matrix(rows: pd.DataFrame | Sequence[pd.DataFrame], num_tasks: int | None = None
-                    ) -> dict[tuple[str, str], np.ndarray]:
-    """``{(direction, metric): acc (T, T)}`` from retrieval rows carrying an ``after_task`` column.
+def accuracy_matrices(rows: pd.DataFrame | Sequence[pd.DataFrame], num_tasks: int | None = None
+                      ) -> dict[tuple[str, str], np.ndarray]:
+    """``{(direction, metric): acc (T, T)}`` from retrieval rows carrying an ``after_task`` column:
+    one :func:`stella.eval.metrics.accuracy_matrix` per direction and metric.
 
     ``rows`` is the concatenation (or a list) of :func:`retrieval_scores` frames, each with
     ``after_task = t`` added after pre-training on task ``t``; tasks are integers ``0..T-1``.
@@ -159,7 +160,8 @@ def accuracy_matrix(rows: pd.DataFrame | Sequence[pd.DataFrame], num_tasks: int 
     for c in ("after_task", "task", "direction", "metric", "value"):
         if c not in df.columns:
             raise ValueError(f"retrieval rows have no column {c!r} (columns: {list(df.columns)})")
-    return {(d, m): _pivot(g, num_tasks=num_tasks) for (d, m), g in df.groupby(["direction", "metric"], sort=False)}
+    return {(d, m): accuracy_matrix(g, num_tasks=num_tasks)
+            for (d, m), g in df.groupby(["direction", "metric"], sort=False)}
 
 
 def summarize(acc_by_metric: Mapping[tuple[str, str], np.ndarray],
@@ -196,4 +198,4 @@ def summarize(acc_by_metric: Mapping[tuple[str, str], np.ndarray],
 
 
 __all__ = ["DIRECTIONS", "METRICS", "ranks", "recall_at_k", "chance_recall", "median_rank", "extract_embeddings",
-           "retrieval_scores", "accuracy_matrix", "summarize"]
+           "retrieval_scores", "accuracy_matrices", "summarize"]

@@ -13,7 +13,7 @@ import torch
 
 from stella.eval.gap import modality_gaps
 from stella.eval.metrics import average_accuracy
-from stella.eval.retrieval import METRICS, accuracy_matrix, extract_embeddings, retrieval_scores, summarize
+from stella.eval.retrieval import METRICS, accuracy_matrices, extract_embeddings, retrieval_scores, summarize
 
 
 def embed_tasks(model: torch.nn.Module, bench, device: torch.device, batch_size: int = 64) -> dict[int, dict]:
@@ -49,13 +49,9 @@ def summarize_results(results: list[dict], joint: bool = False) -> list[dict]:
             if m in METRICS:
                 out.append({"direction": d, "metric": m, "A": float(g["value"].mean()), "F": float("nan")})
         return out
-    table = summarize(accuracy_matrix(df))
+    table = summarize(accuracy_matrices(df))
     return [{"direction": d, "metric": m, "A": float(table.loc[d, (m, "A")]), "F": float(table.loc[d, (m, "F")])}
             for d in table.index for m in METRICS]
-
-
-def accuracy_matrices(results: list[dict]) -> dict[tuple[str, str], np.ndarray]:
-    return accuracy_matrix(retrieval_frame(results))
 
 
 def gap_matrix(results: list[dict]) -> np.ndarray:
@@ -69,5 +65,5 @@ def gap_matrix(results: list[dict]) -> np.ndarray:
     return out
 
 
-__all__ = ["embed_tasks", "evaluate_after_task", "summarize_results", "accuracy_matrices", "gap_matrix",
+__all__ = ["embed_tasks", "evaluate_after_task", "summarize_results", "gap_matrix",
            "average_accuracy"]

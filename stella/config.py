@@ -3,8 +3,13 @@
 A run is described by a frozen :class:`Config` made of five sections (model, data,
 selection, continual, run). Presets live in ``stella/presets/<name>.yaml`` and only
 override the defaults written here; ``load_config("cpu", overrides=["continual.lr=3e-4"])``
-resolves a preset plus ``key=value`` overrides. Unknown keys and out-of-range values
-raise :class:`ConfigError` naming the offending key.
+resolves a preset plus ``key=value`` overrides, and ``Config.with_overrides`` applies overrides
+to a resolved config the same way (``model.size`` brings its row of MODEL_SIZES; keys set beside
+it win). Unknown keys and out-of-range values raise :class:`ConfigError` naming the offending key.
+
+What a method does beyond these values (its patch selection strategy, whether it trains the AVM,
+whether it streams all tasks as one) is read from its class, which ``continual.method`` names, so
+the stored config still determines the run.
 """
 from __future__ import annotations
 
@@ -269,7 +274,8 @@ class Config:
         return d
 
     def with_overrides(self, overrides: Mapping[str, Any] | list[str]) -> "Config":
-        return from_dict(_merge(self.to_dict(), _parse_overrides(overrides)))
+        """This config plus ``section.key=value`` overrides, resolved as :func:`load_config` resolves them."""
+        return _apply_overrides(self.to_dict(), overrides)
 
     def digest(self, version: str | None = None) -> str:
         """Run key: a hash of the resolved config and the package version."""
@@ -320,6 +326,21 @@ def _parse_overrides(overrides: Mapping[str, Any] | list[str] | None) -> dict:
         sec, k = key.split(".", 1)
         nested.setdefault(sec, {})[k] = value
     return nested
+
+
+def _apply_overrides(base: Mapping[str, Any], overrides: Mapping[str, Any] | list[str] | None) -> Config:
+    """``base`` (a preset's YAML or a resolved config's dict) plus overrides -> Config.
+
+    An override of ``model.size`` replaces the base's architecture keys by that size's row of
+    MODEL_SIZES; keys that the overrides name themselves win over the row. So a preset plus
+    ``model.size=base`` resolves the same whether it goes through ``load_config`` or through
+    ``Config.with_overrides`` on the loaded preset."""
+    upd = _parse_overrides(overrides)
+    size = upd.get("model", {}).get("size")
+    if size in MODEL_SIZES:
+        model = {k: v for k, v in (base.get("model") or {}).items() if k not in MODEL_SIZES[size]}
+        base = {**base, "model": model}
+    return from_dict(_merge(base, upd))
 
 
 def _build_section(name: str, cls: type, values: Mapping[str, Any]) -> Any:
@@ -377,7 +398,7 @@ def load_config(preset: str | Path = "cpu", overrides: Mapping[str, Any] | list[
     except yaml.YAMLError as e:
         raise ConfigError(f"preset: {path} is not valid YAML: {e}") from e
     raw.setdefault("preset", path.stem)
-    return from_dict(_merge(raw, _parse_overrides(overrides)))
+    return _apply_overrides(raw, overrides)
 
 
 __all__ = ["Config", "ConfigError", "ModelConfig", "DataConfig", "SelectionConfig", "ContinualConfig",

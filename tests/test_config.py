@@ -1,6 +1,6 @@
 import pytest
 
-from stella.config import ConfigError, load_config, preset_names
+from stella.config import MODEL_SIZES, ConfigError, load_config, preset_names
 
 
 def test_presets_load_and_differ():
@@ -52,3 +52,16 @@ def test_overrides_change_digest_and_are_typed():
 def test_model_size_expands_but_explicit_keys_win():
     c = load_config("cpu", ["model.size=base", "model.embed_dim=384", "model.num_heads=6"])
     assert c.model.embed_dim == 384 and c.model.modality_depth == 10
+    assert load_config("cpu").with_overrides(["model.size=base", "model.embed_dim=384", "model.num_heads=6"]) == c
+
+
+@pytest.mark.parametrize("preset", preset_names())
+@pytest.mark.parametrize("size", sorted(MODEL_SIZES))
+def test_size_presets_resolve_the_same_through_load_config_and_with_overrides(preset, size):
+    data = ["data.image_size=64", "data.audio_frames=64", "data.mel_bins=64"]     # divisible by every patch size
+    via_load = load_config(preset, [*data, f"model.size={size}"])
+    via_with = load_config(preset, data).with_overrides([f"model.size={size}"])
+    assert via_load == via_with
+    assert {k: getattr(via_load.model, k) for k in MODEL_SIZES[size]} == MODEL_SIZES[size]
+    other = load_config(preset, data).with_overrides(["run.seed=3"])            # no size override: keys kept
+    assert other.model == load_config(preset, data).model

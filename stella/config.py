@@ -138,9 +138,9 @@ class SelectionConfig:
     beta: float = 0.4                 # Eq. 1 temperature used for selection (training uses 1)
     chunk_size: int = 2               # L_c, audio time chunk size in time tokens (Algorithm 1)
     audio_mode: str = "time"          # Fig. 9: "time" | "frequency" | "none" (no constraint)
-    descending: bool = True           # Eq. 3: keep the kappa MOST important keys (ambiguity 3)
+    descending: bool = True           # Eq. 3: keep the kappa MOST important keys (the book's choices table)
     past_queries: str = "paired"      # Eq. 4: "paired" (one memory sample per current) | "mean"
-    mask_of: str = "selected"         # ambiguity 10: mask ratio applies to "selected" X^ or "full" length
+    mask_of: str = "selected"         # Eq. 8 after selection: mask ratio of the "selected" X^ or the "full" length
 
     def __post_init__(self) -> None:
         _check(0.0 < self.rho_a <= 1.0, "selection.rho_a", f"sampling ratio must be in (0, 1], got {self.rho_a}")

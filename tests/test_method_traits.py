@@ -75,3 +75,23 @@ def test_register_refuses_traits_that_disagree(registry, strategy, needs_avm, er
 def test_registered_methods_declare_the_avm_exactly_when_their_strategy_uses_it():
     assert {n for n, c in METHODS.items() if c.needs_avm} == {"stella", "stella+", "stella++", "lpis", "rca"}
     assert {n for n, c in METHODS.items() if c.joint} == {"multitask"}
+
+
+def test_method_files_import_other_method_files_only_to_inherit():
+    """Shared algorithms live in continual/functional.py; a method file may import another only for
+    a base class it extends (DER++ is ER plus a penalty), never for helpers."""
+    import ast
+    from pathlib import Path
+
+    import stella.continual.methods as pkg
+
+    for path in sorted(Path(pkg.__file__).parent.glob("*.py")):
+        tree = ast.parse(path.read_text())
+        bases = {b.id for node in ast.walk(tree) if isinstance(node, ast.ClassDef)
+                 for b in node.bases if isinstance(b, ast.Name)}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("stella.continual.methods."):
+                if node.module.rsplit(".", 1)[1] in ("base", "selecting"):
+                    continue
+                for alias in node.names:
+                    assert alias.name in bases, f"{path.name} imports {alias.name} from {node.module} without extending it"

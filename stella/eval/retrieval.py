@@ -1,9 +1,9 @@
 """Zero-shot audio-visual retrieval (section 5.2, Table 1, Table 7; appendix B).
 
-Protocol (the authors' code, see OFFICIAL_CODE_FACTS "Retrieval"): unmasked inputs, mean-pooled
-unimodal embeddings, L2-normalised, cosine similarity. For task ``i`` the queries are task
-``i``'s evaluation clips and the gallery is the evaluation set of *all* tasks, so no task
-identity is used at test time. Both directions are reported: A->V (audio queries, video
+Protocol (as the authors' retrieval code does it; the paper names only zero-shot retrieval):
+unmasked inputs, mean-pooled unimodal embeddings, L2-normalised, cosine similarity. For task
+``i`` the queries are task ``i``'s evaluation clips and the gallery is the evaluation set of
+*all* tasks, so no task identity is used at test time. Both directions are reported: A->V (audio queries, video
 gallery) and V->A. Scores are in percent, like the paper's tables.
 
 Ties: the rank of the ground-truth item counts every *other* gallery item whose similarity is

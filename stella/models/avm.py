@@ -4,7 +4,8 @@ Input: the joint fusion outputs (o_a (B, M, D), o_v (B, N, D)), detached so that
 loss trains only the AVM (appendix D; the authors compute them under no_grad). Per-modality
 LayerNorm, six bias-free D -> D projections W^{Q,K,V}_{a,v} split into H heads of d = D / H.
 
-Eq. 1, read cross-modally (AMBIGUITIES.md item 1):
+Eq. 1, read cross-modally (the text's A_a = mu(q_a, k_a) contradicts its own shape B x H x N x M and
+Eq. 10; the book's choices table):
     A_a = mu(q_v, k_a) = q_v k_a^T / (beta sqrt(d))   (B, H, N, M)  video queries on audio keys
     A_v = mu(q_a, k_v) = q_a k_v^T / (beta sqrt(d))   (B, H, M, N)  audio queries on video keys
 Eq. 10: V_a = Softmax(A_a(beta=1)) v_a (B, H, N, d), V_v = Softmax(A_v(beta=1)) v_v (B, H, M, d).

@@ -1,9 +1,10 @@
 """Random masking of the kept patches (appendix C, Eq. 8).
 
 The masks ``m_a, m_v`` of Eq. 8 are drawn per sample over the patches the model is given, which
-after STELLA's selection (Eq. 6) is the kept set X^ (AMBIGUITIES.md item 10: the ratio applies to
-X^ by default; the trainer passes ``num_visible`` = round(0.2 * full length) for the official
-"0.8 of the FULL length" variant). At least one patch stays visible, and while kappa >= 2 at least
+after STELLA's selection (Eq. 6) is the kept set X^: the ratio applies to X^ by default, as
+Algorithm 2 line 11 trains on X^; for the authors' "0.8 of the FULL length" (``selection.mask_of:
+full``) the method passes ``num_visible`` = round((1 - ratio) * full length). The book's choices
+table states both readings. At least one patch stays visible, and while kappa >= 2 at least
 one is masked, so both the encoder input and the reconstruction target are never empty.
 """
 from __future__ import annotations

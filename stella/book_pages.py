@@ -1,6 +1,6 @@
 """What the book driver does to an executed notebook before the book renders it (and offers it).
 
-``prepare_page`` edits the notebook dict papermill wrote, in place:
+``prepare_page`` turns the notebook dict papermill wrote into the one the book renders and offers:
 
 - training progress bars leave the stream outputs (``strip_progress``), printed results stay;
 - results first: every code cell gets Jupyter Book's ``hide-input`` tag (its code one click away)
@@ -88,9 +88,9 @@ def public_value(value: Any, root: Path) -> tuple[Any, bool]:
 
 def parameter_defaults(nb: dict) -> dict[str, Any]:
     """``name -> value`` of the literal assignments in the notebook's ``parameters`` cell."""
-    cell = next(c for c in nb["cells"] if "parameters" in c.get("metadata", {}).get("tags", []))
+    cell = next((c for c in nb["cells"] if "parameters" in c.get("metadata", {}).get("tags", [])), None)
     values = {}
-    for node in ast.parse(_text(cell["source"])).body:
+    for node in ast.parse(_text(cell["source"])).body if cell else []:
         if isinstance(node, ast.Assign):
             try:
                 value = ast.literal_eval(node.value)

@@ -5,8 +5,9 @@ notebook; code inside the kernel appends one JSON line per event with :func:`ann
 variable unset (a notebook opened by hand, the tests, ``stella train``) every call is a no-op, so
 notebooks need no code of their own for it. Events:
 
-- ``plan``: ``runs`` = how many runs the notebook will ask for (optional; without it the driver
-  prints "run k" without a total);
+- ``plan``: ``runs`` = how many runs the notebook is about to ask for, e.g. from a loop over
+  methods x seeds (optional; the total shown is the runs asked so far plus the plan; without a
+  plan the driver prints "run k" without a total);
 - ``run-start`` / ``run-end``: one run asked of the store (:func:`run_announced` around ``get_run``):
   ``method``, ``seed``, ``preset``, ``changes`` (values that differ from the preset's),
   ``stored`` (complete in the store before the call), and at the end ``seconds``.
@@ -103,8 +104,8 @@ class ProgressLines:
         self.stored: list[int] = []
         self.current = ""
 
-    def _count(self, k: int | str) -> str:
-        return f"{k}/{self.total}" if self.total else f"{k}"
+    def _count(self, k: int) -> str:
+        return f"{k}/{self.total}" if self.total and k <= self.total else f"{k}"
 
     def _line(self, t: float, text: str) -> str:
         m, s = divmod(int(max(0.0, t - self.t0)), 60)
@@ -113,7 +114,7 @@ class ProgressLines:
     def feed(self, ev: dict) -> list[str]:
         kind, t = ev.get("event"), ev.get("t", self.t0)
         if kind == "plan" and ev.get("runs"):
-            self.total = int(ev["runs"])
+            self.total = self.started + int(ev["runs"])
             return []
         what = ", ".join([str(ev.get("method")), f"seed {ev.get('seed')}", *ev.get("changes", [])])
         if kind == "run-start":

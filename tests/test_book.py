@@ -2,11 +2,12 @@
 smoke tier executes every notebook with papermill at the smoke preset and builds the book."""
 import json
 import re
+import shutil
 from pathlib import Path
 
 import pytest
 
-from stella.book import BookBuildError, build_book, execute_notebooks, notebook_paths
+from stella.book import CHROMIUM, BookBuildError, build_book, execute_notebooks, notebook_paths
 from stella.book_check import leaked_paths, remote_assets
 from stella.book_pages import collapse_carriage_returns, prepare_page, strip_progress
 from stella.progress import ENV, ProgressLines, announce, read_events
@@ -98,6 +99,11 @@ def test_smoke_book_builds(tmp_path):
     for ref in re.findall(r'(?:src|href)="(_static/[^"?#]+|_images/[^"?#]+)', text):
         assert (single.parent / ref).exists(), f"print view: missing {ref}"
     assert leaked_paths(single.parent, machine) == []
+    pdf = html.parent / "pdf" / "stella-book.pdf"
+    if any(shutil.which(name) for name in CHROMIUM):
+        assert pdf.read_bytes()[:5] == b"%PDF-" and pdf.stat().st_size > 100_000
+    else:
+        assert not pdf.exists()
 
 
 def test_strip_progress_keeps_results_and_drops_bars():
@@ -207,6 +213,11 @@ def test_progress_lines_say_which_run_of_how_many_and_group_stored_runs():
     assert planned.feed({"event": "run-start", "t": 61.0, "method": "stella", "seed": 2, "stored": False,
                          "changes": ["selection.beta=0.1"]}) == [
         "  04_ablations  1:01  run 1/12  stella, seed 2, selection.beta=0.1: training ..."]
+    for _ in range(11):
+        planned.feed({"event": "run-start", "t": 62.0, "method": "er", "seed": 2, "stored": True})
+    planned.feed({"event": "plan", "runs": 3, "t": 70.0})   # a second loop: its runs add to the total
+    assert planned.feed({"event": "run-start", "t": 71.0, "method": "er", "seed": 3, "stored": False})[-1] == (
+        "  04_ablations  1:11  run 13/15  er, seed 3: training ...")
 
 
 def test_a_run_is_described_by_what_differs_from_its_preset():

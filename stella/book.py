@@ -1,26 +1,30 @@
 """Book driver: execute every notebook with papermill, then build the Jupyter Book.
 
 ``build_book("cpu")`` runs ``notebooks/*.ipynb`` in name order with the parameters
-``preset`` and ``results_dir`` into ``book/notebooks/``, collects failures (naming the
-notebook and the cell) and only then runs ``jupyter-book build`` with notebook execution
-off and warnings as errors. Training progress bars show while a notebook runs; the copy
-the book renders keeps every output but those bars (``strip_progress``).
-``stage=`` copies the book sources to another directory first,
-so a smoke build (tests) never touches the real book.
+``preset`` and ``results_dir`` (relative to the repository when inside it) into
+``book/notebooks/``, collects failures (naming the notebook and the cell) and only then runs
+``jupyter-book build`` with notebook execution off and warnings as errors. Each executed notebook
+is prepared for the reader by ``stella.book_pages.prepare_page`` (no progress bars, code folded
+but the parameters, no absolute path); the book offers that file for download. While a notebook
+runs, the terminal shows which run it asks of the store, trained or found, and the time
+(``stella.progress``). ``stage=`` copies the book sources to another directory first, so a
+smoke build (tests) never touches the real book; ``print_view=True`` adds the one-page build.
 """
 from __future__ import annotations
 
 import json
-import re
+import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-BOOK_SOURCES = ("_config.yml", "_toc.yml", "book", "references.bib")
+BOOK_SOURCES = ("_config.yml", "_toc.yml", "_static", "book", "references.bib")
 
 
 @dataclass
@@ -49,89 +53,105 @@ def notebook_paths(root: Path = REPO, only: list[str] | None = None) -> list[Pat
     return paths
 
 
-_BAR = re.compile(r"\d+%\|.*\|\s*\d+/\d+\s*\[")
+def _kernel_config():
+    """Kernels talk to the driver over IPC sockets: no TCP port, so no ipykernel transport warning."""
+    from traitlets.config import Config
+
+    return Config({"KernelManager": {"transport": "ipc"}})
 
 
-def collapse_carriage_returns(text: str) -> str:
-    """What a terminal shows: on every line only the text after its last carriage return."""
-    return "\n".join(line.rsplit("\r", 1)[-1] for line in text.split("\n"))
+@contextmanager
+def _progress_channel(stem: str, bar, enabled: bool):
+    """While a notebook runs: ``STELLA_PROGRESS_FILE`` names a fresh file that is tailed to the terminal."""
+    from tqdm.auto import tqdm
+
+    from stella import progress as P
+
+    lines = P.ProgressLines(stem, time.time())
+    if not enabled:
+        yield lines
+        return
+    fd, path = tempfile.mkstemp(prefix="stella-progress-", suffix=".jsonl")
+    os.close(fd)
+    before = os.environ.get(P.ENV)
+    os.environ[P.ENV] = path
+
+    live = sys.stderr.isatty()  # a terminal: the bar's clock ticks; a log file: only the lines
+
+    def tick(ls: P.ProgressLines) -> None:
+        bar.set_postfix_str(f"{stem} {ls.current}".strip(), refresh=live)
+
+    try:
+        with P.Follower(path, lines, tqdm.write, tick=tick):
+            yield lines
+    finally:
+        if before is None:
+            os.environ.pop(P.ENV, None)
+        else:
+            os.environ[P.ENV] = before
+        os.unlink(path)
 
 
-def strip_progress(nb: dict) -> int:
-    """Remove tqdm progress-bar lines from the stream outputs of a notebook dict (in place).
-
-    Streams are first collapsed as a terminal would (``\r`` overwrites), then lines that are a
-    tqdm bar (``NN%|...| n/N [``) are dropped and emptied stream outputs removed. Returns the
-    number of lines removed. Nothing else is touched: printed results, tables, figures stay."""
-    removed = 0
-    for cell in nb.get("cells", []):
-        kept = []
-        for out in cell.get("outputs", []):
-            if out.get("output_type") == "stream":
-                text = out["text"] if isinstance(out["text"], str) else "".join(out["text"])
-                lines = collapse_carriage_returns(text).split("\n")
-                keep = [ln for ln in lines if not _BAR.search(ln)]
-                removed += len(lines) - len(keep)
-                text = "\n".join(keep)
-                if not text.strip():
-                    continue
-                out["text"] = text
-            kept.append(out)
-        if "outputs" in cell:
-            cell["outputs"] = kept
-    return removed
-
-
-def _strip_progress_file(path: Path) -> None:
-    from stella.store import atomic_write_bytes
-
-    nb = json.loads(path.read_text())
-    if strip_progress(nb):
-        atomic_write_bytes(path, json.dumps(nb, indent=1, ensure_ascii=False).encode())
-
-
-def execute_notebooks(paths: list[Path], out_dir: Path, parameters: dict, cwd: Path,
+def execute_notebooks(paths: list[Path], out_dir: Path, parameters: dict, cwd: Path, results: Path,
                       progress: bool = True) -> tuple[list[NotebookFailure], dict[str, float]]:
-    """Run each notebook with papermill into ``out_dir``; return failures and seconds per notebook."""
+    """Run each notebook with papermill into ``out_dir`` and prepare it for the book
+    (``book_pages.prepare_page``); return failures and seconds per notebook."""
     import papermill as pm
     from papermill.exceptions import PapermillExecutionError
     from tqdm.auto import tqdm
 
+    from stella.progress import duration
+
     out_dir.mkdir(parents=True, exist_ok=True)
     failures, seconds = [], {}
     bar = tqdm(paths, desc="notebooks", unit="nb", disable=not progress)
-    for nb in bar:
+    for i, nb in enumerate(bar, 1):
         bar.set_postfix_str(nb.stem)
         t0 = time.perf_counter()
-        try:
-            pm.execute_notebook(str(nb), str(out_dir / nb.name), parameters=parameters,
-                                kernel_name="python3", cwd=str(cwd), progress_bar=False,
-                                report_mode=False, log_output=False)
-        except PapermillExecutionError as e:
-            failures.append(NotebookFailure(nb.name, e.exec_count, f"{e.ename}: {e.evalue}"))
-        except Exception as e:  # kernel died, bad JSON, missing parameters cell ...
-            failures.append(NotebookFailure(nb.name, None, f"{type(e).__name__}: {e}"))
+        with _progress_channel(nb.stem, bar, progress) as runs:
+            try:
+                pm.execute_notebook(str(nb), str(out_dir / nb.name), parameters=parameters,
+                                    kernel_name="python3", cwd=str(cwd), progress_bar=False,
+                                    report_mode=False, log_output=False, config=_kernel_config())
+            except PapermillExecutionError as e:
+                failures.append(NotebookFailure(nb.name, e.exec_count, f"{e.ename}: {e.evalue}"))
+            except Exception as e:  # kernel died, bad JSON, missing parameters cell ...
+                failures.append(NotebookFailure(nb.name, None, f"{type(e).__name__}: {e}"))
         if (out_dir / nb.name).exists():
-            _strip_progress_file(out_dir / nb.name)
+            _prepare_file(out_dir / nb.name, nb, parameters, cwd, results)
         seconds[nb.stem] = time.perf_counter() - t0
+        if progress:
+            tqdm.write(f"[{i}/{len(paths)}] {nb.stem}: {duration(seconds[nb.stem])}, {runs.summary()}")
     return failures, seconds
 
 
-def run_jupyter_book(root: Path) -> Path:
+def _prepare_file(path: Path, source: Path, parameters: dict, root: Path, results: Path) -> None:
+    from stella.book_pages import prepare_page
+    from stella.store import atomic_write_bytes
+
+    nb = prepare_page(json.loads(path.read_text()), source.stem, parameters, root, path.parent.parent.parent,
+                      results)
+    atomic_write_bytes(path, json.dumps(nb, indent=1, ensure_ascii=False).encode())
+
+
+def run_jupyter_book(root: Path, builder: str = "html") -> Path:
+    """``jupyter-book build`` (warnings as errors) with ``builder`` (html or singlehtml); its index.html."""
     exe = Path(sys.executable).with_name("jupyter-book")
     cmd = [str(exe) if exe.exists() else "jupyter-book", "build", str(root), "--path-output",
-           str(root / "book"), "--warningiserror", "--keep-going", "--quiet"]
+           str(root / "book"), "--builder", builder, "--warningiserror", "--keep-going", "--quiet"]
     proc = subprocess.run(cmd, cwd=root, capture_output=True, text=True)
     if proc.returncode != 0:
         tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-40:])
-        raise BookBuildError(f"jupyter-book build failed (exit {proc.returncode}):\n{tail}")
-    index = root / "book" / "_build" / "html" / "index.html"
+        raise BookBuildError(f"jupyter-book build --builder {builder} failed (exit {proc.returncode}):\n{tail}")
+    index = root / "book" / "_build" / builder / "index.html"
     if not index.exists():
         raise BookBuildError(f"jupyter-book build finished but {index} is missing")
     return index
 
 
 def stage_sources(stage: Path, root: Path = REPO) -> Path:
+    if stage.exists() and not stage.is_dir():
+        raise BookBuildError(f"--stage {stage}: not a directory")
     stage.mkdir(parents=True, exist_ok=True)
     for name in BOOK_SOURCES:
         src = root / name
@@ -143,22 +163,91 @@ def stage_sources(stage: Path, root: Path = REPO) -> Path:
     return stage
 
 
+def notebook_parameters(preset: str, results: Path, root: Path = REPO) -> dict:
+    """Papermill parameters; ``results_dir`` relative to the repository (the kernels' cwd) when inside it."""
+    results = results.resolve()
+    try:
+        shown = str(results.relative_to(root.resolve()))
+    except ValueError:
+        shown = str(results)
+    return {"preset": preset, "results_dir": shown}
+
+
 def build_book(preset: str = "cpu", root: Path = REPO, stage: Path | None = None,
                results_dir: str | Path | None = None, only: list[str] | None = None,
-               progress: bool = True) -> Path:
-    """Execute all notebooks at ``preset`` and build the book; return the path of index.html."""
+               progress: bool = True, print_view: bool = False) -> Path:
+    """Execute all notebooks at ``preset`` and build the book; return the path of index.html.
+
+    ``print_view`` also builds the whole book as one page (``book/_build/singlehtml/index.html``)
+    for printing or saving as PDF from a browser."""
+    from stella.progress import duration
+
     build_root = stage_sources(Path(stage), root) if stage else root
     results = Path(results_dir) if results_dir else root / "results"
-    params = {"preset": preset, "results_dir": str(results.resolve())}
     paths = notebook_paths(root, only)
     if not paths:
         raise BookBuildError(f"{root / 'notebooks'}: no notebooks to execute")
-    failures, seconds = execute_notebooks(paths, build_root / "book" / "notebooks", params, cwd=root,
-                                          progress=progress)
-    for name, s in seconds.items():
-        print(f"  {name}: {s:.1f} s")
+    failures, seconds = execute_notebooks(paths, build_root / "book" / "notebooks",
+                                          notebook_parameters(preset, results, root), cwd=root,
+                                          results=results, progress=progress)
+    print(f"{len(seconds)} notebook(s) executed in {duration(sum(seconds.values()))}")
     if failures:
         raise BookBuildError("notebook(s) failed:\n" + "\n".join(f"  {f}" for f in failures))
     if only:
         return build_root / "book" / "notebooks"
-    return run_jupyter_book(build_root)
+    index = run_jupyter_book(build_root)
+    machine = [str(p) for d in (root, build_root, results) for p in {d.absolute(), d.resolve()}] + [f"{Path.home()}/"]
+    check_built(index.parent, machine)
+    if print_view:
+        page = build_print_view(build_root, machine)
+        print(f"print view: {page}")
+        pdf = print_to_pdf(page, build_root / "book" / "_build" / "pdf" / "stella-book.pdf")
+        print(f"pdf: {pdf}" if pdf else "pdf: not built, no Chromium on PATH (Debian: apt-get install chromium)")
+    return index
+
+
+def build_print_view(root: Path, machine: list[str]) -> Path:
+    """The whole book on one page, for a browser's print or save-as-PDF: ``singlehtml/index.html``.
+
+    Sphinx writes the single page at the root document's path (``_toc.yml``'s ``root``, e.g.
+    ``book/intro.html``) with links relative to the build's top, where ``_static`` and ``_images``
+    are; moving it to the top (over the redirect Sphinx leaves there) makes those links right."""
+    import yaml
+
+    page = run_jupyter_book(root, "singlehtml").parent
+    index = page / "index.html"
+    (page / f"{yaml.safe_load((root / '_toc.yml').read_text())['root']}.html").replace(index)
+    check_built(page, machine)
+    return index
+
+
+CHROMIUM = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+
+
+def print_to_pdf(page: Path, pdf: Path, timeout: float = 600) -> Path | None:
+    """Print ``page`` to ``pdf`` with a headless Chromium from PATH (MathJax typeset first); None without one.
+
+    Jupyter Book's own ``pdfhtml`` builder downloads a Chromium through pyppeteer, which an offline
+    machine cannot; ``pdflatex`` drops the HTML tables. The system's Chromium needs no network."""
+    exe = next((shutil.which(name) for name in CHROMIUM if shutil.which(name)), None)
+    if exe is None:
+        return None
+    pdf.parent.mkdir(parents=True, exist_ok=True)
+    pdf.unlink(missing_ok=True)
+    cmd = [exe, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+           "--disable-component-update", "--no-first-run", "--no-pdf-header-footer",
+           "--virtual-time-budget=30000", f"--print-to-pdf={pdf}", page.resolve().as_uri()]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    if proc.returncode != 0 or not pdf.exists() or pdf.read_bytes()[:5] != b"%PDF-":
+        tail = "\n".join(proc.stderr.strip().splitlines()[-5:])
+        raise BookBuildError(f"{exe}: printing {page} to {pdf} failed (exit {proc.returncode}):\n{tail}")
+    return pdf
+
+
+def check_built(html: Path, machine: list[str]) -> None:
+    """Fail the build if a page fetches anything from the network or names a path in ``machine``."""
+    from stella.book_check import leaked_paths, remote_assets
+
+    problems = remote_assets(html) + leaked_paths(html, machine)
+    if problems:
+        raise BookBuildError(f"{html}: the built book is not self-contained:\n  " + "\n  ".join(problems[:20]))

@@ -71,7 +71,8 @@ def _cmd_book(args: argparse.Namespace) -> int:
     from stella.book import BookBuildError, build_book
 
     try:
-        index = build_book(args.preset, stage=args.stage, results_dir=args.results, only=args.only)
+        index = build_book(args.preset, stage=args.stage, results_dir=args.results, only=args.only,
+                           print_view=args.print_view)
     except BookBuildError as e:
         print(f"book: {e}", file=sys.stderr)
         return 1
@@ -118,6 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--stage", help="copy the book sources here and build there")
     sp.add_argument("--results", help="run store directory (default: results/)")
     sp.add_argument("--only", nargs="*", help="execute only notebooks whose name contains these")
+    sp.add_argument("--print-view", action="store_true", help="also build the whole book as one page to print")
     sp.set_defaults(fn=_cmd_book)
     sp = sub.add_parser("data-real", help="download tuxpaint-stamps-default (apt) for the real-content benchmark")
     sp.add_argument("--dest", default="data/tuxpaint")

@@ -15,6 +15,7 @@ import pandas as pd
 
 from stella.config import Config, load_config
 from stella.continual import resolve_method_config, run_experiment
+from stella.progress import run_announced
 from stella.store import RunDir
 
 
@@ -31,7 +32,8 @@ def run_config(preset: str, method: str, seed: int | None = None, overrides: Ite
 def get_run(preset: str, method: str, seed: int | None = None, overrides: Iterable[str] = (),
             results_dir: str | Path = "results", task_order: str | None = None) -> RunDir:
     cfg = run_config(preset, method, seed, overrides, task_order)
-    return run_experiment(cfg, results_dir=str(results_dir))
+    with run_announced(cfg, results_dir):  # a line in `stella book`'s terminal (stella.progress)
+        return run_experiment(cfg, results_dir=str(results_dir))
 
 
 def summary_frame(rd: RunDir, **labels) -> pd.DataFrame:

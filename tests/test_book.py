@@ -1,10 +1,16 @@
-"""Smoke tier: every notebook executes with papermill at the smoke preset and the book builds."""
+"""The book driver: notebooks prepared for the reader, offline pages, progress in the terminal; the
+smoke tier executes every notebook with papermill at the smoke preset and builds the book."""
 import json
+import re
+import shutil
 from pathlib import Path
 
 import pytest
 
-from stella.book import BookBuildError, build_book, notebook_paths
+from stella.book import CHROMIUM, BookBuildError, build_book, execute_notebooks, notebook_paths
+from stella.book_check import leaked_paths, remote_assets
+from stella.book_pages import collapse_carriage_returns, prepare_page, strip_progress
+from stella.progress import ENV, ProgressLines, announce, read_events
 
 REPO = Path(__file__).resolve().parent.parent
 TABLES_ONLY = {"09_what_reproduced"}   # a chapter of verdict tables, no figure
@@ -34,9 +40,14 @@ def test_failing_notebook_is_named(tmp_path):
         build_book("smoke", stage=tmp_path, only=["does-not-exist"])
 
 
+def _code_cells(nb: dict, tag: str) -> list[dict]:
+    return [c for c in nb["cells"] if c["cell_type"] == "code" and tag in c.get("metadata", {}).get("tags", [])]
+
+
 @pytest.mark.smoke
 def test_smoke_book_builds(tmp_path):
-    index = build_book("smoke", stage=tmp_path / "stage", results_dir=tmp_path / "results", progress=False)
+    index = build_book("smoke", stage=tmp_path / "stage", results_dir=tmp_path / "results", progress=False,
+                       print_view=True)
     assert index.exists()
     html = index.parent
     for p in notebook_paths(REPO):
@@ -54,16 +65,48 @@ def test_smoke_book_builds(tmp_path):
         streams = "".join(o["text"] if isinstance(o["text"], str) else "".join(o["text"])
                           for o in outputs if o.get("output_type") == "stream")
         assert "it/s]" not in streams and "TqdmWarning" not in streams, f"{p.name}: progress bars in the book"
+        # results first: plumbing folded, the parameters visible, the injected cell only what differs
+        code = [c for c in executed["cells"] if c["cell_type"] == "code"]
+        params, injected = _code_cells(executed, "parameters"), _code_cells(executed, "injected-parameters")
+        assert len(params) == 1 and len(injected) == 1, p.name
+        assert "".join(injected[0]["source"]).splitlines()[1:] == [
+            'preset = "smoke"', "# results_dir: a path outside the repository, not shown"], p.name
+        assert len(_code_cells(executed, "hide-input")) == len(code) - 2 - len(_code_cells(executed, "show-input"))
+        text = page.read_text()
+        assert text.count('class="cell tag_parameters') == 1
+        after = text.split('class="cell tag_parameters', 1)[1].lstrip(' docutils container">\n')
+        assert after.startswith('<div class="cell_input'), f"{page.name}: the parameters cell is folded"
+        assert "Rerun this page" in text
+        # the executed notebook is offered for download and exists
+        assert f'href="../../_sources/book/notebooks/{p.name}"' in text
+        assert (html / "_sources" / "book" / "notebooks" / p.name).exists()
     for page in html.rglob("*.html"):
         text = page.read_text(errors="ignore")
-        for img in __import__("re").findall(r'<img[^>]+src="([^"]+)"', text):
+        for img in re.findall(r'<img[^>]+src="([^"]+)"', text):
             if not img.startswith(("data:", "http")):
                 assert (page.parent / img).exists(), f"{page}: missing image {img}"
+    # offline: MathJax from the book's own _static, no remote script, stylesheet or font
+    assert 'src="../../_static/mathjax/tex-chtml.js"' in (html / "book/notebooks/02_retrieval.html").read_text()
+    assert (html / "_static" / "mathjax" / "output" / "chtml" / "fonts" / "woff-v2").is_dir()
+    assert remote_assets(html) == []
+    # no trace of the building machine in a page, the search index or a downloadable notebook
+    machine = [str(tmp_path), str(tmp_path.resolve()), str(REPO), f"{Path.home()}/"]
+    assert leaked_paths(html, machine) == []
+    # the print view: one page whose assets resolve
+    single = html.parent / "singlehtml" / "index.html"
+    text = single.read_text()
+    assert text.count('class="cell ') > 10 and remote_assets(single.parent) == []
+    for ref in re.findall(r'(?:src|href)="(_static/[^"?#]+|_images/[^"?#]+)', text):
+        assert (single.parent / ref).exists(), f"print view: missing {ref}"
+    assert leaked_paths(single.parent, machine) == []
+    pdf = html.parent / "pdf" / "stella-book.pdf"
+    if any(shutil.which(name) for name in CHROMIUM):
+        assert pdf.read_bytes()[:5] == b"%PDF-" and pdf.stat().st_size > 100_000
+    else:
+        assert not pdf.exists()
 
 
 def test_strip_progress_keeps_results_and_drops_bars():
-    from stella.book import collapse_carriage_returns, strip_progress
-
     assert collapse_carriage_returns("a\rb\rc\nd") == "c\nd"
     bar = "derpp task 1/4 t1:  40%|████      | 2/5 [00:01<00:01,  2.0it/s]"
     done = "derpp task 1/4 t1: 100%|██████████| 5/5 [00:02<00:00,  2.1it/s]"
@@ -75,3 +118,135 @@ def test_strip_progress_keeps_results_and_drops_bars():
     outs = nb["cells"][0]["outputs"]
     assert [o["output_type"] for o in outs] == ["stream", "display_data"]
     assert outs[0]["text"] == "33 runs loaded\n100% of the clips | 3/4 kept\n"
+
+
+def _notebook(*cells) -> dict:
+    return {"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": [
+        {"id": f"c{i}", "cell_type": t, "metadata": {"tags": tags}, "source": src,
+         **({"outputs": outs, "execution_count": i} if t == "code" else {})}
+        for i, (t, tags, src, outs) in enumerate(cells)]}
+
+
+def test_prepare_page_folds_plumbing_and_shows_how_to_rerun(tmp_path):
+    root, stage, results = tmp_path / "repo", tmp_path / "stage", tmp_path / "elsewhere" / "results"
+    nb = _notebook(
+        ("markdown", [], "# Title", None),
+        ("code", ["parameters"], 'preset = "cpu"\nresults_dir = "results"\nn_seeds = None  # None: 1', []),
+        ("code", ["injected-parameters"], f'# Parameters\npreset = "smoke"\nresults_dir = "{results}"\n', []),
+        ("code", [], "import pandas as pd", []),
+        ("code", ["show-input"], "table(x)", []),
+        ("code", [], "print(rd.path)", [{"output_type": "stream", "name": "stdout",
+                                           "text": f"{results}/abc\n{root}/stella/x.py:3: Warning\n"}]))
+    nb["metadata"]["papermill"] = {"input_path": str(root / "notebooks/x.ipynb"), "parameters": {"results_dir": str(results)}}
+    out = prepare_page(nb, "02_x", {"preset": "smoke", "results_dir": str(results)}, root, stage, results)
+    kinds = [(c["cell_type"], c["metadata"].get("tags")) for c in out["cells"]]
+    assert kinds == [("markdown", []), ("markdown", None), ("code", ["parameters"]), ("code", ["injected-parameters"]),
+                     ("code", ["hide-input"]), ("code", ["show-input"]), ("code", ["hide-input"])]
+    assert "Rerun this page" in out["cells"][1]["source"] and "--only 02_x" in out["cells"][1]["source"]
+    injected = out["cells"][3]["source"]
+    assert 'preset = "smoke"' in injected and "results_dir =" not in injected and str(tmp_path) not in injected
+    dump = json.dumps(out)
+    assert str(tmp_path) not in dump
+    assert "<results_dir>/abc" in dump and "stella/x.py:3" in dump
+    assert out["metadata"]["papermill"]["input_path"] == "notebooks/x.ipynb"
+
+
+def test_injected_cell_goes_when_the_build_used_the_defaults(tmp_path):
+    nb = _notebook(("code", ["parameters"], 'preset = "cpu"\nresults_dir = "results"', []),
+                   ("code", ["injected-parameters"], '# Parameters\npreset = "cpu"\nresults_dir = "results"\n', []),
+                   ("code", [], "x = 1", []))
+    out = prepare_page(nb, "01_y", {"preset": "cpu", "results_dir": str(tmp_path / "results")}, tmp_path, tmp_path,
+                       tmp_path / "results")
+    assert [c["metadata"].get("tags") for c in out["cells"] if c["cell_type"] == "code"] == [["parameters"], ["hide-input"]]
+    assert "used them as they are" in out["cells"][0]["source"]
+
+
+def test_remote_assets_and_leaked_paths_find_what_a_page_would_fetch_or_leak(tmp_path):
+    (tmp_path / "_static").mkdir()
+    (tmp_path / "_static" / "a.css").write_text('@import "https://fonts.example/x.css"; .b{background:url(img/ok.png)}')
+    (tmp_path / "_static" / "ok.css").write_text(".c{background:url('../_images/x.png')}")
+    (tmp_path / "p.html").write_text(
+        '<html><head><script src="_static/local.js"></script><script src="https://cdn.example/m.js"></script>'
+        '<link rel="stylesheet" href="//cdn.example/s.css"><link rel="canonical" href="https://book.example/p.html">'
+        '<script>const URL = "https://unpkg.example/t.js"</script><style>@font-face{src:url(https://f.example/f.woff2)}</style>'
+        '</head><body><a href="https://paper.example">the paper</a><div style="background:url(http://x.example/i.png)"></div>'
+        '<p>/home/someone/stella/results/abc</p></body></html>')
+    found = remote_assets(tmp_path)
+    for url in ("fonts.example/x.css", "cdn.example/m.js", "//cdn.example/s.css", "unpkg.example/t.js",
+                "f.example/f.woff2", "x.example/i.png"):
+        assert any(url in f for f in found), (url, found)
+    assert not any("paper.example" in f or "book.example" in f or "ok.png" in f for f in found)
+    assert len(found) == 6
+    assert leaked_paths(tmp_path, ["/home/someone/stella"]) == ["p.html: /home/someone/stella"]
+    assert leaked_paths(tmp_path, ["/elsewhere"]) == []
+
+
+def test_announce_is_a_no_op_without_the_progress_file(tmp_path, monkeypatch):
+    monkeypatch.delenv(ENV, raising=False)
+    announce("run-start", method="er")
+    f = tmp_path / "progress.jsonl"
+    monkeypatch.setenv(ENV, str(f))
+    announce("plan", runs=3)
+    announce("run-start", method="er", seed=1, stored=True)
+    events, offset = read_events(f)
+    assert [e["event"] for e in events] == ["plan", "run-start"] and offset == f.stat().st_size
+    with open(f, "a") as h:
+        h.write('{"event": "run-e')   # a line still being written waits for the next read
+    assert read_events(f, offset) == ([], offset)
+
+
+def test_progress_lines_say_which_run_of_how_many_and_group_stored_runs():
+    lines = ProgressLines("02_retrieval", t0=100.0)
+    out = []
+    for i, stored in enumerate([True, True, False, True], 1):
+        ev = {"method": "er", "seed": i, "stored": stored}
+        out += lines.feed({"event": "run-start", "t": 100.0 + 10 * i, **ev})
+        out += lines.feed({"event": "run-end", "t": 105.0 + 10 * i, "seconds": 73.0 if not stored else 0.1, **ev})
+    out += lines.flush(200.0)
+    assert out == ["  02_retrieval  0:30  runs 1-2: already in the run store",
+                   "  02_retrieval  0:30  run 3  er, seed 3: training ...",
+                   "  02_retrieval  0:35  run 3  er, seed 3: trained in 1 min 13 s",
+                   "  02_retrieval  1:40  run 4: already in the run store"]
+    assert lines.summary() == "4 runs (1 trained)"
+    planned = ProgressLines("04_ablations", t0=0.0)
+    planned.feed({"event": "plan", "runs": 12, "t": 0.0})
+    assert planned.feed({"event": "run-start", "t": 61.0, "method": "stella", "seed": 2, "stored": False,
+                         "changes": ["selection.beta=0.1"]}) == [
+        "  04_ablations  1:01  run 1/12  stella, seed 2, selection.beta=0.1: training ..."]
+    for _ in range(11):
+        planned.feed({"event": "run-start", "t": 62.0, "method": "er", "seed": 2, "stored": True})
+    planned.feed({"event": "plan", "runs": 3, "t": 70.0})   # a second loop: its runs add to the total
+    assert planned.feed({"event": "run-start", "t": 71.0, "method": "er", "seed": 3, "stored": False})[-1] == (
+        "  04_ablations  1:11  run 13/15  er, seed 3: training ...")
+
+
+def test_a_run_is_described_by_what_differs_from_its_preset():
+    from stella.experiments import run_config
+    from stella.progress import changes_from_preset
+
+    assert changes_from_preset(run_config("smoke", "stella+", seed=5)) == []
+    assert changes_from_preset(run_config("smoke", "derpp", seed=5, overrides=["continual.memory_size=7"],
+                                          task_order="shuffled")) == ["data.task_order=shuffled",
+                                                                      "continual.memory_size=7"]
+
+
+def test_driver_prints_kernel_progress_and_no_transport_warning(tmp_path, capfd):
+    nb = _notebook(("code", ["parameters"], 'preset = "cpu"\nresults_dir = "results"', []),
+                   ("code", [], "from stella.progress import announce\n"
+                                "announce('plan', runs=2)\n"
+                                "announce('run-start', method='stella', seed=1, stored=False)\n"
+                                "announce('run-end', method='stella', seed=1, stored=False, seconds=2.5)", []))
+    for c in nb["cells"]:
+        c.pop("execution_count", None) if c["cell_type"] != "code" else c.update(execution_count=None)
+    nb["metadata"]["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    src = tmp_path / "notebooks" / "05_tiny.ipynb"
+    src.parent.mkdir()
+    src.write_text(json.dumps(nb))
+    failures, seconds = execute_notebooks([src], tmp_path / "stage" / "book" / "notebooks",
+                                          {"preset": "smoke", "results_dir": "results"}, cwd=tmp_path,
+                                          results=tmp_path / "results", progress=True)
+    assert failures == [] and set(seconds) == {"05_tiny"}
+    out, err = capfd.readouterr()
+    assert "run 1/2  stella, seed 1: trained in 2.5 s" in out
+    assert "[1/1] 05_tiny:" in out and "1 run (1 trained)" in out
+    assert "without encryption" not in out + err and "WARNING" not in err

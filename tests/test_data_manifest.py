@@ -163,7 +163,7 @@ def test_manifest_honours_num_tasks(clips, tmp_path):
 @pytest.mark.parametrize("text, message", [
     ("[1, 2, 3]", r"m\.json: entry 0 is 1, not an object"),
     ('{"data": [{"video_path": "a.mp4",}]}', r"m\.json: not valid JSON \(line 1, column 34"),
-    ('{"clips": []}', r"m\.json: expected a JSON list of entries"),
+    ('{"clips": []}', r"m\.json: expected a JSON list of entries .* got a JSON object without \"data\""),
 ])
 def test_bad_manifest_files_are_named(tmp_path, text, message):
     (tmp_path / "m.json").write_text(text)

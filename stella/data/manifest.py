@@ -150,8 +150,9 @@ def _read_entries(path: Path) -> list[dict]:
     try:
         entries = read_manifest(raw)
     except ValueError:
+        kind = {dict: "object without \"data\"", list: "array", str: "string", bool: "boolean"}.get(type(raw), "number")
         raise ValueError(f"{path}: expected a JSON list of entries or {{\"data\": [...]}}, got a JSON "
-                         f"{type(raw).__name__}") from None
+                         f"{'null' if raw is None else kind}") from None
     bad = [i for i, e in enumerate(entries) if not isinstance(e, dict)]
     if bad:
         raise ValueError(f"{path}: entry {bad[0]} is {json.dumps(entries[bad[0]])[:40]}, not an object with "

@@ -1,11 +1,24 @@
-"""The ``stella`` command: info, presets, methods, train, runs, book, data-real."""
+"""The ``stella`` command: info, presets, methods, train, runs, book, data-real.
+
+Every error a user can cause (a config key, a file, a directory) ends in one line on stderr naming
+the cause, exit status 2; anything else in one line with its type, exit status 1. ``stella --debug``
+shows the traceback instead.
+"""
 from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
+from pathlib import Path
 
 from stella.config import ConfigError, load_config, preset_names
+
+
+def _directory(path: str | None, option: str) -> None:
+    """A directory the command will create or write into: not an existing file."""
+    if path is not None and Path(path).exists() and not Path(path).is_dir():
+        raise NotADirectoryError(f"{option} {path}: is a file, not a directory")
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
@@ -48,11 +61,12 @@ def _cmd_train(args: argparse.Namespace) -> int:
     if args.seed is not None:
         overrides.append(f"run.seed={args.seed}")
     cfg = load_config(args.preset, overrides)
+    _directory(args.results, "--results")
     info = init_from_env(cfg.run.device)
     rd = run_experiment(cfg, results_dir=args.results, dist_info=info)
     if info.rank != 0:
         return 0
-    print(f"run {rd.key} complete: {rd.path}")
+    print(f"run {rd.key} {'trained' if rd.computed else 'complete already, reused'}: {rd.path}")
     summary = rd.load_json("summary")
     for row in summary:
         print(f"  {row['direction']} {row['metric']}: A={row['A']:.2f} F={row['F']:.2f}")
@@ -63,6 +77,9 @@ def _cmd_runs(args: argparse.Namespace) -> int:
     from stella.store import RunStore
 
     for r in RunStore(args.results).runs():
+        if "error" in r:
+            print(f"{r['key']}  unreadable: {r['error']}")
+            continue
         print(f"{r['key']}  {r['preset']:<6} {r['method']:<12} {'complete' if r['complete'] else 'incomplete'}")
     return 0
 
@@ -70,6 +87,8 @@ def _cmd_runs(args: argparse.Namespace) -> int:
 def _cmd_book(args: argparse.Namespace) -> int:
     from stella.book import BookBuildError, build_book
 
+    _directory(args.stage, "--stage")
+    _directory(args.results, "--results")
     try:
         index = build_book(args.preset, stage=args.stage, results_dir=args.results, only=args.only,
                            print_view=args.print_view)
@@ -90,6 +109,9 @@ def _cmd_data_real(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="stella", description=__doc__)
+    p.add_argument("--debug", action="store_true", help="show the full traceback of an error")
+    common = argparse.ArgumentParser(add_help=False)        # --debug also after the command
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     sub = p.add_subparsers(dest="cmd", required=True)
 
     def with_preset(sp: argparse.ArgumentParser) -> None:
@@ -97,31 +119,31 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                         help="override one config value (repeatable)")
 
-    sp = sub.add_parser("info", help="geometry and parameter counts of a preset")
+    sp = sub.add_parser("info", parents=[common], help="geometry and parameter counts of a preset")
     with_preset(sp)
     sp.set_defaults(fn=_cmd_info)
-    sp = sub.add_parser("presets", help="list presets")
+    sp = sub.add_parser("presets", parents=[common], help="list presets")
     sp.add_argument("--show", help="print one preset's resolved config")
     sp.set_defaults(fn=_cmd_presets)
-    sp = sub.add_parser("methods", help="list continual-learning methods")
+    sp = sub.add_parser("methods", parents=[common], help="list continual-learning methods")
     sp.set_defaults(fn=_cmd_methods)
-    sp = sub.add_parser("train", help="continual pre-training of one method into the run store")
+    sp = sub.add_parser("train", parents=[common], help="continual pre-training of one method into the run store")
     with_preset(sp)
     sp.add_argument("--method", required=True)
     sp.add_argument("--seed", type=int)
     sp.add_argument("--results", help="run store directory (default: the config's run.results_dir, results/)")
     sp.set_defaults(fn=_cmd_train)
-    sp = sub.add_parser("runs", help="list runs in the run store")
+    sp = sub.add_parser("runs", parents=[common], help="list runs in the run store")
     sp.add_argument("--results", default="results")
     sp.set_defaults(fn=_cmd_runs)
-    sp = sub.add_parser("book", help="execute every notebook and build the Jupyter Book")
+    sp = sub.add_parser("book", parents=[common], help="execute every notebook and build the Jupyter Book")
     sp.add_argument("--preset", default="cpu")
     sp.add_argument("--stage", help="copy the book sources here and build there")
     sp.add_argument("--results", help="run store directory (default: results/)")
     sp.add_argument("--only", nargs="*", help="execute only notebooks whose name contains these")
     sp.add_argument("--print-view", action="store_true", help="also build the whole book as one page to print")
     sp.set_defaults(fn=_cmd_book)
-    sp = sub.add_parser("data-real", help="download tuxpaint-stamps-default (apt) for the real-content benchmark")
+    sp = sub.add_parser("data-real", parents=[common], help="download tuxpaint-stamps-default (apt) for the real-content benchmark")
     sp.add_argument("--dest", default="data/tuxpaint")
     sp.set_defaults(fn=_cmd_data_real)
     return p
@@ -129,11 +151,28 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if not logging.getLogger().handlers:
+        logging.basicConfig(format=f"stella {args.cmd}: %(message)s", level=logging.WARNING)
     try:
         return args.fn(args)
-    except (ConfigError, FileNotFoundError, ValueError) as e:
-        print(f"stella {args.cmd}: error: {e}", file=sys.stderr)
-        return 2
+    except KeyboardInterrupt:
+        if args.debug:
+            raise
+        print(f"stella {args.cmd}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:
+        if args.debug:
+            raise
+        from stella.store import StoreError
+
+        user = isinstance(e, (ConfigError, StoreError, OSError, ValueError))
+        text = " ".join(str(e).split()) or type(e).__name__
+        if isinstance(e, OSError) and e.filename and str(e.filename) not in text:
+            text = f"{e.filename}: {text}"
+        if not user:
+            text = f"{type(e).__name__}: {text} (rerun with stella --debug for the traceback)"
+        print(f"stella {args.cmd}: error: {text}", file=sys.stderr)
+        return 2 if user else 1
 
 
 if __name__ == "__main__":

@@ -5,17 +5,31 @@ selection, continual, run). Presets live in ``stella/presets/<name>.yaml`` and o
 override the defaults written here; ``load_config("cpu", overrides=["continual.lr=3e-4"])``
 resolves a preset plus ``key=value`` overrides, and ``Config.with_overrides`` applies overrides
 to a resolved config the same way (``model.size`` brings its row of MODEL_SIZES; keys set beside
-it win). Unknown keys and out-of-range values raise :class:`ConfigError` naming the offending key.
+it win). Unknown keys, values of the wrong type (``true`` for a count, ``abc`` or ``inf`` for a
+number, ``0.9`` for a pair) and out-of-range values raise :class:`ConfigError` naming the
+offending key.
 
 What a method does beyond these values (its patch selection strategy, whether it trains the AVM,
 whether it streams all tasks as one) is read from its class, which ``continual.method`` names, so
 the stored config still determines the run.
+
+The run key (:meth:`Config.digest`, the name of a run's directory in the run store) hashes
+every value that can change a run's numbers, and the package version. It leaves out
+``run.progress`` (a progress bar), ``run.checkpoint_every`` (where a run can resume; a resumed run
+ends byte-identical to an uninterrupted one) and ``run.results_dir`` (where the store lives).
+``run.num_threads`` stays in it: the smoke preset's losses differ from step 3 on between 1 and 2
+threads (reductions split differently), so 0 (torch's default, the machine's core count) is only
+reproducible on one machine. ``run.device`` stays too: cpu and cuda kernels round differently
+("auto" is hashed as written, whichever device it picks).
 """
 from __future__ import annotations
 
 import dataclasses
 import hashlib
 import json
+import math
+import types
+import typing
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Mapping
@@ -23,6 +37,7 @@ from typing import Any, Mapping
 import yaml
 
 PRESET_DIR = Path(__file__).parent / "presets"
+RUN_KEYS_NOT_HASHED = ("progress", "checkpoint_every", "results_dir")   # see the module docstring
 
 
 class ConfigError(ValueError):
@@ -117,6 +132,9 @@ class DataConfig:
             _check(getattr(self, k) >= 1, f"data.{k}", f"must be >= 1, got {getattr(self, k)}")
         _check(self.num_distractors >= 0, "data.num_distractors", f"must be >= 0, got {self.num_distractors}")
         _check(self.noise_level >= 0, "data.noise_level", f"must be >= 0, got {self.noise_level}")
+        _check((self.audio_norm_mean is None) == (self.audio_norm_std is None), "data.audio_norm_mean",
+               f"set data.audio_norm_mean and data.audio_norm_std together or neither, got mean="
+               f"{self.audio_norm_mean} and std={self.audio_norm_std}")
         _check(self.audio_norm_std is None or self.audio_norm_std > 0, "data.audio_norm_std",
                f"must be > 0, got {self.audio_norm_std}")
         _check(self.dataset != "manifest" or bool(self.manifest), "data.manifest",
@@ -194,7 +212,11 @@ class ContinualConfig:
         _check(self.replay_batch_size >= 0, "continual.replay_batch_size", f"must be >= 0, got {self.replay_batch_size}")
         _check(self.batch_multiplier >= 1.0, "continual.batch_multiplier", f"must be >= 1, got {self.batch_multiplier}")
         _check(self.epochs_per_task >= 1, "continual.epochs_per_task", f"must be >= 1, got {self.epochs_per_task}")
-        _check(self.lr > 0 and self.avm_lr > 0, "continual.lr", f"learning rates must be > 0, got {self.lr}, {self.avm_lr}")
+        for k in ("lr", "avm_lr"):
+            _check(getattr(self, k) > 0, f"continual.{k}", f"a learning rate must be > 0, got {getattr(self, k)}")
+        for f in fields(self):   # every weight, rate and ratio of the methods is non-negative
+            v = getattr(self, f.name)
+            _check(not isinstance(v, float) or v >= 0, f"continual.{f.name}", f"must be >= 0, got {v}")
         _check(len(self.betas) == 2 and all(0 <= b < 1 for b in self.betas), "continual.betas",
                f"must be two numbers in [0, 1), got {self.betas}")
         _check(self.weight_decay >= 0, "continual.weight_decay", f"must be >= 0, got {self.weight_decay}")
@@ -277,11 +299,19 @@ class Config:
         """This config plus ``section.key=value`` overrides, resolved as :func:`load_config` resolves them."""
         return _apply_overrides(self.to_dict(), overrides)
 
+    def key_dict(self) -> dict[str, Any]:
+        """What the run key hashes: :meth:`to_dict` without ``RUN_KEYS_NOT_HASHED`` (module docstring)."""
+        d = self.to_dict()
+        for k in RUN_KEYS_NOT_HASHED:
+            del d["run"][k]
+        return d
+
     def digest(self, version: str | None = None) -> str:
-        """Run key: a hash of the resolved config and the package version."""
+        """Run key: a hash of the resolved config (less the run.* keys that cannot change results) and the
+        package version."""
         from stella import __version__
 
-        payload = json.dumps({"config": self.to_dict(), "version": version or __version__}, sort_keys=True)
+        payload = json.dumps({"config": self.key_dict(), "version": version or __version__}, sort_keys=True)
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
@@ -343,6 +373,41 @@ def _apply_overrides(base: Mapping[str, Any], overrides: Mapping[str, Any] | lis
     return from_dict(_merge(base, upd))
 
 
+def _number(key: str, v: Any) -> float:
+    """A finite float from an int or float (never a bool, a string or a list)."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        raise ConfigError(f"{key}: expected a number, got {str(v).lower() if isinstance(v, bool) else repr(v)}")
+    _check(math.isfinite(v), key, f"must be a finite number, got {v!r}")
+    return float(v)
+
+
+def _typed(key: str, hint: Any, v: Any) -> Any:
+    """``v`` as the field's annotated type: bool, int, float, str, ``float | None`` or ``tuple[float, float]``."""
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(hint) if a is not type(None)]
+        return None if v is None else _typed(key, args[0], v)
+    if typing.get_origin(hint) is tuple:
+        args = typing.get_args(hint)
+        if not isinstance(v, (list, tuple)) or len(v) != len(args):
+            raise ConfigError(f"{key}: expected a list of {len(args)} numbers, got {v!r}")
+        return tuple(_number(key, x) for x in v)
+    if hint is bool:
+        if not isinstance(v, bool):
+            raise ConfigError(f"{key}: must be true or false, got {v!r}")
+        return v
+    if hint is int:
+        if isinstance(v, float) and v.is_integer():
+            v = int(v)
+        if isinstance(v, bool) or not isinstance(v, int):
+            raise ConfigError(f"{key}: expected an integer, got {str(v).lower() if isinstance(v, bool) else repr(v)}")
+        return v
+    if hint is float:
+        return _number(key, v)
+    if not isinstance(v, hint):
+        raise ConfigError(f"{key}: expected {hint.__name__}, got {v!r}")
+    return v
+
+
 def _build_section(name: str, cls: type, values: Mapping[str, Any]) -> Any:
     if not isinstance(values, Mapping):
         raise ConfigError(f"{name}: must be a mapping of keys to values, got {type(values).__name__}")
@@ -352,24 +417,11 @@ def _build_section(name: str, cls: type, values: Mapping[str, Any]) -> Any:
             raise ConfigError(f"{name}.{k}: unknown key (known: {', '.join(known)})")
     values = dict(values)
     if cls is ModelConfig and "size" in values:
-        _check(values["size"] in MODEL_SIZES, "model.size", f"must be one of {sorted(MODEL_SIZES)}, got {values['size']!r}")
+        _check(isinstance(values["size"], str) and values["size"] in MODEL_SIZES, "model.size",
+               f"must be one of {sorted(MODEL_SIZES)}, got {values['size']!r}")
         values = {**MODEL_SIZES[values["size"]], **values}
-    kwargs = {}
-    for k, v in values.items():
-        default = getattr(cls(), k) if k != "size" else None
-        if isinstance(default, bool) and not isinstance(v, bool):
-            raise ConfigError(f"{name}.{k}: must be true or false, got {v!r}")
-        if isinstance(default, float) and isinstance(v, int) and not isinstance(v, bool):
-            v = float(v)
-        if isinstance(default, int) and not isinstance(default, bool) and isinstance(v, float) and v.is_integer():
-            v = int(v)
-        if isinstance(default, tuple):
-            v = tuple(v)
-        if default is not None and not isinstance(default, tuple) and not isinstance(v, type(default)) \
-                and not (isinstance(default, float) and isinstance(v, int)):
-            raise ConfigError(f"{name}.{k}: expected {type(default).__name__}, got {v!r}")
-        kwargs[k] = v
-    return cls(**kwargs)
+    hints = typing.get_type_hints(cls)
+    return cls(**{k: _typed(f"{name}.{k}", hints[k], v) for k, v in values.items()})
 
 
 def from_dict(d: Mapping[str, Any]) -> Config:

@@ -69,12 +69,11 @@ def gallery_size(preset: str, task_order: str | None = None) -> int:
 
 
 def load_trained(rd: RunDir, after_task: int | None = None, device: str = "cpu"):
-    """(model, avm) with the weights saved after ``after_task`` (1-based; default: the last task)."""
+    """(model, avm) with the weights saved after ``after_task`` (1-based; default: the run's last task)."""
     from stella.models import build_model
 
     cfg = rd.config
-    t = after_task or (1 if cfg.continual.method == "multitask" else cfg.data.num_tasks)
-    state = rd.load_tensors(f"model_after_task{t}")
+    state = rd.load_tensors(f"model_after_task{after_task or rd.last_task()}")
     model, avm = build_model(cfg)
     model.load_state_dict(state["model"])
     avm.load_state_dict(state["avm"])

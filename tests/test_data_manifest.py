@@ -1,7 +1,7 @@
-"""Manifest dataset: PyAV decoding, skipping bad files with warnings and counts, benchmark building."""
+"""Manifest dataset: PyAV decoding of every packet, damaged files skipped and named, benchmark building."""
 import json
-import logging
 from fractions import Fraction
+from pathlib import Path
 
 import av
 import numpy as np
@@ -9,16 +9,20 @@ import pytest
 import torch
 from torch.utils.data import default_collate
 
-from stella.config import load_config
+from stella.config import ConfigError, load_config
 from stella.data import build_benchmark
+from stella.data.decode import ClipError, decode_clip
 from stella.data.manifest import ManifestDataset, decode_audio, decode_frames
 
 SMOKE = load_config("smoke")
+THEORA = Path(__file__).parent / "data" / "theora_vorbis.ogg"
 
 
-def write_clip(path, seconds, audio=True, fps=10, size=32, freq=440.0, sr=22050):
-    """h264 video (frame i has brightness 20 * i) + aac audio (a sine), written with PyAV."""
-    with av.open(str(path), "w") as c:
+def write_clip(path, seconds, audio=True, fps=10, size=32, freq=440.0, sr=22050, faststart=False, noise=False):
+    """h264 video (frame i has brightness 20 * i, or noise) + aac audio (a sine), written with PyAV.
+    ``faststart`` puts the index first, as phone and camera files do: a truncated copy still opens."""
+    rng = np.random.default_rng(int(freq))
+    with av.open(str(path), "w", options={"movflags": "faststart"} if faststart else {}) as c:
         vs = c.add_stream("libx264", rate=fps)
         vs.width = vs.height = size
         vs.pix_fmt = "yuv420p"
@@ -26,7 +30,8 @@ def write_clip(path, seconds, audio=True, fps=10, size=32, freq=440.0, sr=22050)
             ast = c.add_stream("aac", rate=sr)
             ast.layout = "stereo"
         for i in range(int(seconds * fps)):
-            img = np.full((size, size, 3), min(255, 20 * i), np.uint8)
+            img = rng.integers(0, 256, (size, size, 3), dtype=np.uint8) if noise else \
+                np.full((size, size, 3), min(255, 20 * i), np.uint8)
             for p in vs.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
                 c.mux(p)
         for p in vs.encode():
@@ -44,16 +49,26 @@ def write_clip(path, seconds, audio=True, fps=10, size=32, freq=440.0, sr=22050)
                 c.mux(p)
 
 
+def damage(root):
+    """The damaged files of a real collection, made from one good clip with sound."""
+    write_clip(root / "source.mp4", 2.0, faststart=True, noise=True)
+    data = (root / "source.mp4").read_bytes()
+    (root / "truncated.mp4").write_bytes(data[: int(0.3 * len(data))])
+    (root / "zeroed.mp4").write_bytes(bytes(len(data)))
+    (root / "text.mp4").write_text("these are lecture notes, not a video\n" * 20)
+    write_clip(root / "silent.mp4", 0.8, audio=False)
+    write_clip(root / "short.mp4", 0.1)
+    slow = root / "late_index.mp4"                       # index at the end: a cut copy cannot be opened
+    write_clip(slow, 0.8)
+    (root / "cut.mp4").write_bytes(slow.read_bytes()[: slow.stat().st_size // 2])
+
+
 @pytest.fixture(scope="module")
 def clips(tmp_path_factory):
     root = tmp_path_factory.mktemp("clips")
     for i in range(3):
         write_clip(root / f"good{i}.mp4", 0.8, freq=300.0 + 200 * i)
-    write_clip(root / "silent.mp4", 0.8, audio=False)
-    write_clip(root / "short.mp4", 0.1)
-    data = (root / "good0.mp4").read_bytes()
-    (root / "corrupt.mp4").write_bytes(data[: len(data) // 2])
-    (root / "garbage.webm").write_bytes(b"not a video at all" * 10)
+    damage(root)
     return root
 
 
@@ -67,20 +82,39 @@ def test_decode(clips):
     assert np.all(np.diff(frames.mean(axis=(1, 2, 3))) > 0)               # evenly spaced, in time order
 
 
-def test_skips_bad_files_with_warnings(clips, caplog):
-    names = ["good0.mp4", "good1.mp4", "silent.mp4", "short.mp4", "corrupt.mp4", "garbage.webm", "nope.mp4"]
-    entries = [{"video_id": n, "video_path": str(clips / n), "labels": "x"} for n in names]
-    with pytest.warns(UserWarning) as rec, caplog.at_level(logging.WARNING):
-        ds = ManifestDataset(entries, [0] * 7, list(range(7)), 0, SMOKE.data, (-5.081, 4.485), train=False)
-    msgs = " ".join(str(w.message) for w in rec)
-    for n in names[2:]:
-        assert n in msgs
+def test_truncated_clip_opens_and_decodes_its_first_frame_but_is_found(clips):
+    """What a first-packet probe let through: the cut mp4 opens and its first frame decodes."""
+    with av.open(str(clips / "truncated.mp4")) as c:
+        assert next(c.decode(video=0)) is not None
+    with pytest.raises(ClipError) as e:
+        decode_clip(clips / "truncated.mp4", clips / "truncated.mp4", SMOKE.data, 29)
+    assert e.value.reason == "decode_error" and "packet at" in e.value.detail
+
+
+def test_theora_vorbis_ogg_is_read_in_full():
+    """libtheora's encoder writes zero-byte packets for repeated frames; FFmpeg refuses them if passed on."""
+    with av.open(str(THEORA)) as c:
+        sizes = [p.size for p in c.demux(video=0) if p.pts is not None]
+    assert 0 in sizes and sizes[0] > 0
+    d = load_config("cpu").data
+    frames, wave = decode_clip(THEORA, THEORA, d, d.audio_frames)
+    assert frames.shape == (4, 32, 32, 3) and wave.size == 10480
+    brightness = frames.mean(axis=(1, 2, 3))
+    assert brightness[0] < brightness[1] == brightness[3]              # the still frames repeat the 5th
+
+
+def test_every_damaged_file_is_skipped_with_its_reason(clips, caplog):
+    names = ["good0.mp4", "good1.mp4", "truncated.mp4", "zeroed.mp4", "text.mp4", "nope.mp4", "silent.mp4",
+             "short.mp4", "cut.mp4"]
+    entries = [{"video_id": n, "video_path": str(clips / n), "labels": "x"} for n in names] + [{"labels": "x"}]
+    ds = ManifestDataset(entries, [0] * 10, list(range(10)), 0, SMOKE.data, (-5.081, 4.485), train=False)
     assert len(ds) == 2
-    assert ds.skipped["no_audio"] == [str(clips / "silent.mp4")]
-    assert ds.skipped["too_short"] == [str(clips / "short.mp4")]
-    assert sorted(ds.skipped["corrupt"]) == sorted([str(clips / "corrupt.mp4"), str(clips / "garbage.webm")])
+    reasons = {d["video_id"]: d["reason"] for d in ds.skip_details}
+    assert reasons == {"truncated.mp4": "decode_error", "zeroed.mp4": "corrupt", "text.mp4": "corrupt",
+                       "nope.mp4": "missing", "silent.mp4": "no_audio", "short.mp4": "too_short",
+                       "cut.mp4": "corrupt", "9": "bad_entry"}
     assert ds.skipped["missing"] == [str(clips / "nope.mp4")]
-    assert "5 skipped" in caplog.text
+    assert all(d["detail"] for d in ds.skip_details if d["reason"] != "no_audio")
     it = ds[1]
     d = SMOKE.data
     assert it["audio"].shape == (d.audio_frames, d.mel_bins) and it["audio"].dtype == torch.float32
@@ -88,14 +122,28 @@ def test_skips_bad_files_with_warnings(clips, caplog):
     assert torch.equal(ds[1]["audio"], it["audio"])
 
 
+def test_decoded_clips_are_not_decoded_again(clips, monkeypatch):
+    import stella.data.manifest as M
+
+    entries = [{"video_id": "a", "video_path": str(clips / "good0.mp4"), "labels": "x"}]
+    ds = ManifestDataset(entries, [0], [0], 0, SMOKE.data, (-5.081, 4.485), train=True)
+    monkeypatch.setattr(M, "decode_clip", lambda *a: pytest.fail("decoded twice"))
+    ds.set_epoch(1)
+    assert ds[0]["audio"].shape == (SMOKE.data.audio_frames, SMOKE.data.mel_bins)
+    assert ManifestDataset(entries, [0], [0], 0, SMOKE.data, (-5.081, 4.485), train=True, cache=ds.cache).items
+
+
+def manifest(tmp_path, rows, name="m.json"):
+    data = [{"video_id": f"v{i}", "video_path": str(p), "labels": label} for i, (label, p) in enumerate(rows)]
+    (tmp_path / name).write_text(json.dumps({"data": data}))
+    return tmp_path / name
+
+
 def test_manifest_benchmark_missing_task_is_an_error(clips, tmp_path):
-    data = []
-    for i, (label, n) in enumerate([("playing badminton", "good0.mp4"), ("playing badminton", "good1.mp4"),
-                                    ("playing piano", "good2.mp4"), ("playing piano", "good0.mp4"),
-                                    ("playing piano", "corrupt.mp4"), ("unheard of", "good1.mp4")]):
-        data.append({"video_id": f"v{i}", "video_path": str(clips / n), "labels": label})
-    (tmp_path / "m.json").write_text(json.dumps({"data": data}))
-    cfg = load_config("smoke", [f"data.manifest={tmp_path / 'm.json'}", "data.dataset=manifest",
+    m = manifest(tmp_path, [("playing badminton", clips / "good0.mp4"), ("playing badminton", clips / "good1.mp4"),
+                            ("playing piano", clips / "good2.mp4"), ("playing piano", clips / "good0.mp4"),
+                            ("playing piano", clips / "cut.mp4"), ("unheard of", clips / "good1.mp4")])
+    cfg = load_config("smoke", [f"data.manifest={m}", "data.dataset=manifest", "data.num_tasks=3",
                                 "data.classes_per_task=1", "data.eval_per_class=1",
                                 "data.task_order=music,sports,vehicle,people,animals,home&nature,"
                                 "others_part1,others_part2"])
@@ -103,24 +151,45 @@ def test_manifest_benchmark_missing_task_is_an_error(clips, tmp_path):
         build_benchmark(cfg)
 
 
+def test_manifest_honours_num_tasks(clips, tmp_path):
+    m = manifest(tmp_path, [("playing badminton", clips / "good0.mp4"), ("playing badminton", clips / "good1.mp4")])
+    sets = [f"data.manifest={m}", "data.dataset=manifest", "data.classes_per_task=1", "data.eval_per_class=1"]
+    b = build_benchmark(load_config("smoke", [*sets, "data.num_tasks=1"]))
+    assert b.task_names == ["sports"]
+    with pytest.raises(ConfigError, match=r"data\.num_tasks: 9 tasks configured, continual-vs has 8"):
+        build_benchmark(load_config("smoke", [*sets, "data.num_tasks=9"]))
+
+
+@pytest.mark.parametrize("text, message", [
+    ("[1, 2, 3]", r"m\.json: entry 0 is 1, not an object"),
+    ('{"data": [{"video_path": "a.mp4",}]}', r"m\.json: not valid JSON \(line 1, column 34"),
+    ('{"clips": []}', r"m\.json: expected a JSON list of entries .* got a JSON object without \"data\""),
+])
+def test_bad_manifest_files_are_named(tmp_path, text, message):
+    (tmp_path / "m.json").write_text(text)
+    with pytest.raises(ValueError, match=message):
+        build_benchmark(load_config("smoke", [f"data.manifest={tmp_path / 'm.json'}", "data.dataset=manifest"]))
+
+
 def test_manifest_two_task_benchmark(clips, tmp_path, monkeypatch):
     import stella.data.splits as S
     split = S.load_split("continual-vs")
     split = {**split, "default_order": ["sports", "music"], "shuffled_order": ["music", "sports"]}
     monkeypatch.setattr(S, "load_split", lambda b: split)
-    data = [{"video_id": f"v{i}", "video_path": str(clips / n), "labels": label}
-            for i, (label, n) in enumerate([("playing badminton", "good0.mp4"), ("playing badminton", "good1.mp4"),
-                                            ("playing piano", "good2.mp4"), ("playing piano", "corrupt.mp4"),
-                                            ("playing piano", "good0.mp4"), ("unheard of", "good1.mp4")])]
-    (tmp_path / "m.json").write_text(json.dumps(data))
-    cfg = load_config("smoke", [f"data.manifest={tmp_path / 'm.json'}", "data.dataset=manifest",
+    m = manifest(tmp_path, [("playing badminton", clips / "good0.mp4"), ("playing badminton", clips / "good1.mp4"),
+                            ("playing piano", clips / "good2.mp4"), ("playing piano", clips / "truncated.mp4"),
+                            ("playing piano", clips / "good0.mp4"), ("unheard of", clips / "good1.mp4")])
+    cfg = load_config("smoke", [f"data.manifest={m}", "data.dataset=manifest",
                                 "data.classes_per_task=1", "data.eval_per_class=1", "data.task_order=shuffled"])
     with pytest.warns(UserWarning, match="unheard of"):
         b = build_benchmark(cfg)
     assert b.task_names == ["music", "sports"] and b.audio_norm == (-5.081, 4.485)
     music, sports = b.tasks
-    assert len(music.eval) == 1 and len(music.train) == 1                  # corrupt.mp4 skipped
-    assert music.train.skipped == {"corrupt": [str(clips / "corrupt.mp4")]}
+    assert len(music.eval) == 1 and len(music.train) == 1                  # truncated.mp4 skipped
+    assert music.train.skipped == {"decode_error": [str(clips / "truncated.mp4")]}
+    [s] = b.info["skipped"]
+    assert (s["path"], s["reason"], s["task"], s["split"], s["video_id"]) == \
+        (str(clips / "truncated.mp4"), "decode_error", "music", "train", "v3")
     assert len(sports.train) == 1 and len(sports.eval) == 1
     assert {music.train.items[0][3], music.eval.items[0][3]} == {2, 4}
     batch = default_collate([sports.train[0], sports.eval[0]])
@@ -129,3 +198,33 @@ def test_manifest_two_task_benchmark(clips, tmp_path, monkeypatch):
     a = sports.train[0]["audio"]
     sports.train.set_epoch(1)
     assert not torch.equal(a, sports.train[0]["audio"])
+
+
+def test_training_runs_through_damaged_files(clips, tmp_path, caplog, one_thread):
+    """A smoke run of a real-video manifest: damaged clips in both tasks, the cut mp4 in task 2's train split."""
+    from stella.continual import run_experiment
+
+    good = [clips / f"good{i}.mp4" for i in range(3)]
+    rows = []
+    for t, (labels, bad) in enumerate([(("playing badminton", "playing table tennis"),
+                                        [clips / "zeroed.mp4", clips / "text.mp4", clips / "nope.mp4"]),
+                                       (("playing accordion", "playing acoustic guitar"),
+                                        [clips / "truncated.mp4", clips / "silent.mp4"])]):
+        for lab in labels:
+            rows += [(lab, good[(t + k) % 3]) for k in range(6)]
+        rows[-12], rows[-11] = (labels[0], bad[0]), (labels[0], bad[1])      # train split of the task's 1st class
+        if len(bad) > 2:
+            rows[-1] = (labels[1], bad[2])                                   # eval split of its 2nd class
+    m = manifest(tmp_path, rows)
+    cfg = load_config("smoke", [f"data.manifest={m}", "data.dataset=manifest", "continual.method=finetune"])
+    rd = run_experiment(cfg, results_dir=tmp_path / "store")
+    assert rd.complete and rd.last_task() == 2
+    skipped = {(s["path"], s["reason"], s["task"], s["split"]) for s in rd.load_json("skipped")}
+    assert skipped == {(str(clips / "zeroed.mp4"), "corrupt", "sports", "train"),
+                       (str(clips / "text.mp4"), "corrupt", "sports", "train"),
+                       (str(clips / "nope.mp4"), "missing", "sports", "eval"),
+                       (str(clips / "truncated.mp4"), "decode_error", "music", "train"),
+                       (str(clips / "silent.mp4"), "no_audio", "music", "train")}
+    assert rd.load_json("meta")["skipped"] == {"corrupt": 2, "decode_error": 1, "missing": 1, "no_audio": 1}
+    lines = [r.getMessage() for r in caplog.records if "clips skipped" in r.getMessage()]
+    assert len(lines) == 1 and "5 clips skipped" in lines[0] and "skipped.json" in lines[0]

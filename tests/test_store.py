@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from stella.config import load_config
-from stella.store import RunStore, atomic_write_json
+from stella.store import RunStore, StoreError, atomic_write_json
 
 
 def test_run_is_computed_once_and_shared(tmp_path):
@@ -61,7 +61,7 @@ def test_run_dir_of_another_config_is_rejected(tmp_path):
     meta = json.loads((rd.path / "config.json").read_text())
     meta["config"]["continual"]["lr"] = 123.0
     (rd.path / "config.json").write_text(json.dumps(meta))
-    with pytest.raises(ValueError, match="another config"):
+    with pytest.raises(StoreError, match="another config"):
         store.dir(cfg)
     with pytest.raises(FileNotFoundError, match="no result named"):
         RunStore(tmp_path / "x").dir(cfg).load_json("missing")
@@ -96,3 +96,69 @@ def test_gallery_size_counts_every_tasks_eval_clips():
 
     d = load_config("smoke").data
     assert gallery_size("smoke") == d.num_tasks * d.classes_per_task * d.eval_per_class
+
+
+def test_files_get_the_users_umask(tmp_path):
+    old = os.umask(0o022)
+    try:
+        rd = RunStore(tmp_path).dir(load_config("smoke"))
+        rd.save_json("m", {"a": 1})
+        rd.save_tensors("t", {"x": torch.zeros(1)})
+        os.umask(0o077)
+        rd.save_json("private", {"a": 1})
+    finally:
+        os.umask(old)
+    modes = {p.name: p.stat().st_mode & 0o777 for p in rd.path.iterdir()}
+    assert modes == {"config.json": 0o644, "m.json": 0o644, "t.pt": 0o644, "private.json": 0o600}
+
+
+def test_atomic_writes_fsync_the_file_and_its_directory(tmp_path, monkeypatch):
+    import stat
+
+    from stella.store import atomic_torch_save
+
+    synced = []
+    real = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(stat.S_ISDIR(os.fstat(fd).st_mode)), real(fd)))
+    atomic_torch_save(tmp_path / "a.pt", {"x": torch.ones(2)})
+    atomic_write_json(tmp_path / "b.json", {"v": 1})
+    assert synced == [False, True, False, True]
+
+
+def test_replaced_file_is_kept_until_the_new_one_is_in_place(tmp_path, monkeypatch):
+    from stella.store import atomic_torch_save
+
+    atomic_torch_save(tmp_path / "c.pt", {"step": 1}, keep=tmp_path / "c.prev.pt")
+    atomic_torch_save(tmp_path / "c.pt", {"step": 2}, keep=tmp_path / "c.prev.pt")
+    assert torch.load(tmp_path / "c.prev.pt", weights_only=True) == {"step": 1}
+    assert torch.load(tmp_path / "c.pt", weights_only=True) == {"step": 2}
+
+
+def test_stale_temp_files_are_removed_when_a_run_starts(tmp_path):
+    store, cfg = RunStore(tmp_path), load_config("smoke")
+    rd = store.dir(cfg)
+    for name in (".checkpoint.pt.x1y2.tmp", ".summary.json.abcd.tmp"):
+        (rd.path / name).write_bytes(b"half")
+    (rd.path / "notes.tmp").write_bytes(b"not ours")
+    seen = []
+    store.run(cfg, lambda rd: seen.append(sorted(p.name for p in rd.path.iterdir())))
+    assert seen == [["config.json", "notes.tmp", "run.lock"]]
+
+
+def test_last_task_comes_from_the_runs_own_record(tmp_path):
+    rd = RunStore(tmp_path).dir(load_config("smoke"))
+    with pytest.raises(FileNotFoundError, match="no model_after_task"):
+        rd.last_task()
+    for t in (1, 2, 3, 10):
+        rd.save_tensors(f"model_after_task{t}", {})
+    assert rd.last_task() == 10
+    rd.save_json("meta", {"last_task": 3})
+    assert rd.last_task() == 3
+
+
+def test_run_key_leaves_out_what_cannot_change_results():
+    cfg = load_config("smoke")
+    same = cfg.with_overrides(["run.progress=true", "run.checkpoint_every=7", "run.results_dir=/elsewhere"])
+    assert same.digest() == cfg.digest()
+    for o in ("run.num_threads=2", "run.device=cpu", "run.seed=1", "continual.lr=0.002"):
+        assert cfg.with_overrides([o]).digest() != cfg.digest(), o

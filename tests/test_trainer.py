@@ -90,3 +90,31 @@ def test_train_writes_into_the_configured_results_dir(tmp_path, monkeypatch):
     assert len(list((tmp_path / "store").glob("*/COMPLETE"))) == 1 and not (tmp_path / "results").exists()
     assert main(["train", "--method", "finetune", "--preset", "smoke", "--results", str(tmp_path / "other")]) == 0
     assert len(list((tmp_path / "other").glob("*/COMPLETE"))) == 1
+
+
+def test_two_processes_training_one_key_train_once(tmp_path):
+    """Both start while the test holds the run's lock; then one trains and the other waits and reuses."""
+    import fcntl
+    import time
+
+    from stella.store import RunStore
+
+    cfg = resolve_method_config(load_config("smoke", ["continual.method=finetune"]))
+    rd = RunStore(tmp_path).dir(cfg)
+    lock = open(rd.file("run.lock"), "w")
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    cmd = [sys.executable, "-m", "stella.cli", "train", "--method", "finetune", "--preset", "smoke",
+           "--results", str(tmp_path)]
+    errs = [tmp_path / f"err{i}.txt" for i in range(2)]
+    procs = [subprocess.Popen(cmd, cwd=REPO, env=ENV, stdout=subprocess.PIPE, stderr=e.open("w"), text=True)
+             for e in errs]
+    deadline = time.time() + 120
+    while not all("waiting" in e.read_text() for e in errs):
+        assert time.time() < deadline and all(p.poll() is None for p in procs), [e.read_text() for e in errs]
+        time.sleep(0.2)
+    fcntl.flock(lock, fcntl.LOCK_UN)
+    lock.close()
+    outs = sorted(p.communicate(timeout=300)[0] for p in procs)
+    assert [p.returncode for p in procs] == [0, 0], [e.read_text() for e in errs]
+    assert "complete already, reused" in outs[0] and "trained" in outs[1], outs
+    assert all(e.read_text().count("\n") == 1 for e in errs)     # one line: waiting for the other process

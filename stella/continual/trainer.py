@@ -5,10 +5,15 @@ retrieval on every task's held-out split after each task (acc[t, i]), and checkp
 every task and every ``run.checkpoint_every`` steps: model, AVM, both optimisers, the
 method's memory and extra models, every RNG state and the stream position. Re-running the
 same command after a kill (SIGKILL included) resumes from the last checkpoint and ends
-with the same metrics as an uninterrupted run on CPU.
+with the same metrics as an uninterrupted run on CPU. The checkpoint it replaces is kept as
+``checkpoint.prev.pt``: a damaged ``checkpoint.pt`` is named in a warning and the run resumes
+from the previous one (or from the start), which ends with the same metrics.
+Clips the benchmark skipped (damaged files of a manifest) are listed in ``skipped.json`` and
+counted in ``meta.json``, with one line at the start of training.
 """
 from __future__ import annotations
 
+import logging
 import os
 import random
 import signal
@@ -19,7 +24,7 @@ import torch
 import torch.distributed as dist
 from tqdm import tqdm
 
-from stella.config import Config
+from stella.config import Config, ConfigError
 from stella.continual.distributed import DistInfo, wrap_ddp
 from stella.continual.methods import METHODS
 from stella.continual.methods.base import Context
@@ -29,6 +34,8 @@ from stella.eval.run_eval import evaluate_after_task
 from stella.models import build_model
 from stella.store import RunDir, atomic_torch_save
 
+
+log = logging.getLogger(__name__)
 
 # Tests of resumption kill the process with SIGKILL right after this optimiser step (0 = never).
 _KILL_AFTER_STEP = int(os.environ.get("STELLA_KILL_AFTER_STEP", "0"))
@@ -52,7 +59,7 @@ def resolve_method_config(cfg: Config) -> Config:
 def pick_device(cfg: Config) -> torch.device:
     if cfg.run.device == "cuda" or (cfg.run.device == "auto" and torch.cuda.is_available()):
         if not torch.cuda.is_available():
-            raise RuntimeError("run.device: 'cuda' requested but no CUDA device is available")
+            raise ConfigError("run.device: 'cuda' requested but no CUDA device is available")
         return torch.device("cuda", torch.cuda.current_device())
     return torch.device("cpu")
 
@@ -83,6 +90,15 @@ class Trainer:
         np.random.seed(seed % 2**32)
         torch.manual_seed(seed)
         self.bench = build_benchmark(cfg)
+        if len(self.bench.tasks) != cfg.data.num_tasks:
+            raise ConfigError(f"data.num_tasks: {cfg.data.num_tasks} tasks configured, the {self.bench.name} "
+                              f"benchmark has {len(self.bench.tasks)}")
+        self.skipped = list(self.bench.info.get("skipped", []))
+        if self.skipped and self.dist.rank == 0:
+            run_dir.save_json("skipped", self.skipped)
+            counts = _counts(self.skipped)
+            log.warning("%s: %d clips skipped (%s), listed in %s", self.bench.name, len(self.skipped),
+                        ", ".join(f"{k}={v}" for k, v in counts.items()), run_dir.file("skipped.json"))
         model, avm = build_model(cfg)
         model, avm = model.to(self.device), avm.to(self.device)
         c = cfg.continual
@@ -101,9 +117,9 @@ class Trainer:
         self.pos = Position()
         self.results: list[dict] = []
         self.losses: list[dict] = []
-        self.ckpt = run_dir.file("checkpoint.pt")
-        if self.ckpt.exists():
-            self.load_checkpoint()
+        base = "checkpoint" if self.dist.world == 1 else f"checkpoint.rank{self.dist.rank}"
+        self.ckpt, self.ckpt_prev = run_dir.file(f"{base}.pt"), run_dir.file(f"{base}.prev.pt")
+        self.load_checkpoint()
 
     # --- checkpoints ------------------------------------------------------------------
     def state(self) -> dict:
@@ -116,12 +132,35 @@ class Trainer:
                 "position": asdict(self.pos), "results": self.results, "losses": self.losses}
 
     def save_checkpoint(self) -> None:
-        path = self.ckpt if self.dist.world == 1 else self.rd.file(f"checkpoint.rank{self.dist.rank}.pt")
-        atomic_torch_save(path, self.state())
+        atomic_torch_save(self.ckpt, self.state(), keep=self.ckpt_prev)
 
     def load_checkpoint(self) -> None:
-        path = self.ckpt if self.dist.world == 1 else self.rd.file(f"checkpoint.rank{self.dist.rank}.pt")
-        s = torch.load(path, map_location="cpu", weights_only=True)
+        """Resume from the newest readable checkpoint (all ranks from the same step); none: from the start."""
+        good, damaged = {}, []
+        for path in (self.ckpt, self.ckpt_prev):
+            if not path.exists():
+                continue
+            try:
+                s = torch.load(path, map_location="cpu", weights_only=True)
+                good.setdefault(int(s["position"]["step"]), s)
+            except Exception as e:       # truncated, zero bytes, not a checkpoint
+                damaged.append(f"{path} ({' '.join(str(e).split())[:80] or type(e).__name__})")
+                continue
+            if not self.dist.enabled:
+                break
+        steps = set(good)
+        if self.dist.enabled:
+            every: list = [None] * self.dist.world
+            dist.all_gather_object(every, sorted(steps))
+            steps = set.intersection(*map(set, every))
+        step = max(steps, default=None)
+        if damaged:
+            log.warning("damaged checkpoint %s; %s", "; ".join(damaged),
+                        f"resuming from step {step}" if step is not None else "starting the run from the beginning")
+        if step is not None:
+            self._load_state(good[step])
+
+    def _load_state(self, s: dict) -> None:
         ctx = self.ctx
         ctx.model.load_state_dict(s["model"])
         ctx.avm.load_state_dict(s["avm"])
@@ -193,9 +232,11 @@ class Trainer:
             return {}
         summary = summarize_results(self.results, joint=self.method.joint)
         mem = self.method.memory
+        stream = [name for name, _ in self.task_datasets()]
         meta = {"method": self.cfg.continual.method, "steps": self.pos.step, "batch_size": self.batch_size,
                 "memory_items": len(mem), "memory_capacity": mem.capacity, "memory_bytes": mem.nbytes(),
-                "extra_bytes": self.method.extra_bytes(), "world_size": self.dist.world}
+                "extra_bytes": self.method.extra_bytes(), "world_size": self.dist.world,
+                "tasks": stream, "last_task": len(stream), "skipped": _counts(self.skipped)}
         self.rd.save_json("results", self.results)
         self.rd.save_json("summary", summary)
         self.rd.save_json("losses", self.losses)
@@ -203,16 +244,43 @@ class Trainer:
         return {"summary": summary, "meta": meta}
 
 
+def _counts(skipped: list[dict]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for s in skipped:
+        out[s["reason"]] = out.get(s["reason"], 0) + 1
+    return dict(sorted(out.items()))
+
+
 def run_experiment(cfg: Config, results_dir: str | None = None, dist_info: DistInfo | None = None) -> RunDir:
-    """Train ``cfg`` into the run store unless a complete run with the same config exists."""
+    """Train ``cfg`` into the run store unless a complete run with the same config exists.
+
+    Goes through ``RunStore.run``: a second process asking for the same run waits for the first and
+    reuses its result. Under torchrun rank 0 holds the lock and tells the other ranks whether to train.
+    """
     from stella.store import RunStore
 
     cfg = resolve_method_config(cfg)
     store = RunStore(results_dir or cfg.run.results_dir)
-    rd = store.dir(cfg)
-    if rd.complete:
+    info = dist_info or DistInfo()
+    if not info.enabled:
+        return store.run(cfg, lambda rd: Trainer(cfg, rd, info).run())
+
+    def decide(train: bool | None) -> bool:
+        box = [train]
+        dist.broadcast_object_list(box, src=0)
+        return bool(box[0])
+
+    if info.rank != 0:
+        rd = store.dir(cfg)
+        if decide(None):
+            Trainer(cfg, rd, info).run()
         return rd
-    Trainer(cfg, rd, dist_info).run()
-    if (dist_info is None or dist_info.rank == 0):
-        rd.mark_complete()
+
+    def compute(rd: RunDir) -> None:
+        decide(True)
+        Trainer(cfg, rd, info).run()
+
+    rd = store.run(cfg, compute)
+    if not rd.computed:
+        decide(False)
     return rd

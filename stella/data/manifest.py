@@ -1,30 +1,44 @@
 """Real audio-video clips from a CAV-MAE-style manifest, decoded with PyAV (appendix B).
 
 Entries are ``{"video_id", "video_path" | "video" | "path", "wav" (optional), "labels"}``. Each
-clip gives T RGB frames at evenly spaced timestamps and its audio resampled to 16 kHz mono
-(``av.AudioResampler``) -> fbank. Every file is probed once at construction; missing, corrupt,
-audio-less, video-less and too-short files are skipped with a warning naming the file and
-counted in ``dataset.skipped`` (reason -> files), so ``__getitem__`` only sees good files.
-Clips whose fbank covers at least ``min_fraction`` of ``audio_frames`` are zero-padded to it, as
-CAV-MAE does for VGGSound's 10 s clips (998 frames -> 1024); the count is ``dataset.padded``.
+clip gives T RGB frames at evenly spaced timestamps and its audio resampled to 16 kHz mono -> fbank
+(:mod:`stella.data.decode`). Every clip is decoded in full, every packet of both streams, when its
+dataset is built, and its un-augmented tensors are kept (:class:`DecodedClips`, up to
+``CACHE_BYTES`` per benchmark; beyond that a clip is decoded again when it is read). So a clip that
+fails anywhere in decoding is found before training starts: it is skipped, counted in
+``dataset.skipped`` (reason -> files) and named with the decoder's message in
+``dataset.skip_details`` and ``benchmark.info["skipped"]`` (the trainer writes them to the run's
+``skipped.json``). The stream of batches is fixed from the start, deterministic and resumable, and
+no damaged file can stop a run midway. Clips whose fbank covers at least ``min_fraction`` of
+``audio_frames`` are zero-padded to it, as CAV-MAE does for VGGSound's 10 s clips
+(998 frames -> 1024); the count is ``dataset.padded``.
+
+Theora/Vorbis ``.ogg`` files are not corrupt: an ogg written by libtheora's reference encoder
+(Debian's libtheora-bin; PyAV's FFmpeg has no Theora encoder) decodes in full once the reader
+handles Theora's zero-byte "dropped frame" packets, which FFmpeg's decoder interface rejects with
+"Invalid argument" (:mod:`stella.data.decode`). Before, such a file failed at its first still frame.
 """
 from __future__ import annotations
 
+import json
 import logging
 import warnings
 from pathlib import Path
 
-import av
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from stella.config import DataConfig
+from stella.config import ConfigError, DataConfig
 from stella.data import audio as A
 from stella.data import video as V
 from stella.data.benchmark import augment_seed
+from stella.data.decode import ClipError, decode_audio, decode_clip, decode_frames
 
 log = logging.getLogger(__name__)
+CACHE_BYTES = 2 * 2**30          # decoded clips one benchmark keeps in memory
+__all__ = ["ClipError", "DecodedClips", "ManifestDataset", "build_manifest_benchmark", "decode_audio", "decode_clip",
+           "decode_frames", "media_paths"]
 
 
 def media_paths(entry: dict, root: Path | None = None) -> tuple[Path, Path]:
@@ -37,112 +51,76 @@ def media_paths(entry: dict, root: Path | None = None) -> tuple[Path, Path]:
     return fix(v), fix(a)
 
 
-def _seconds(stream, container) -> float:
-    if stream.duration is not None and stream.time_base is not None:
-        return float(stream.duration * stream.time_base)
-    return float(container.duration or 0) / av.time_base
 
+class DecodedClips:
+    """Un-augmented item tensors of decoded clips, shared by a benchmark's datasets, up to ``max_bytes``.
 
-def probe(video: Path, audio: Path, need_s: float, num_frames: int) -> str | None:
-    """None when the clip is usable, else the reason: missing, corrupt, no_video, no_audio, too_short."""
-    for p in {video, audio}:
-        if not p.is_file():
-            return "missing"
-    try:
-        with av.open(str(video)) as c:
-            if not c.streams.video:
-                return "no_video"
-            vs = c.streams.video[0]
-            if vs.frames and vs.frames < num_frames:
-                return "too_short"
-            next(c.decode(video=0))
-            if audio == video and not c.streams.audio:
-                return "no_audio"
-        with av.open(str(audio)) as c:
-            if not c.streams.audio:
-                return "no_audio"
-            if _seconds(c.streams.audio[0], c) < need_s:
-                return "too_short"
-            next(c.decode(audio=0))
-    except (av.error.FFmpegError, OSError, StopIteration, ValueError):
-        return "corrupt"
-    return None
+    ``base`` returns ``{"audio": (t, f) normalised fbank, "video": (T, 3, H, W) normalised, "padded"}``
+    or raises the clip's ClipError (failures are remembered too)."""
 
+    def __init__(self, max_bytes: int = CACHE_BYTES):
+        self.max_bytes, self.nbytes = max_bytes, 0
+        self.kept: dict[tuple, dict] = {}
+        self.failed: dict[tuple, ClipError] = {}
 
-def decode_audio(path: Path, sample_rate: int, max_seconds: float | None = None) -> np.ndarray:
-    """Mono float32 waveform (S,) at ``sample_rate`` via PyAV's AudioResampler."""
-    res = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
-    out, n = [], 0
-    limit = None if max_seconds is None else int(max_seconds * sample_rate)
-    with av.open(str(path)) as c:
-        for frame in c.decode(audio=0):
-            for f in res.resample(frame):
-                out.append(f.to_ndarray().reshape(-1))
-                n += out[-1].size
-            if limit is not None and n >= limit:
-                break
-        for f in res.resample(None):
-            out.append(f.to_ndarray().reshape(-1))
-    wave = np.concatenate(out) if out else np.zeros(0, np.float32)
-    return wave[:limit] if limit is not None else wave
-
-
-def decode_frames(path: Path, num_frames: int) -> np.ndarray:
-    """T RGB frames nearest to evenly spaced timestamps (segment centres). Returns (T, H, W, 3) uint8."""
-    with av.open(str(path)) as c:
-        s = c.streams.video[0]
-        start = float(s.start_time * s.time_base) if s.start_time is not None else 0.0
-        dur = _seconds(s, c)
-        targets = start + (np.arange(num_frames) + 0.5) / num_frames * dur
-        picked: list = [None] * num_frames
-        prev, k = None, 0
-        for frame in c.decode(video=0):
-            t = float(frame.time) if frame.time is not None else start
-            while k < num_frames and t >= targets[k]:
-                use = prev if prev is not None and targets[k] - prev[0] < t - targets[k] else (t, frame)
-                picked[k] = use[1].to_ndarray(format="rgb24")
-                k += 1
-            if k == num_frames:
-                break
-            prev = (t, frame)
-        last = prev[1].to_ndarray(format="rgb24") if prev is not None else None
-    frames = [p if p is not None else last for p in picked]
-    if any(f is None for f in frames):
-        raise RuntimeError(f"{path}: no decodable video frames")
-    return np.stack(frames)
+    def base(self, video: Path, audio: Path, data: DataConfig, norm: tuple[float, float], min_frames: int) -> dict:
+        key = (str(video), str(audio), data.sample_rate, data.mel_bins, data.audio_frames, data.num_frames,
+               data.image_size, tuple(norm), min_frames)
+        if key in self.kept:
+            return self.kept[key]
+        if key in self.failed:
+            raise ClipError(self.failed[key].reason, self.failed[key].detail)
+        try:
+            frames, wave = decode_clip(video, audio, data, min_frames)
+        except ClipError as e:
+            self.failed[key] = e
+            raise
+        fb = A.fbank(torch.from_numpy(wave), data.sample_rate, data.mel_bins, data.audio_frames)
+        clip = V.resize_video(V.to_float_video(torch.from_numpy(frames)), data.image_size)
+        item = {"audio": A.normalize(fb, *norm).to(torch.float32), "video": V.normalize_video(clip).contiguous(),
+                "padded": A.frames_for_num_samples(wave.size, data.sample_rate) < data.audio_frames}
+        size = item["audio"].nbytes + item["video"].nbytes
+        if self.nbytes + size <= self.max_bytes:
+            self.kept[key] = item
+            self.nbytes += size
+        return item
 
 
 class ManifestDataset(Dataset):
     """Clips of ``entries`` with global ``labels`` and stable ``indices``, at task position ``task``."""
 
     def __init__(self, entries: list[dict], labels: list[int], indices: list[int], task: int, data: DataConfig,
-                 norm: tuple[float, float], train: bool, root: Path | None = None, min_fraction: float = 0.9):
+                 norm: tuple[float, float], train: bool, root: Path | None = None, min_fraction: float = 0.9,
+                 cache: DecodedClips | None = None):
         if not 0 < min_fraction <= 1:
             raise ValueError(f"min_fraction must be in (0, 1], got {min_fraction}")
         self.data, self.norm, self.task, self.epoch = data, norm, task, 0
         self.augment = train and data.augment
         self.min_frames = int(np.ceil(min_fraction * data.audio_frames))
-        need_s = A.duration_for_frames(self.min_frames, data.sample_rate)
+        self.cache = cache if cache is not None else DecodedClips()
         self.skipped: dict[str, list[str]] = {}
+        self.skip_details: list[dict] = []          # {"path", "reason", "detail", "video_id"} per skipped clip
         self.items: list[tuple[Path, Path, int, int]] = []
         self.padded = 0
         for e, y, idx in zip(entries, labels, indices):
+            vid = str(e.get("video_id", idx))
             try:
                 v, a = media_paths(e, root)
             except KeyError as err:
-                self.skipped.setdefault("bad_entry", []).append(str(e.get("video_id", idx)))
-                warnings.warn(f"manifest entry {e.get('video_id', idx)}: {err}; skipped")
+                self._skip(vid, "bad_entry", str(err.args[0]), vid)
                 continue
-            reason = probe(v, a, need_s, data.num_frames)
-            if reason is not None:
-                self.skipped.setdefault(reason, []).append(str(v))
-                warnings.warn(f"{v}: skipped ({reason})")
+            try:
+                base = self.cache.base(v, a, data, norm, self.min_frames)
+            except ClipError as err:
+                self._skip(str(v), err.reason, err.detail, vid)
                 continue
+            self.padded += int(base["padded"])
             self.items.append((v, a, y, idx))
-        n_skip = sum(len(v) for v in self.skipped.values())
-        if n_skip:
-            log.warning("manifest dataset: %d usable, %d skipped (%s)", len(self.items), n_skip,
-                        ", ".join(f"{k}={len(v)}" for k, v in sorted(self.skipped.items())))
+
+    def _skip(self, path: str, reason: str, detail: str, video_id: str) -> None:
+        self.skipped.setdefault(reason, []).append(path)
+        self.skip_details.append({"path": path, "reason": reason, "detail": detail, "video_id": video_id})
+        log.info("%s: skipped (%s%s)", path, reason, f": {detail}" if detail else "")
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = int(epoch)
@@ -152,49 +130,68 @@ class ManifestDataset(Dataset):
 
     def __getitem__(self, i: int) -> dict:
         v, a, label, index = self.items[i]
-        d = self.data
-        wave = decode_audio(a, d.sample_rate, A.duration_for_frames(d.audio_frames, d.sample_rate))
-        n = A.frames_for_num_samples(wave.size, d.sample_rate)
-        if n < self.min_frames:
-            raise RuntimeError(f"{a}: decodes to {n} fbank frames < {self.min_frames} although the probe passed")
-        self.padded += int(n < d.audio_frames)
-        fb = A.normalize(A.fbank(torch.from_numpy(wave), d.sample_rate, d.mel_bins, d.audio_frames), *self.norm)
-        video = V.resize_video(V.to_float_video(torch.from_numpy(decode_frames(v, d.num_frames))), d.image_size)
-        video = V.normalize_video(video)
+        try:
+            base = self.cache.base(v, a, self.data, self.norm, self.min_frames)
+        except ClipError as e:
+            raise RuntimeError(f"{v}: {e}; the file changed after its dataset was built") from e
+        fb, video = base["audio"], base["video"]
         if self.augment:
-            g = torch.Generator().manual_seed(augment_seed(d.seed, index, self.epoch))
+            g = torch.Generator().manual_seed(augment_seed(self.data.seed, index, self.epoch))
             fb, _ = A.augment_audio(fb, g)
             video, _ = V.multiscale_crop(video, g)
-        return {"audio": fb.to(torch.float32), "video": video.contiguous(), "label": label, "task": self.task,
-                "index": index}
+        return {"audio": fb, "video": video, "label": label, "task": self.task, "index": index}
+
+
+def _read_entries(path: Path) -> list[dict]:
+    from stella.data.splits import read_manifest
+    from stella.store import read_json
+
+    raw = read_json(path)
+    try:
+        entries = read_manifest(raw)
+    except ValueError:
+        kind = {dict: "object without \"data\"", list: "array", str: "string", bool: "boolean"}.get(type(raw), "number")
+        raise ValueError(f"{path}: expected a JSON list of entries or {{\"data\": [...]}}, got a JSON "
+                         f"{'null' if raw is None else kind}") from None
+    bad = [i for i, e in enumerate(entries) if not isinstance(e, dict)]
+    if bad:
+        raise ValueError(f"{path}: entry {bad[0]} is {json.dumps(entries[bad[0]])[:40]}, not an object with "
+                         f"video_path and labels ({len(bad)} of {len(entries)} entries are not objects)")
+    return entries
 
 
 def build_manifest_benchmark(cfg):
     """Continual-VS / Continual-AS from ``cfg.data.manifest``: tasks by label category, in the configured order.
 
-    Per task the first ``classes_per_task`` split classes present in the manifest; per class the last
+    The first ``data.num_tasks`` tasks of the order (more than the benchmark has is a ConfigError). Per
+    task the first ``classes_per_task`` split classes present in the manifest; per class the last
     ``eval_per_class`` clips (manifest order) are the eval split and up to ``train_per_class`` of the
-    others the train split. Audio norm: the config's, else the paper's (-5.081, 4.485).
+    others the train split. Audio norm: the config's, else the paper's (-5.081, 4.485). Skipped clips
+    are listed in ``benchmark.info["skipped"]`` (path, reason, detail, video_id, task, split).
     """
     from stella.data.benchmark import Benchmark, Task, norm_from_config
-    from stella.data.splits import assign_tasks, benchmark_order, entry_labels, label_to_task, load_split, read_manifest
+    from stella.data.splits import assign_tasks, benchmark_order, entry_labels, label_to_task, load_split
 
     d = cfg.data
     path = Path(d.manifest)
     if not path.is_file():
-        raise FileNotFoundError(f"data.manifest: {path} does not exist")
-    entries = read_manifest(path)
+        raise FileNotFoundError(f"data.manifest: {path} " + ("is not a file" if path.exists() else "does not exist"))
+    entries = _read_entries(path)
     for i, e in enumerate(entries):
         e.setdefault("_index", i)
     split = load_split(d.benchmark)
     order = benchmark_order(d.benchmark, d.task_order)
+    if d.num_tasks > len(order):
+        raise ConfigError(f"data.num_tasks: {d.num_tasks} tasks configured, {d.benchmark} has {len(order)}")
+    order = order[: d.num_tasks]
     mapping = label_to_task(d.benchmark, d.category_csv or None)
     by_task, unknown = assign_tasks(entries, mapping)
     if unknown:
         warnings.warn(f"{path}: {sum(unknown.values())} clips with labels outside {d.benchmark}: {sorted(unknown)[:5]}")
     norm = norm_from_config(d) or A.PAPER_NORM
+    cache = DecodedClips()
     class_names: list[str] = []
-    tasks = []
+    tasks, skipped = [], []
     for pos, name in enumerate(order):
         per_label: dict[str, list[dict]] = {}
         for e in by_task.get(name, []):
@@ -217,6 +214,8 @@ def build_manifest_benchmark(cfg):
                     parts[part][0].append(e)
                     parts[part][1].append(ids[-1])
                     parts[part][2].append(int(e["_index"]))
-        ds = {p: ManifestDataset(*parts[p], pos, d, norm, train=p == "train", root=path.parent) for p in parts}
+        ds = {p: ManifestDataset(*parts[p], pos, d, norm, train=p == "train", root=path.parent, cache=cache)
+              for p in parts}
+        skipped += [{**s, "task": name, "split": p} for p in ds for s in ds[p].skip_details]
         tasks.append(Task(name, pos, ids, ds["train"], ds["eval"]))
-    return Benchmark(f"manifest:{d.benchmark}", tasks, norm, class_names, {"unknown_labels": unknown})
+    return Benchmark(f"manifest:{d.benchmark}", tasks, norm, class_names, {"unknown_labels": unknown, "skipped": skipped})

@@ -1,0 +1,134 @@
+"""The issue's probe of bad inputs, kept: each ends in exit status != 0 and one stderr line naming its
+cause (no traceback), or, for a damaged checkpoint, in a resumed run with one line naming the file."""
+import os
+import shutil
+
+import pytest
+
+from stella.cli import main
+
+SMOKE = ["--preset", "smoke", "--method", "finetune"]
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, one_thread):
+    """A complete smoke run's store, trained once; tests damage copies of it."""
+    root = tmp_path_factory.mktemp("store")
+    assert main(["train", *SMOKE, "--results", str(root)]) == 0
+    return root
+
+
+def copy_of(trained, tmp_path):
+    shutil.copytree(trained, tmp_path / "store")
+    [rd] = (tmp_path / "store").iterdir()
+    return tmp_path / "store", rd
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err.strip()
+
+
+def one_line_error(code, err, *names):
+    assert code not in (0, None), err
+    assert err.count("\n") == 0 and "Traceback" not in err, err
+    assert err.startswith("stella ") and ": error: " in err, err
+    for n in names:
+        assert n in err, (n, err)
+
+
+@pytest.mark.parametrize("override, names", [
+    ("continual.betas=0.9", ["continual.betas", "0.9"]),
+    ("data.audio_norm_std=abc", ["data.audio_norm_std", "abc"]),
+    ("data.audio_norm_mean=abc", ["data.audio_norm_mean", "abc"]),
+    ("data.audio_norm_mean=[1,2]", ["data.audio_norm_mean", "[1, 2]"]),
+    ("data.audio_norm_mean=-5.0", ["data.audio_norm_mean", "data.audio_norm_std", "together"]),
+    ("continual.memory_size=true", ["continual.memory_size", "integer"]),
+    ("continual.lr=inf", ["continual.lr", "finite"]),
+    ("continual.avm_lr=-1e-3", ["continual.avm_lr", "> 0"]),
+    ("continual.esmer_beta=-1", ["continual.esmer_beta", ">= 0"]),
+    ("continual.gmed_alpha=-0.1", ["continual.gmed_alpha", ">= 0"]),
+    ("run.progress=1", ["run.progress", "true or false"]),
+])
+def test_bad_config_values(capsys, tmp_path, override, names):
+    one_line_error(*run(capsys, "train", *SMOKE, "--results", str(tmp_path), "--set", override)[::2], *names)
+    assert not any(tmp_path.iterdir())
+
+
+def test_results_and_stage_that_are_files(capsys, tmp_path):
+    f = tmp_path / "notes.txt"
+    f.write_text("x")
+    one_line_error(*run(capsys, "train", *SMOKE, "--results", str(f))[::2], "--results", str(f), "is a file")
+    one_line_error(*run(capsys, "book", "--preset", "smoke", "--stage", str(f))[::2], "--stage", str(f), "is a file")
+    one_line_error(*run(capsys, "runs", "--results", str(f))[::2], str(f), "is a file")
+    one_line_error(*run(capsys, "runs", "--results", str(tmp_path / "nonexistent"))[::2], "nonexistent",
+                   "no such run store directory")
+
+
+def test_read_only_results(capsys, tmp_path, monkeypatch):
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o555)
+    if os.geteuid() == 0:               # root writes anywhere: act as the user whose directory this is not
+        import stella.store as S
+        monkeypatch.setattr(S.os, "access", lambda p, mode: os.path.realpath(p) != os.path.realpath(ro))
+    one_line_error(*run(capsys, "train", *SMOKE, "--results", str(ro))[::2], str(ro), "not writable")
+    import tempfile
+
+    def denied(dir, **k):
+        raise PermissionError(13, "Permission denied", dir)
+    monkeypatch.setattr(tempfile, "mkstemp", denied)
+    one_line_error(*run(capsys, "train", *SMOKE, "--results", str(tmp_path / "fresh"))[::2], "Permission denied",
+                   str(tmp_path / "fresh"))
+
+
+@pytest.mark.parametrize("text, names", [
+    ("[1, 2, 3]", ["m.json", "entry 0 is 1"]),
+    ('{"data": [\n{"video_path": "a.mp4"\n]}', ["m.json", "not valid JSON", "line 3"]),
+    ("", ["m.json", "not valid JSON", "line 1"]),
+])
+def test_bad_manifests(capsys, tmp_path, text, names):
+    (tmp_path / "m.json").write_text(text)
+    one_line_error(*run(capsys, "train", *SMOKE, "--results", str(tmp_path / "r"), "--set", "data.dataset=manifest",
+                        "--set", f"data.manifest={tmp_path / 'm.json'}")[::2], *names)
+    one_line_error(*run(capsys, "train", *SMOKE, "--results", str(tmp_path / "r"), "--set", "data.dataset=manifest",
+                        "--set", f"data.manifest={tmp_path / 'nope.json'}")[::2], "data.manifest", "nope.json")
+
+
+def test_bad_run_config_json(capsys, tmp_path, trained):
+    store, rd = copy_of(trained, tmp_path)
+    cfg = rd / "config.json"
+    cfg.write_text(cfg.read_text()[:-30])
+    one_line_error(*run(capsys, "train", *SMOKE, "--results", str(store))[::2], str(cfg), "not valid JSON", "line")
+    code, out, err = run(capsys, "runs", "--results", str(store))
+    assert code == 0 and "unreadable" in out and str(cfg) in out
+
+
+@pytest.mark.parametrize("damage", ["truncate", "zero", "zero both"])
+def test_damaged_checkpoint_is_named_and_the_run_resumes(capsys, caplog, tmp_path, trained, damage):
+    store, rd = copy_of(trained, tmp_path)
+    want = {n: (rd / n).read_bytes() for n in ("results.json", "losses.json", "summary.json")}
+    ckpt, prev = rd / "checkpoint.pt", rd / "checkpoint.prev.pt"
+    assert prev.exists()
+    (rd / "COMPLETE").unlink()
+    data = ckpt.read_bytes()
+    ckpt.write_bytes(data[: len(data) // 3] if damage == "truncate" else b"")
+    if damage == "zero both":
+        prev.write_bytes(b"")
+    code, out, err = run(capsys, "train", *SMOKE, "--results", str(store))
+    assert code == 0 and "trained" in out
+    lines = [r.getMessage() for r in caplog.records if "damaged checkpoint" in r.getMessage()]
+    assert len(lines) == 1 and str(ckpt) in lines[0] and "\n" not in lines[0], lines
+    assert ("from the beginning" in lines[0]) == (damage == "zero both")
+    assert {n: (rd / n).read_bytes() for n in want} == want
+    assert (rd / "COMPLETE").exists()
+
+
+def test_second_train_of_a_key_reuses(capsys, tmp_path, trained):
+    """run.progress, run.checkpoint_every and run.results_dir are not part of the run key."""
+    store, rd = copy_of(trained, tmp_path)
+    code, out, _ = run(capsys, "train", *SMOKE, "--results", str(store), "--set", "run.progress=true",
+                       "--set", "run.checkpoint_every=1", "--set", "run.results_dir=elsewhere")
+    assert code == 0 and "reused" in out and len(list(store.iterdir())) == 1

@@ -1,4 +1,4 @@
-"""The helpers of stella.nbtools used by notebooks 00, 01, 06, 07 (the notebooks run in test_book.py)."""
+"""The helpers of stella.report.nbtools used by notebooks 00, 01, 06, 07 (the notebooks run in test_book.py)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 import torch
 
-from stella import nbtools as nbt
+from stella.report import nbtools as nbt
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -90,7 +90,7 @@ def test_localization_rows_perfect_map_and_labels():
 @pytest.fixture(scope="module")
 def smoke_bench():
     from stella.data import build_benchmark
-    from stella.experiments import run_config
+    from stella.report.experiments import run_config
 
     cfg = run_config("smoke", "stella")
     return cfg, build_benchmark(cfg)

@@ -1,7 +1,7 @@
 """The claim checks of the "What reproduced" chapter, on hand-made aggregates."""
 import pandas as pd
 
-from stella.reproduction import BASELINES, TABLE1, ablation_claims, efficiency_claims, retrieval_claims
+from stella.report.reproduction import BASELINES, TABLE1, ablation_claims, efficiency_claims, retrieval_claims
 
 
 def _agg(values: dict[str, float], f: dict[str, float] | None = None) -> pd.DataFrame:
@@ -37,7 +37,7 @@ def test_ablation_and_efficiency_claims():
 
 
 def test_chance_context_subtracts_the_random_ranking():
-    from stella.reproduction import chance_context
+    from stella.report.reproduction import chance_context
 
     agg = pd.DataFrame({"method": ["er", "stella"], "direction": ["A→V", "A→V"], "A_mean": [10.0, 4.0],
                         "A_std": [1.0, 0.5], "F_mean": [0.0, 0.0]})

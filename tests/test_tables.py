@@ -1,12 +1,12 @@
-"""Unit tests of stella.tables, stella.paper_numbers and (at the smoke preset) stella.efficiency_table."""
+"""Unit tests of stella.report.tables, stella.report.paper_numbers and (at the smoke preset) stella.report.efficiency_table."""
 import math
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from stella import paper_numbers as P
-from stella import tables as T
+from stella.report import paper_numbers as P
+from stella.report import tables as T
 
 
 def test_paper_table1_shape_and_spot_values():
@@ -108,7 +108,7 @@ def test_format_side_by_side_verdict():
 
 
 def test_efficiency_table_smoke():
-    from stella.efficiency_table import measure_methods, ratios
+    from stella.report.efficiency_table import measure_methods, ratios
 
     df = measure_methods("smoke", ["derpp", "stella", "stella+", "stella++", "clser"], steps=1, prefill=1)
     t = df.set_index("method")
@@ -126,7 +126,7 @@ def test_efficiency_table_smoke():
 
 
 def test_unseen_tasks_have_new_classes():
-    from stella.experiments import run_config, unseen_tasks
+    from stella.report.experiments import run_config, unseen_tasks
 
     cfg = run_config("smoke", "stella")
     bench, unseen = unseen_tasks(cfg)

@@ -11,9 +11,9 @@ from typing import Iterable
 
 import pandas as pd
 
-from stella import paper_numbers as paper
-from stella.experiments import get_run, summary_frame
-from stella.tables import aggregate, verdict
+from stella.report import paper_numbers as paper
+from stella.report.experiments import get_run, summary_frame
+from stella.report.tables import aggregate, verdict
 
 BASELINES = ("er", "mir", "derpp", "gmed", "clser", "lump", "esmer")
 TABLE1 = ("finetune", *BASELINES, "stella", "stella+", "multitask")

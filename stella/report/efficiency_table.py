@@ -53,7 +53,7 @@ def build_trainer(preset: str, method: str, root: str, overrides: Iterable[str] 
                   task_order: str | None = None):
     """A Trainer for ``method`` at ``preset`` on a run directory under ``root`` (nothing is trained)."""
     from stella.continual.trainer import Trainer
-    from stella.experiments import run_config
+    from stella.report.experiments import run_config
     from stella.store import RunStore
 
     cfg = run_config(preset, method, overrides=[*overrides, f"run.device={device}", "run.progress=false"],

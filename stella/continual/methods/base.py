@@ -56,6 +56,7 @@ class Method:
     strategy = "none"          # patch selection the method uses (SelectionConfig.strategy)
     uses_memory = False
     joint = False              # Multitask: the stream is the union of all tasks
+    needs_avm = False
     batch_multiplier = 1.0     # STELLA++ spends the memory saving on a larger batch
 
     def __init__(self, ctx: Context):

@@ -126,6 +126,13 @@ def _row(claim: str, chapter: str, table: pd.DataFrame, a: str, b: str, sign: in
                    table[a], table[b], sign, scale)
 
 
+def _continual(methods: Iterable[str]) -> list[str]:
+    """The methods that learn continually: not joint training on all tasks at once (Multitask)."""
+    from stella.continual import METHODS
+
+    return [m for m in methods if not METHODS[m].joint]
+
+
 def _frame(rows: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=COLUMNS)
 
@@ -163,14 +170,14 @@ def retrieval_claims(runs: pd.DataFrame, scale: Mapping[str, float] | None = Non
         if {"stella", "derpp"} <= set(f.columns):
             rows.append(_row(f"STELLA forgets less than DER++ (F, {d})", chapter, f, "stella", "derpp", -1,
                              _paper_af(t1, "stella", d, "F"), _paper_af(t1, "derpp", d, "F"), scale))
-        continual = [m for m in a.columns if m != "multitask"]
-        top, ptop = _best(a, continual), paper_pick([m for m in theirs if m != "multitask"])
+        continual = _continual(a.columns)
+        top, ptop = _best(a, continual), paper_pick(_continual(theirs))
         if "multitask" in a.columns and top:
             rows.append(_row(f"Multitask is the upper bound (A, {d})", chapter, a, "multitask", top, 1,
                              theirs["multitask"], theirs[ptop], scale, ptop))
         others = [m for m in continual if m != "finetune"]
         low = _best(a, others, higher=False)
-        plow = paper_pick([m for m in theirs if m not in ("finetune", "multitask")], higher=False)
+        plow = paper_pick([m for m in _continual(theirs) if m != "finetune"], higher=False)
         if "finetune" in a.columns and low:
             rows.append(_row(f"Finetune is the lower bound (A, {d})", chapter, a, "finetune", low, -1,
                              theirs["finetune"], theirs[plow], scale, plow))
@@ -235,8 +242,8 @@ def downstream_claims(values: pd.DataFrame, paper_values: pd.Series, what: str,
         if m in table.columns and best:
             rows.append(_row(f"{paper.label(m)} has a higher {what} than the best baseline", chapter, table, m, best, 1,
                              float(paper_values.get(m, float("nan"))), float(paper_values[pbest]), scale, pbest))
-    top = _best(table, [m for m in table.columns if m != "multitask"])
-    ptop = max((m for m in paper_values.index if m != "multitask"), key=lambda m: paper_values[m])
+    top = _best(table, _continual(table.columns))
+    ptop = max(_continual(paper_values.index), key=lambda m: paper_values[m])
     reported = paper_values.get("multitask", float("nan")) == paper_values.get("multitask")   # not NaN, not missing
     if "multitask" in table.columns and top and reported:
         rows.append(_row(f"Multitask is the upper bound ({what})", chapter, table, "multitask", top, 1,

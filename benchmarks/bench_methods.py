@@ -13,8 +13,8 @@ import argparse
 import torch
 
 from stella.continual import METHODS
-from stella.efficiency_table import measure_methods, ratios
-from stella.paper_numbers import CLAIMS
+from stella.report.efficiency_table import measure_methods, ratios
+from stella.report.paper_numbers import CLAIMS
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -221,7 +221,7 @@ def test_progress_lines_say_which_run_of_how_many_and_group_stored_runs():
 
 
 def test_a_run_is_described_by_what_differs_from_its_preset():
-    from stella.experiments import run_config
+    from stella.report.runs import run_config
     from stella.progress import changes_from_preset
 
     assert changes_from_preset(run_config("smoke", "stella+", seed=5)) == []

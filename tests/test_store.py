@@ -73,7 +73,7 @@ def test_cached_frame_computes_once_per_params(tmp_path):
     import pandas as pd
 
     from stella.config import load_config
-    from stella.experiments import cached_frame
+    from stella.report.runs import cached_frame
     from stella.store import RunStore
 
     rd = RunStore(tmp_path).dir(load_config("smoke"))
@@ -92,7 +92,7 @@ def test_cached_frame_computes_once_per_params(tmp_path):
 
 def test_gallery_size_counts_every_tasks_eval_clips():
     from stella.config import load_config
-    from stella.experiments import gallery_size
+    from stella.report.runs import gallery_size
 
     d = load_config("smoke").data
     assert gallery_size("smoke") == d.num_tasks * d.classes_per_task * d.eval_per_class

@@ -1,12 +1,13 @@
-"""Unit tests of stella.tables, stella.paper_numbers and (at the smoke preset) stella.efficiency_table."""
+"""Unit tests of stella.report.tables, stella.report.paper_numbers and (at the smoke preset) stella.report.efficiency_table."""
 import math
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from stella import paper_numbers as P
-from stella import tables as T
+from stella.report import paper_numbers as P
+from stella.report import tables as T
+from stella.report.display import show, show_claims
 
 
 def test_paper_table1_shape_and_spot_values():
@@ -88,12 +89,33 @@ def test_rank_marks_and_style():
     means = pd.DataFrame({"A": [1.0, 2.0, 3.0], "F": [1.0, 2.0, 3.0]}, index=list("abc"))
     marks = T.mark_frame(means)
     assert marks.at["c", "A"] == "best" and marks.at["a", "F"] == "best" and marks.at["b", "F"] == "second"
-    html = T.styled_table(means, means * 0.1, caption="cap").to_html()
+    html = show(means, stds=means * 0.1, marks=True, caption="cap").to_html()
     assert "font-weight: bold" in html and "text-decoration: underline" in html and "cap" in html
     assert "3.00 ± 0.30" in html
 
 
-def test_format_side_by_side_verdict():
+def test_show_hides_the_index_fixes_decimals_and_labels_columns():
+    df = pd.DataFrame({"A→V A": [1.23456, 2.0], "throughput": [3.0, 4.5]}, index=["stella", "derpp"])
+    html = show(df, digits=1).to_html()
+    assert "STELLA" in html and "DER++" in html and "1.2<" in html and "1.23" not in html
+    assert "A→V A (%)" in html and "throughput (samples/s)" in html
+    assert "row_heading" not in html and ">0<" not in html          # no pandas index column
+    swept = pd.DataFrame({"A": [1.0, 2.0]}, index=pd.Index([0.375, 0.5], name="rho_a"))
+    assert ">0.375<" in show(swept).to_html()                      # a swept value is not rounded
+    claims = pd.DataFrame([{"claim": "x", "chapter": "02_retrieval", "paper": "a", "ours": "b", "difference": 1.5,
+                            "ci_low": 0.5, "ci_high": 2.5, "n_seeds": 3, "chance": 4.0, "ceiling": 49.0,
+                            "verdict": "holds", "test": "paired t, 95 % CI"}])
+    html = show_claims(claims).to_html()
+    assert "+1.50 [+0.50, +2.50]" in html and "holds" in html and "row_heading" not in html
+
+
+def test_af_table_is_the_per_seed_mean_and_std():
+    means, stds = T.af_table(_long().assign(variant=None))
+    assert list(means.columns) == list(T.AF_COLUMNS) and list(means.index) == ["a", "b", "c"]
+    assert means.at["a", "A→V A"] == 11.0 and stds.at["a", "V→A F"] == pytest.approx(math.sqrt(2))
+
+
+def test_format_and_side_by_side():
     assert T.format_mean_std(1.234, 0.05) == "1.23 ± 0.05"
     assert T.format_mean_std(1.234, float("nan")) == "1.23"
     assert T.format_mean_std(float("nan")) == "—"
@@ -102,13 +124,12 @@ def test_format_side_by_side_verdict():
     sbs = T.side_by_side(ours, paper)
     assert list(sbs.columns) == [("A", "ours"), ("A", "paper"), ("G", "paper")]
     assert np.isnan(sbs.at["a", ("A", "paper")]) and sbs.at["b", ("A", "paper")] == 3.0
-    assert T.verdict(True) == "yes" and T.verdict(False) == "no" and T.verdict(float("nan")) == "n/a"
     assert T.best_row(pd.Series({"a": 1.0, "b": 2.0}), exclude=["b"]) == ("a", 1.0)
     assert T.fmt_bytes(3 * 2**20) == "3.00 MiB"
 
 
 def test_efficiency_table_smoke():
-    from stella.efficiency_table import measure_methods, ratios
+    from stella.report.efficiency_table import measure_methods, ratios
 
     df = measure_methods("smoke", ["derpp", "stella", "stella+", "stella++", "clser"], steps=1, prefill=1)
     t = df.set_index("method")
@@ -126,7 +147,7 @@ def test_efficiency_table_smoke():
 
 
 def test_unseen_tasks_have_new_classes():
-    from stella.experiments import run_config, unseen_tasks
+    from stella.report.runs import run_config, unseen_tasks
 
     cfg = run_config("smoke", "stella")
     bench, unseen = unseen_tasks(cfg)

@@ -26,7 +26,7 @@ from typing import Iterable, Iterator
 import pandas as pd
 import torch
 
-from stella.eval.efficiency import measure_step, module_bytes, optimizer_bytes
+from stella.eval.efficiency import measure_step, module_bytes, optimizer_bytes, synchronize
 
 
 def _batch_stream(trainer) -> Iterator[dict]:
@@ -44,16 +44,11 @@ def _batch_stream(trainer) -> Iterator[dict]:
         epoch += 1
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
 def build_trainer(preset: str, method: str, root: str, overrides: Iterable[str] = (), device: str = "cpu",
                   task_order: str | None = None):
     """A Trainer for ``method`` at ``preset`` on a run directory under ``root`` (nothing is trained)."""
     from stella.continual.trainer import Trainer
-    from stella.experiments import run_config
+    from stella.report.runs import run_config
     from stella.store import RunStore
 
     cfg = run_config(preset, method, overrides=[*overrides, f"run.device={device}", "run.progress=false"],
@@ -98,10 +93,10 @@ def measure_methods(preset: str, methods: Iterable[str], steps: int = 5, prefill
             for m in methods:
                 tr = trainers[m]
                 b = next_batch(m)
-                _sync(tr.device)
+                synchronize(tr.device)
                 t0 = time.perf_counter()
                 tr.method.observe(b)
-                _sync(tr.device)
+                synchronize(tr.device)
                 times[m].append(time.perf_counter() - t0)
         rows = []
         for m in methods:
@@ -145,4 +140,78 @@ def ratios(df: pd.DataFrame, num: str = "stella", den: str = "derpp",
             "throughput": float(t.at[num, "throughput"] / t.at[den, "throughput"]), "memory_col": col}
 
 
-__all__ = ["build_trainer", "measure_methods", "ratios"]
+
+def memory_column(eff: pd.DataFrame) -> str:
+    """``cuda_peak_bytes`` when measured on CUDA, else ``peak_bytes``."""
+    return "cuda_peak_bytes" if "cuda_peak_bytes" in eff.columns else "peak_bytes"
+
+
+def cost_table(eff: pd.DataFrame) -> pd.DataFrame:
+    """Per method: batch, median step time, throughput and the parts of the peak training memory."""
+    cols = ["batch_size", "step_s", "throughput", "saved_bytes", "param_bytes", "optimizer_bytes", "extra_bytes",
+            memory_column(eff)]
+    return eff.set_index("method")[cols]
+
+
+def table2(eff: pd.DataFrame, acc: pd.DataFrame, methods: Iterable[str], preset: str) -> tuple[pd.DataFrame, list[str]]:
+    """Table 2, ours beside the paper's: A/F (``acc``: :func:`stella.report.tables.af_table` means),
+    memory (ours MiB, the paper's GB), throughput, and both relative to DER++. Rows are labelled
+    with their batch size; returns the side-by-side frame and the rows not to rank (STELLA++)."""
+    from stella.report import paper_numbers as paper
+    from stella.report.tables import side_by_side
+
+    view = eff.set_index("method")
+    col = memory_column(eff)
+    ours = acc.join(view[[col, "throughput"]])
+    ours["memory (MiB)"] = ours.pop(col) / 2**20
+    for c, base in (("memory / DER++", "memory (MiB)"), ("throughput / DER++", "throughput")):
+        ours[c] = ours[base] / ours.at["derpp", base] if "derpp" in ours.index else float("nan")
+    full = paper.table2().set_index("method")
+    theirs = full.drop(columns="source").reindex(list(methods)).rename(columns={"gpu_mem_gb": "memory (GB)"})
+    theirs["memory / DER++"] = theirs["memory (GB)"] / full.at["derpp", "gpu_mem_gb"]
+    theirs["throughput / DER++"] = theirs["throughput"] / full.at["derpp", "throughput"]
+
+    def label(m):
+        return f"{paper.label(m)} (B={int(view.at[m, 'batch_size'])})"
+
+    sbs = side_by_side(ours.rename(index=label), theirs.rename(index=label), f"ours ({preset})", "paper T2")
+    return sbs, [label(m) for m in ("stella++",) if m in view.index]
+
+
+def rehearsal_table(eff: pd.DataFrame) -> pd.DataFrame:
+    """Rehearsal memory per method: capacity (clips), bytes per clip, bytes held, the byte budget, and
+    instances and bytes relative to DER++ (section 5.2)."""
+    rm = eff.set_index("method")[["memory_capacity", "item_bytes", "memory_bytes"]].copy()
+    rm["budget (capacity x item)"] = rm["memory_capacity"] * rm["item_bytes"]
+    if "derpp" in rm.index:
+        rm["instances / DER++"] = rm["memory_capacity"] / rm.at["derpp", "memory_capacity"]
+        rm["bytes / DER++"] = rm["memory_bytes"] / rm.at["derpp", "memory_bytes"]
+    return rm
+
+
+def rehearsal_sentences(eff: pd.DataFrame) -> list[str]:
+    """Section 5.2's memory statements measured: STELLA+'s instances per byte, STELLA's extra bytes,
+    CLS-ER's and ESMER's extra models (the paper's numbers from :mod:`stella.report.paper_numbers`)."""
+    from stella.report import paper_numbers as paper
+    from stella.report.tables import fmt_bytes
+
+    view = eff.set_index("method")
+    out = []
+    if {"stella+", "er"} <= set(view.index):
+        x = view.at["stella+", "memory_capacity"] / view.at["er", "memory_capacity"]
+        y = view.at["stella+", "memory_bytes"] / view.at["er", "memory_bytes"]
+        out.append(f"STELLA+ holds {x:.2f}x the instances of ER in {y:.3f}x the bytes; more instances in no more "
+                   f"bytes: {'yes' if x > 1 and y <= 1.0 else 'no'}; about twice as many (>= 1.8x): "
+                   f"{'yes' if x >= 1.8 else 'no'}")
+    if {"stella", "er"} <= set(view.index):
+        e = view.at["stella", "memory_bytes"] / view.at["er", "memory_bytes"] - 1
+        gb = paper.MEMORY_GB
+        out.append(f"STELLA's extra rehearsal bytes (queries, scores, DER++ targets) over ER's raw clips: ours "
+                   f"{100 * e:+.1f} %, paper {100 * gb['stella_extra'] / gb['rehearsal_memory']:+.1f} % "
+                   f"({gb['stella_extra']} / {gb['rehearsal_memory']} GB)")
+    for m, k in (("clser", "clser_extra"), ("esmer", "esmer_extra")):
+        if m in view.index:
+            out.append(f"{paper.label(m)} extra model bytes: ours {fmt_bytes(view.at[m, 'extra_bytes'])} "
+                       f"({view.at[m, 'extra_bytes'] / view.at[m, 'model_bytes']:.2f}x the backbone + AVM), "
+                       f"paper +{paper.MEMORY_GB[k]} GB")
+    return out

@@ -303,7 +303,3 @@ def label(method: str) -> str:
     """The paper's display name of a registry method name (unknown names are returned as given)."""
     return METHOD_LABELS.get(method, method)
 
-
-__all__ = ["DIRECTIONS", "METRICS", "BENCHMARKS", "METHOD_LABELS", "TABLE1_METHODS", "MEMORY_GB", "TABLE2_BATCH",
-           "CLAIMS", "FIG9B_LABELS", "table1", "table7", "retrieval_table", "table2", "table3", "table4", "table8",
-           "table9", "table10", "fig9b", "label"]

@@ -6,10 +6,10 @@ Nothing here trains or reads a run; every function takes and returns pandas obje
 * :func:`wide` - a long frame (``method, direction, metric, A, F``) to one row per method with
   ``(direction, metric, A|F)`` columns.
 * :func:`rank_marks` / :func:`mark_frame` - "best" / "second" per column (higher or lower is better).
-* :func:`format_mean_std` / :func:`display_frame` - "12.34 ± 0.56" strings.
-* :func:`style_marked` - a Styler with **bold** best and underlined second best.
+* :func:`af_table` - the per-seed table: method x seed -> mean and std of A and F, both directions.
+* :func:`format_mean_std` / :func:`display_frame` - "12.34 ± 0.56" strings (shown by
+  :func:`stella.report.display.show`).
 * :func:`side_by_side` - ours and the paper's numbers in adjacent columns, labelled by source.
-* :func:`verdict` - the "yes"/"no" of a computed comparison sentence.
 """
 from __future__ import annotations
 
@@ -20,8 +20,7 @@ from typing import Callable, Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-BEST_CSS = "font-weight: bold"
-SECOND_CSS = "text-decoration: underline"
+AF_COLUMNS = ("A→V A", "A→V F", "V→A A", "V→A F")
 
 
 def aggregate(df: pd.DataFrame, keys: Sequence[str], values: Sequence[str] = ("A", "F")) -> pd.DataFrame:
@@ -38,6 +37,29 @@ def aggregate(df: pd.DataFrame, keys: Sequence[str], values: Sequence[str] = ("A
     out = out.join(g[list(values)].std(ddof=1).add_suffix("_std"))
     out["n"] = g.size()
     return out.reset_index()
+
+
+def af_table(runs: pd.DataFrame, keys: Sequence[str] = ("method",), metric: str = "avg",
+             order: Mapping[str, Sequence] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(means, stds) over seeds of A and F of ``metric``, both directions, one row per ``keys`` group.
+
+    ``runs``: :func:`stella.report.runs.seed_table` rows (``seed, direction, metric, A, F`` and the
+    ``keys`` columns). Columns :data:`AF_COLUMNS` ("A→V A" ...), as in the paper's A/F tables; std is
+    the sample std (NaN for one seed). Rows keep their first appearance (or ``order[key]``)."""
+    sel = runs[runs["metric"] == metric]
+    if sel.empty:
+        raise ValueError(f"af_table: no rows with metric {metric!r}")
+    agg = aggregate(sel, [*keys, "direction"])
+    out = []
+    for stat in ("mean", "std"):
+        t = agg.pivot_table(index=list(keys), columns="direction", values=[f"A_{stat}", f"F_{stat}"], sort=False,
+                            dropna=False)
+        t.columns = [f"{d} {v[0]}" for v, d in t.columns]
+        t = t.reindex(columns=list(AF_COLUMNS))
+        first = list(dict.fromkeys(sel[keys[0]] if len(keys) == 1 else map(tuple, sel[list(keys)].values)))
+        t = t.reindex((order or {}).get(keys[0], first) if len(keys) == 1 else first)
+        out.append(t)
+    return out[0], out[1]
 
 
 def format_mean_std(mean: float, std: float | None = None, digits: int = 2) -> str:
@@ -93,11 +115,14 @@ def rank_marks(values: pd.Series, higher_is_better: bool = True, exclude: Iterab
 
 
 def lower_is_better(column) -> bool:
-    """The convention of the book's tables: a column whose (last) label is F, MdR (median rank),
-    memory or time is lower-better."""
-    name = column[-1] if isinstance(column, tuple) else column
-    name = str(name)
-    return name in ("F", "MdR") or name.endswith((" F", " MdR")) or any(k in name.lower() for k in ("mem", "bytes", "_mb", "gb", "time"))
+    """The convention of the book's tables: a column whose label (the first or last level of a tuple)
+    is F, MdR (median rank), memory or time is lower-better."""
+    names = [column[0], column[-1]] if isinstance(column, tuple) else [column]
+    for name in map(str, names):
+        if name in ("F", "MdR") or name.endswith((" F", " MdR")) or any(
+                k in name.lower() for k in ("mem", "bytes", "_mb", "gb", "time")):
+            return True
+    return False
 
 
 def mark_frame(means: pd.DataFrame, higher_is_better: Callable[[object], bool] | Mapping | None = None,
@@ -134,31 +159,6 @@ def display_frame(means: pd.DataFrame, stds: pd.DataFrame | None = None, digits:
     return out
 
 
-def style_marked(display: pd.DataFrame, marks: pd.DataFrame, caption: str | None = None):
-    """Styler of ``display`` with ``marks`` ("best" bold, "second" underlined)."""
-    css = marks.reindex(index=display.index, columns=display.columns).fillna("")
-    css = css.replace({"best": BEST_CSS, "second": SECOND_CSS})
-    styler = display.style.apply(lambda _: css, axis=None)
-    if caption:
-        styler = styler.set_caption(caption)
-    return styler
-
-
-def styled_table(means: pd.DataFrame, stds: pd.DataFrame | None = None, digits: int = 2,
-                 higher_is_better=None, exclude: Iterable = (), caption: str | None = None,
-                 mark_columns: Iterable | None = None):
-    """means (+ stds) -> Styler with mean ± std cells, best bold, second best underlined.
-
-    ``mark_columns`` limits marking to those columns (default: all numeric columns)."""
-    marks = mark_frame(means.apply(pd.to_numeric, errors="coerce"), higher_is_better, exclude)
-    if mark_columns is not None:
-        keep = set(mark_columns)
-        for c in marks.columns:
-            if c not in keep:
-                marks[c] = ""
-    return style_marked(display_frame(means, stds, digits), marks, caption)
-
-
 def side_by_side(ours: pd.DataFrame, paper: pd.DataFrame, ours_label: str = "ours",
                  paper_label: str = "paper") -> pd.DataFrame:
     """Interleave the columns of two frames with the same index labels: each column ``c`` becomes
@@ -176,13 +176,6 @@ def side_by_side(ours: pd.DataFrame, paper: pd.DataFrame, ours_label: str = "our
     out = pd.DataFrame(data, index=rows)
     out.columns = pd.MultiIndex.from_tuples(cols)
     return out
-
-
-def verdict(cond) -> str:
-    """``"yes"`` / ``"no"`` for a computed claim, ``"n/a"`` when it could not be evaluated (NaN)."""
-    if cond is None or (isinstance(cond, float) and math.isnan(cond)):
-        return "n/a"
-    return "yes" if bool(cond) else "no"
 
 
 def best_row(values: pd.Series, higher_is_better: bool = True, exclude: Iterable = ()) -> tuple[object, float]:
@@ -204,5 +197,15 @@ def fmt_bytes(n: float) -> str:
     return f"{int(n)} B"
 
 
-__all__ = ["aggregate", "format_mean_std", "wide", "wide_mean_std", "rank_marks", "lower_is_better", "mark_frame", "display_frame",
-           "style_marked", "styled_table", "side_by_side", "verdict", "best_row", "fmt_bytes"]
+
+def rank_correlation(ours: pd.DataFrame, paper: pd.DataFrame, methods: Iterable[str],
+                     column: Callable[[str], object] = lambda d: (d, "avg", "A")) -> pd.DataFrame:
+    """Spearman rank correlation, per direction, of ``column(direction)`` between our wide table and
+    the paper's over the methods both have (NaN with fewer than three)."""
+    common = [m for m in methods if m in ours.index and m in paper.index]
+    rows = []
+    for d in ("A→V", "V→A"):
+        o, p = ours.loc[common, column(d)], paper.loc[common, column(d)]
+        rho = o.rank().corr(p.rank()) if len(common) > 2 else float("nan")
+        rows.append({"direction": d, "methods": len(common), "Spearman rank correlation": rho})
+    return pd.DataFrame(rows)

@@ -1,21 +1,26 @@
-"""What notebooks call: get a run from the store (training it only if it is missing).
+"""Runs for the notebooks: get a run from the store (training it only if it is missing), read it back.
 
 ``get_run("cpu", "stella", seed=1, overrides=["selection.beta=0.1"])`` resolves the preset,
 applies the overrides and the seed, and returns a complete :class:`RunDir`. Notebooks that
 ask for the same resolved config share one run, so the book never trains a run twice.
+:func:`seed_table` reads many runs' ``summary.json`` into one per-seed frame.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
 import json
+from collections import Counter
+from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Mapping
 
 import pandas as pd
 
 from stella.config import Config, load_config
 from stella.continual import resolve_method_config, run_experiment
-from stella.progress import run_announced
+from stella.progress import announce, run_announced
 from stella.store import RunDir
 
 
@@ -36,12 +41,37 @@ def get_run(preset: str, method: str, seed: int | None = None, overrides: Iterab
         return run_experiment(cfg, results_dir=str(results_dir))
 
 
+def seeds_for(preset: str, n: int) -> list[int]:
+    """The training seeds a notebook averages over: the preset's seed, then +1, +2 ..."""
+    base = load_config(preset).run.seed
+    return [base + i for i in range(n)]
+
+
 def summary_frame(rd: RunDir, **labels) -> pd.DataFrame:
     """The run's A/F rows (direction, metric, A, F) with extra label columns (method, seed ...)."""
     df = pd.DataFrame(rd.load_json("summary"))
     for k, v in labels.items():
         df[k] = v
     return df
+
+
+def seed_table(preset: str, methods: Iterable[str], seeds: Iterable[int], results_dir: str | Path = "results",
+               task_order: str | None = None, overrides: Iterable[str] = (),
+               variants: Mapping[Any, Iterable[str]] | None = None) -> pd.DataFrame:
+    """Every run's summary, one row per (method, variant, seed, direction, metric) with its A and F.
+
+    ``variants`` maps a label to extra overrides (a sweep: ``{0.1: ["selection.beta=0.1"]}``); without
+    it the one variant is ``None``. Runs missing from the store are trained (:func:`get_run`).
+    Aggregate with :func:`stella.report.tables.af_table`."""
+    seeds, methods = list(seeds), list(methods)
+    variants = {None: ()} if variants is None else dict(variants)
+    announce("plan", runs=len(methods) * len(variants) * len(seeds))
+    rows = [summary_frame(get_run(preset, m, s, [*overrides, *extra], results_dir, task_order),
+                          method=m, variant=v, seed=s)
+            for m in methods for v, extra in variants.items() for s in seeds]
+    if not rows:
+        raise ValueError("seed_table: no runs (empty methods, seeds or variants)")
+    return pd.concat(rows, ignore_index=True)
 
 
 def cached_frame(rd: RunDir, name: str, params: dict[str, Any], compute: Callable[[], pd.DataFrame]) -> pd.DataFrame:
@@ -61,15 +91,28 @@ def cached_frame(rd: RunDir, name: str, params: dict[str, Any], compute: Callabl
     return df
 
 
-def gallery_size(preset: str, task_order: str | None = None) -> int:
-    """Clips in the retrieval gallery at ``preset``: every task's evaluation split (section 5.1)."""
+def gallery_classes(preset: str, task_order: str | None = None) -> Counter:
+    """Clips per class in the retrieval gallery at ``preset``: every task's evaluation split (section 5.1)."""
     from stella.data import build_benchmark
 
-    return sum(len(t.eval) for t in build_benchmark(run_config(preset, "stella", task_order=task_order)).tasks)
+    bench = build_benchmark(run_config(preset, "stella", task_order=task_order))
+    return Counter(int(lab) for t in bench.tasks for lab in dataset_labels(t.eval))
+
+
+def dataset_labels(dataset) -> list[int]:
+    """The class label of every clip of ``dataset`` (its ``labels`` list, else read clip by clip)."""
+    labels = getattr(dataset, "labels", None)
+    return list(labels) if labels is not None else [int(dataset[i]["label"]) for i in range(len(dataset))]
+
+
+def gallery_size(preset: str, task_order: str | None = None) -> int:
+    """Clips in the retrieval gallery at ``preset``."""
+    return sum(gallery_classes(preset, task_order).values())
 
 
 def load_trained(rd: RunDir, after_task: int | None = None, device: str = "cpu"):
-    """(model, avm) with the weights saved after ``after_task`` (1-based; default: the run's last task)."""
+    """(model, avm) with the weights saved after ``after_task`` (1-based; default: the run's last task,
+    read from its own record; a joint method such as Multitask trains one task holding all of them)."""
     from stella.models import build_model
 
     cfg = rd.config
@@ -78,16 +121,6 @@ def load_trained(rd: RunDir, after_task: int | None = None, device: str = "cpu")
     model.load_state_dict(state["model"])
     avm.load_state_dict(state["avm"])
     return model.to(device).eval(), avm.to(device).eval()
-
-
-def seeds_for(preset: str, n: int) -> list[int]:
-    """The training seeds a notebook averages over: the preset's seed, then +1, +2 ..."""
-    base = load_config(preset).run.seed
-    return [base + i for i in range(n)]
-
-
-__all__ = ["run_config", "get_run", "summary_frame", "cached_frame", "gallery_size", "load_trained",
-           "seeds_for"]
 
 
 def unseen_tasks(cfg: Config, extra_tasks: int = 1):
@@ -100,8 +133,6 @@ def unseen_tasks(cfg: Config, extra_tasks: int = 1):
     trained benchmark's so clips are normalised as the model saw them in training. Returns
     ``(trained_benchmark, [Task, ...])`` (the unseen tasks, each with train and eval splits).
     """
-    from dataclasses import replace
-
     from stella.data import build_benchmark
 
     if cfg.data.dataset != "synthetic":
@@ -120,4 +151,8 @@ def unseen_tasks(cfg: Config, extra_tasks: int = 1):
     return trained, unseen
 
 
-__all__ += ["unseen_tasks"]
+@contextlib.contextmanager
+def quiet():
+    """Silence stdout/stderr (training progress bars of runs missing from the store) inside a cell."""
+    with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):
+        yield

@@ -1,0 +1,287 @@
+"""Every notebook's first call after its ``parameters`` cell: check the parameters, fill the defaults.
+
+``nb = notebook_setup("02_retrieval", preset=preset, results_dir=results_dir, n_seeds=n_seeds, ...)``
+checks each parameter (a bad one raises :class:`ParameterError`, one line naming the parameter
+and the value) and resolves the chapter's per-preset defaults in one visible place, so the
+notebooks carry no pasted preamble. The rules: ``None`` means "the chapter's default at this
+preset"; "smoke" (``quick``) runs the fewest runs that still draw every table and figure;
+"smoke" and "cpu" (``frugal``) run one seed for the sweeps of chapters 04 and 05, whose default
+setting is the run shared with chapter 02. Training runs keep the preset's ``run.device`` unless a
+GPU is asked for (``train_overrides``), so every chapter shares the store's runs.
+"""
+from __future__ import annotations
+
+import numbers
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from stella.config import ConfigError, load_config
+from stella.continual import METHODS
+from stella.report.runs import run_config, seeds_for
+
+TABLE1 = ("finetune", "er", "mir", "derpp", "gmed", "clser", "lump", "esmer", "stella", "stella+", "multitask")
+TABLE3 = ("random", "mats", "derpp", "lpis", "rca", "stella")
+GAP_METHODS = ("finetune", "er", "derpp", "esmer", "stella", "stella+", "lpis", "rca")   # Fig. 6 / 10 / 12
+AUDIO_MODES = ("time", "frequency", "none")
+PAPER_BATCH = 48                                                                          # Table 2's batch
+
+
+class ParameterError(ValueError):
+    """A notebook parameter with a bad value; the message names the parameter and the value."""
+
+
+def _fail(name: str, value: Any, want: str) -> ParameterError:
+    return ParameterError(f"notebook parameter {name}: {want}, got {value!r}")
+
+
+def _int(name: str, value: Any, low: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
+        raise _fail(name, value, f"must be an integer >= {low}")
+    return int(value)
+
+
+def _number(name: str, value: Any, low: float, high: float | None = None, low_open: bool = False) -> float:
+    ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and value == value
+    if ok:
+        ok = (value > low if low_open else value >= low) and (high is None or value <= high)
+    if not ok:
+        rng = f"{'(' if low_open else '['}{low}, {high if high is not None else 'inf'}]"
+        raise _fail(name, value, f"must be a number in {rng}")
+    return float(value)
+
+
+def _listing(name: str, value: Any) -> list:
+    """A list/tuple, or a comma-separated string, as a non-empty list."""
+    if isinstance(value, str):
+        value = [v.strip() for v in value.split(",") if v.strip()]
+    if not isinstance(value, (list, tuple)) or not value:
+        raise _fail(name, value, "must be a non-empty list or a comma-separated string")
+    return list(value)
+
+
+def _number_list(name: str, value: Any, check: Callable[[str, Any], Any]) -> list:
+    items = _listing(name, value)
+    if all(isinstance(v, str) for v in items):
+        try:
+            items = [float(v) if any(c in v for c in ".e") else int(v) for v in items]
+        except ValueError:
+            raise _fail(name, value, "must list numbers") from None
+    return [check(name, v) for v in items]
+
+
+def check_methods(name: str, value: Any) -> list[str]:
+    """A list (or comma-separated string) of registered method names (:data:`stella.continual.METHODS`)."""
+    methods = _listing(name, value)
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown:
+        raise ParameterError(f"notebook parameter {name}: unknown method(s) {', '.join(map(repr, unknown))} "
+                             f"(known: {', '.join(METHODS)})")
+    return list(dict.fromkeys(methods))
+
+
+def _optional(check: Callable[[str, Any], Any]) -> Callable[[str, Any], Any]:
+    return lambda name, v: None if v is None else check(name, v)
+
+
+def _flag(name: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise _fail(name, value, "must be True or False")
+    return value
+
+
+def _text(name: str, value: Any) -> str:
+    if not isinstance(value, (str, Path)) or not str(value).strip():
+        raise _fail(name, value, "must be a non-empty string")
+    return str(value)
+
+
+def _device(name: str, value: Any) -> str:
+    value = _text(name, value)
+    if value.split(":")[0] not in ("cpu", "cuda", "mps", "auto"):
+        raise _fail(name, value, "must be 'cpu', 'cuda', 'cuda:N', 'mps' or 'auto'")
+    return value
+
+
+def _modes(name: str, value: Any) -> list[str]:
+    modes = _listing(name, value)
+    if any(m not in AUDIO_MODES for m in modes):
+        raise _fail(name, value, f"must list modes of {AUDIO_MODES}")
+    return modes
+
+
+def _map_threshold(name: str, value: Any) -> float | str:
+    return value if value == "median" else _number(name, value, 0.0, 1.0)
+
+
+# Every parameter any notebook has, with its check (the value a check returns is the one used).
+CHECKS: dict[str, Callable[[str, Any], Any]] = {
+    "results_dir": _text, "device": _device, "task_order": _text, "tuxpaint_dir": _text,
+    "n_seeds": _optional(lambda n, v: _int(n, v, 1)),
+    "methods": _optional(check_methods), "umap_methods": check_methods,
+    "trained": _flag, "play_audio": _flag, "measure_memory": _flag,
+    "seed": lambda n, v: _int(n, v, 0), "clip": lambda n, v: _int(n, v, 0),
+    "clips_per_task": lambda n, v: _int(n, v, 0), "n_clips": lambda n, v: _int(n, v, 0),
+    "prefill": lambda n, v: _int(n, v, 0), "acc_seeds": lambda n, v: _int(n, v, 1),
+    "extra_tasks": lambda n, v: _int(n, v, 1), "umap_task": lambda n, v: _int(n, v, 1),
+    "max_items": _optional(lambda n, v: _int(n, v, 1)), "steps": _optional(lambda n, v: _int(n, v, 1)),
+    "efficiency_steps": _optional(lambda n, v: _int(n, v, 1)),
+    "probe_epochs": _optional(lambda n, v: _int(n, v, 1)), "finetune_steps": _optional(lambda n, v: _int(n, v, 1)),
+    "chunk_sizes": _optional(lambda n, v: _number_list(n, v, lambda n2, x: _int(n2, x, 1))),
+    "memory_sizes": _optional(lambda n, v: _number_list(n, v, lambda n2, x: _int(n2, x, 1))),
+    "efficiency_batches": _optional(lambda n, v: _number_list(n, v, lambda n2, x: _int(n2, x, 1))),
+    "rho_values": _optional(lambda n, v: _number_list(n, v, lambda n2, x: _number(n2, x, 0.0, 1.0, True))),
+    "beta_values": _optional(lambda n, v: _number_list(n, v, lambda n2, x: _number(n2, x, 0.0, None, True))),
+    "audio_modes": _optional(_modes),
+    "iou_threshold": lambda n, v: _number(n, v, 0.0, 1.0), "map_threshold": _map_threshold,
+}
+
+
+@dataclass(frozen=True)
+class Setup:
+    """A notebook's checked parameters with the chapter's defaults filled in.
+
+    ``seeds`` are the training seeds (:func:`seeds_for`); ``options`` holds every other parameter,
+    also readable as an attribute (``nb.chunk_sizes``)."""
+
+    chapter: str
+    preset: str
+    results_dir: str
+    device: str = "cpu"
+    task_order: str = "default"
+    seeds: list[int] = field(default_factory=list)
+    methods: list[str] = field(default_factory=list)
+    options: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def n(self) -> int:
+        return len(self.seeds)
+
+    @property
+    def train_overrides(self) -> list[str]:
+        return [] if self.device == "cpu" else [f"run.device={self.device}"]
+
+    def __getattr__(self, name: str) -> Any:
+        options = self.__dict__.get("options", {})
+        if name in options:
+            return options[name]
+        raise AttributeError(f"{self.chapter} has no parameter {name!r}")
+
+    def run_args(self) -> dict[str, Any]:
+        """Keyword arguments of :func:`stella.report.runs.seed_table` shared by every chapter's runs."""
+        return {"results_dir": self.results_dir, "task_order": self.task_order, "overrides": self.train_overrides}
+
+    def __str__(self) -> str:
+        shown = {"task order": self.task_order, "seeds": self.seeds, "methods": self.methods,
+                 **{k.replace("_", " "): v for k, v in self.options.items() if k not in ("play_audio", "tuxpaint_dir")}}
+        return f"preset {self.preset!r}, " + ", ".join(f"{k} {v}" for k, v in shown.items() if v not in (None, []))
+
+
+def _n_seeds(p: dict, default_quick: int, default_other: int, quick: bool) -> int:
+    return p.pop("n_seeds", None) or (default_quick if quick else default_other)
+
+
+def notebook_setup(chapter: str, preset: str, results_dir: str | Path = "results", **params: Any) -> Setup:
+    """Check ``params`` (one :class:`ParameterError` per bad value) and resolve ``chapter``'s defaults."""
+    try:
+        name = load_config(preset).preset
+    except (ConfigError, TypeError) as e:
+        raise ParameterError(f"notebook parameter preset: {e}") from None
+    unknown = sorted(set(params) - set(CHECKS))
+    if unknown:
+        raise ParameterError(f"notebook parameter {unknown[0]}: not a parameter of the book's notebooks")
+    p = {k: CHECKS[k](k, v) for k, v in params.items()}
+    results_dir = _text("results_dir", results_dir)
+    quick, frugal = name == "smoke", name in ("smoke", "cpu")
+    base = {"chapter": chapter, "preset": preset, "results_dir": results_dir,
+            "device": p.pop("device", "cpu"), "task_order": p.pop("task_order", "default")}
+    if chapter not in _CHAPTERS:
+        raise ParameterError(f"notebook_setup: unknown chapter {chapter!r} (known: {', '.join(_CHAPTERS)})")
+    seeds, methods = _CHAPTERS[chapter](preset, p, quick, frugal)
+    return Setup(**base, seeds=seeds, methods=methods, options=p)
+
+
+def _walkthrough(preset, p, quick, frugal):
+    return [], ["stella"]
+
+
+def _benchmark(preset, p, quick, frugal):
+    p.setdefault("max_items", None)
+    return [], ["stella"]
+
+
+def _retrieval(preset, p, quick, frugal):
+    return seeds_for(preset, _n_seeds(p, 1, 3, quick)), p.pop("methods", None) or list(TABLE1)
+
+
+def _efficiency(preset, p, quick, frugal):
+    n = _n_seeds(p, 1, 3, quick)
+    p["steps"] = p.get("steps") or (2 if quick else 10)
+    acc_seeds = p.pop("acc_seeds", 1)
+    return seeds_for(preset, n)[:max(1, min(acc_seeds, n))], p.pop("methods", None) or list(TABLE1[:-1]) + ["stella++"]
+
+
+def _ablations(preset, p, quick, frugal):
+    seeds = seeds_for(preset, _n_seeds(p, 1, 3, frugal))
+    methods = p.pop("methods", None) or list(TABLE3)
+    if quick:
+        methods = [m for m in methods if m in ("random", "derpp", "stella")]
+    base = run_config(preset, "stella")
+    sizes = p.get("chunk_sizes") or ([1, 2] if quick else [2, 4] if frugal else [1, 2, 4])
+    p["chunk_sizes"] = [c for c in sizes if c <= base.audio_grid[0]]
+    p["dropped_chunk_sizes"] = [c for c in sizes if c > base.audio_grid[0]]
+    p["audio_modes"] = p.get("audio_modes") or (["time", "frequency"] if frugal else list(AUDIO_MODES))
+    p["rho_values"] = p.get("rho_values") or ([0.5] if quick else [0.5, 0.375] if frugal else [0.375, 0.5, 0.625])
+    p["beta_values"] = p.get("beta_values") or ([0.4, 0.1] if frugal else [0.1, 0.4, 0.5])
+    p.setdefault("measure_memory", True)
+    return seeds, methods
+
+
+def _memory_size(preset, p, quick, frugal):
+    seeds = seeds_for(preset, _n_seeds(p, 1, 3, frugal))
+    methods = p.pop("methods", None) or ["er", "derpp", "stella", "stella+"]
+    if quick:
+        methods = [m for m in methods if m in ("derpp", "stella+")] or methods[:2]
+    m0 = run_config(preset, "er").continual.memory_size
+    p["default_memory_size"] = m0
+    p["memory_sizes"] = sorted(p.get("memory_sizes") or ([m0 // 2, m0] if frugal else [m0 // 2, m0, 2 * m0]))
+    return seeds, methods
+
+
+def _gap(preset, p, quick, frugal):
+    methods = p.pop("methods", None) or (["finetune", "esmer", "stella"] if quick else list(GAP_METHODS))
+    p.setdefault("umap_methods", ["esmer", "stella"])
+    p.setdefault("umap_task", 1)
+    return seeds_for(preset, _n_seeds(p, 1, 3, quick)), methods
+
+
+def _localization(preset, p, quick, frugal):
+    methods = p.pop("methods", None) or (["stella", "derpp"] if quick else ["stella", "derpp", "clser", "esmer"])
+    p.setdefault("n_clips", 2)
+    p.setdefault("iou_threshold", 0.5)
+    p.setdefault("map_threshold", 0.5)
+    return seeds_for(preset, _n_seeds(p, 1, 3, quick)), methods
+
+
+def _downstream(preset, p, quick, frugal):
+    methods = p.pop("methods", None) or list(TABLE1)
+    if quick:
+        methods = [m for m in methods if m in ("finetune", "derpp", "stella", "stella+", "multitask")]
+    p["probe_epochs"] = p.get("probe_epochs") or (20 if quick else 100)
+    p["finetune_steps"] = p.get("finetune_steps") or (2 if quick else 20)
+    p.setdefault("extra_tasks", 1)
+    return seeds_for(preset, _n_seeds(p, 1, 3, quick)), methods
+
+
+def _reproduced(preset, p, quick, frugal):
+    p["efficiency_steps"] = p.get("efficiency_steps") or (2 if quick else 10)
+    own = run_config(preset, "stella").continual.batch_size
+    p["efficiency_batches"] = p.get("efficiency_batches") or ([own] if quick else sorted({own, PAPER_BATCH}))
+    p["own_batch"] = own
+    return seeds_for(preset, _n_seeds(p, 1, 3, quick)), list(TABLE1)
+
+
+_CHAPTERS = {"00_method_walkthrough": _walkthrough, "01_benchmark": _benchmark, "02_retrieval": _retrieval,
+             "03_efficiency": _efficiency, "04_ablations": _ablations, "05_memory_size": _memory_size,
+             "06_modality_gap": _gap, "07_attention_localization": _localization, "08_downstream": _downstream,
+             "09_what_reproduced": _reproduced}

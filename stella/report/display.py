@@ -1,0 +1,128 @@
+"""How the book shows a table: one :func:`show` for every table of every chapter.
+
+A shown table has no pandas index column (a meaningful index becomes an ordinary first column),
+a fixed number of decimals, column labels a reader understands without the code
+(:data:`LABELS`), and optional ``mean ± std`` cells with the best value bold and the second
+best underlined (:func:`stella.report.tables.mark_frame`).
+"""
+from __future__ import annotations
+
+import math
+from typing import Callable, Mapping
+
+import pandas as pd
+
+from stella.report import paper_numbers as paper
+from stella.report.tables import display_frame, mark_frame
+
+BEST_CSS = "font-weight: bold"
+SECOND_CSS = "text-decoration: underline"
+VERDICT_CSS = {"holds": "color: #1a7f37; font-weight: bold", "contradicted": "color: #b42318; font-weight: bold",
+               "inconclusive": "color: #6e7781"}
+
+# Column names in the package's frames -> what a reader sees.
+LABELS = {
+    "A→V A": "A→V A (%)", "A→V F": "A→V F (%)", "V→A A": "V→A A (%)", "V→A F": "V→A F (%)",
+    "batch_size": "batch", "step_s": "step (s)", "throughput": "throughput (samples/s)",
+    "saved_bytes": "activations", "param_bytes": "parameters", "optimizer_bytes": "optimiser state",
+    "extra_bytes": "method extras", "peak_bytes": "peak training memory", "cuda_peak_bytes": "CUDA peak memory",
+    "memory_capacity": "memory capacity (clips)", "item_bytes": "bytes per clip", "memory_bytes": "memory bytes",
+    "memory_items": "clips stored", "model_bytes": "model bytes", "test_accuracy": "accuracy (%)",
+    "chance": "chance (%)", "ceiling": "ceiling (%)", "gap": "modality gap", "n_seeds": "seeds",
+    "video_patches": "video patches on the object", "video_pixels": "video pixels on the object",
+    "audio_chunks": "audio time tokens with the event", "audio_frames": "audio frames with the event",
+}
+
+
+def label(column):
+    """The reader's label of a column name (tuples: each level)."""
+    if isinstance(column, tuple):
+        return tuple(LABELS.get(c, c) if isinstance(c, str) else c for c in column)
+    return LABELS.get(column, column)
+
+
+def _flat(df: pd.DataFrame) -> pd.DataFrame:
+    """The index as ordinary first column(s), then a default RangeIndex (hidden when shown)."""
+    if isinstance(df.index, pd.RangeIndex) and df.index.name is None:
+        return df
+    names = [n or "" for n in df.index.names]
+    if names == [""]:
+        names = ["method"]
+    out = df.copy()
+    out.index = out.index.set_names(names)
+    if isinstance(out.columns, pd.MultiIndex):
+        idx = out.index.to_frame(index=False)
+        out = out.reset_index(drop=True)
+        for i, n in enumerate(reversed(names)):
+            out.insert(0, (n,) + ("",) * (out.columns.nlevels - 1), idx[n])
+        return out
+    return out.reset_index()
+
+
+def show(df: pd.DataFrame, caption: str | None = None, digits: int = 2, stds: pd.DataFrame | None = None,
+         marks: pd.DataFrame | bool = False, exclude=(), formats: Mapping[str, Callable | str] | None = None,
+         method_labels: bool = True):
+    """A Styler of ``df``: index hidden (a meaningful index shown as first column, method keys as the
+    paper's names), numbers with ``digits`` decimals, ``stds`` as ``mean ± std``, reader labels.
+
+    ``marks=True`` marks best (bold) and second best (underlined) per numeric column (F, time and
+    memory columns lower-better), ``exclude``-d rows unmarked; a frame of "best"/"second" is used as
+    given. ``formats`` maps a column to a format string or function (e.g. ``fmt_bytes``)."""
+    if marks is True:
+        marks = mark_frame(df.apply(pd.to_numeric, errors="coerce"), exclude=exclude)
+    shown = display_frame(df, stds, digits) if stds is not None else df.copy()
+    names = list(shown.index.names)
+    keys = names == [None] and not pd.api.types.is_numeric_dtype(shown.index.dtype)
+    if method_labels and (keys or "method" in names):
+        shown = shown.rename(index=lambda m: paper.label(m) if isinstance(m, str) else m,
+                             level="method" if "method" in names else None)
+    flat = _flat(shown)
+    keys = list(flat.columns[:len(flat.columns) - len(shown.columns)])   # the index, now first column(s)
+    fmt = {c: (lambda v, d=digits: "—" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.{d}f}")
+           for c in flat.columns if pd.api.types.is_float_dtype(flat[c]) and c not in keys}
+    fmt.update({c: "{:g}".format for c in keys if pd.api.types.is_float_dtype(flat[c])})
+    for c, f in (formats or {}).items():
+        for col in flat.columns:
+            if col == c or (isinstance(col, tuple) and col[0] == c):
+                fmt[col] = f
+    styler = flat.style.format(fmt, na_rep="—").hide(axis="index")
+    if isinstance(marks, pd.DataFrame):
+        css = marks.reindex(index=df.index, columns=df.columns).fillna("").replace({"best": BEST_CSS,
+                                                                                   "second": SECOND_CSS})
+        css = _flat(css.set_axis(shown.index)).reindex(columns=flat.columns).fillna("")
+        styler = styler.apply(lambda _: css.where(css.isin([BEST_CSS, SECOND_CSS]), ""), axis=None)
+    styler = styler.relabel_index([label(c) for c in flat.columns], axis="columns")
+    if caption:
+        styler = styler.set_caption(caption)
+    return styler
+
+
+def show_claims(claims: pd.DataFrame, caption: str | None = None, chapter: bool = False):
+    """The claims table (:mod:`stella.report.claims`): claim, paper, ours, difference with its 95 %
+    interval, seeds, chance, ceiling, verdict (coloured)."""
+    def interval(r):
+        if r.difference != r.difference:
+            return "—"
+        ci = "" if r.ci_low != r.ci_low else f" [{r.ci_low:+.2f}, {r.ci_high:+.2f}]"
+        return f"{r.difference:+.2f}{ci}"
+
+    view = pd.DataFrame({"claim": claims["claim"], **({"chapter": claims["chapter"]} if chapter else {}),
+                         "paper": claims["paper"], "ours": claims["ours"],
+                         "difference (%p) [95 % CI]": [interval(r) for r in claims.itertuples()],
+                         "seeds": claims["n_seeds"], "chance (%)": claims["chance"],
+                         "ceiling (%)": claims["ceiling"], "verdict": claims["verdict"], "test": claims["test"]})
+    styler = view.reset_index(drop=True).style.format({"chance (%)": "{:.2f}", "ceiling (%)": "{:.2f}"}, na_rep="—")
+    styler = styler.hide(axis="index").map(lambda v: VERDICT_CSS.get(v, ""), subset=["verdict"])
+    return styler.set_caption(caption) if caption else styler
+
+
+def caption(text: str, n_seeds: int | None = None):
+    """A figure caption as Markdown: "**Figure.** text" plus, given ``n_seeds``, from how many seeds."""
+    from IPython.display import Markdown
+
+    seeds = "" if n_seeds is None else f" From {n_seeds} seed{'s' if n_seeds != 1 else ''}."
+    return Markdown(f"**Figure.** {text}{seeds}")
+
+
+def yes_no(flag: bool) -> str:
+    return "yes" if bool(flag) else "no"

@@ -1,0 +1,157 @@
+"""Chapter 06: the modality gap after each task (Fig. 6 left, 10b, 12a), its decline (Fig. 10a, 12b)
+and the UMAP view of the first task's embeddings (Fig. 6 right, 11).
+
+The gap matrix g[t, i] (gap of task i's evaluation embeddings after task t) is part of every
+run's ``results.json``; nothing here trains beyond what :func:`get_run` finds missing.
+"""
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+
+from stella.report.display import yes_no
+from stella.report.runs import get_run, load_trained, quiet, run_config
+
+OURS = ("stella", "stella+")
+
+
+def gap_curve(g: np.ndarray) -> np.ndarray:
+    """Fig. 6 left from a gap matrix g[t, i]: mean gap over the tasks seen so far (i <= t) per t."""
+    g = np.asarray(g, float)
+    return np.array([np.nanmean(g[t, :t + 1]) for t in range(g.shape[0])])
+
+
+def gap_long(g: np.ndarray, **labels) -> pd.DataFrame:
+    """Tidy rows ``after task (1-based), gap (mean over seen tasks)`` plus label columns."""
+    c = gap_curve(g)
+    df = pd.DataFrame({"after task": np.arange(1, len(c) + 1), "gap": c})
+    for k, v in labels.items():
+        df[k] = v
+    return df
+
+
+def gap_runs(nb, methods) -> dict:
+    """(method, seed) -> RunDir for every method and seed of the notebook (training progress silenced)."""
+    with quiet():
+        return {(m, s): get_run(nb.preset, m, seed=s, overrides=nb.train_overrides, results_dir=nb.results_dir,
+                                task_order=nb.task_order) for m in dict.fromkeys(methods) for s in nb.seeds}
+
+
+def gap_curves(runs: dict, methods) -> pd.DataFrame:
+    """Rows ``after task, gap, method, seed``: the mean gap over the tasks seen so far, per run."""
+    from stella.eval.run_eval import gap_matrix
+
+    return pd.concat([gap_long(gap_matrix(rd.load_json("results")), method=m, seed=s)
+                      for (m, s), rd in runs.items() if m in methods], ignore_index=True)
+
+
+def declines(runs: dict, methods) -> pd.DataFrame:
+    """Rows ``method, seed, gap decline`` (:func:`stella.eval.gap_decline`)."""
+    from stella.eval import gap_decline
+    from stella.eval.run_eval import gap_matrix
+
+    return pd.DataFrame([{"method": m, "seed": s, "gap decline": gap_decline(gap_matrix(rd.load_json("results")))}
+                         for (m, s), rd in runs.items() if m in methods])
+
+
+def plot_curves(curve: pd.DataFrame, n_seeds: int, preset: str) -> None:
+    fig, ax = plt.subplots(figsize=(6.5, 3.8))
+    sns.lineplot(data=curve, x="after task", y="gap", hue="method", style="method", markers=True, dashes=False,
+                 errorbar="sd" if n_seeds > 1 else None, ax=ax)
+    ax.set_xticks(sorted(curve["after task"].unique()))
+    ax.set_ylabel("modality gap (mean over tasks seen)")
+    ax.set_title(f"modality gap after each task ({preset}, {n_seeds} seed(s), band: ±1 sd)", fontsize=9)
+    ax.legend(fontsize=8, ncol=2)
+    fig.tight_layout()
+    plt.show()
+
+
+def plot_declines(decl: pd.DataFrame, methods, n_seeds: int) -> None:
+    fig, ax = plt.subplots(figsize=(6.5, 3.5))
+    sns.barplot(data=decl, x="method", y="gap decline", errorbar="sd" if n_seeds > 1 else None, ax=ax, order=methods)
+    ax.axhline(0, color="k", lw=0.8)
+    ax.set_ylabel("mean of g[i,i] - g[T,i] over i < T")
+    ax.set_title("average modality-gap decline (positive: the gap of earlier tasks shrank by the end)", fontsize=9)
+    ax.tick_params(axis="x", rotation=30)
+    fig.tight_layout()
+    plt.show()
+
+
+def curve_table(curve: pd.DataFrame, methods) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(means, stds) over seeds of the gap, one row per method, one column per task ("after task t")."""
+    g = curve.groupby(["method", "after task"])["gap"]
+    means, stds = (getattr(g, f)().unstack("after task").reindex(methods) for f in ("mean", "std"))
+    for t in (means, stds):
+        t.columns = [f"after task {c}" for c in t.columns]
+    return means, stds
+
+
+def decline_table(decl: pd.DataFrame, methods) -> tuple[pd.DataFrame, pd.DataFrame]:
+    g = decl.groupby("method")[["gap decline"]]
+    return g.mean().reindex(methods), g.std().reindex(methods)
+
+
+def gap_sentence(curve: pd.DataFrame, methods) -> str:
+    """Fig. 6 left's claim (STELLA / STELLA+ keep the largest gap after every task) on our means over seeds."""
+    ours = [m for m in OURS if m in methods]
+    if not ours or len(methods) <= len(ours):
+        return ""
+    best = curve.groupby(["after task", "method"])["gap"].mean().unstack("method").idxmax(axis=1)
+    return ("Paper (Fig. 6 left): 'Our methods consistently maintain the highest modality gap'. Ours: STELLA / STELLA+ "
+            f"has the largest mean gap after every task: {yes_no(best.isin(ours).all())} (largest per task: "
+            f"{', '.join(f'{t}: {m}' for t, m in best.items())}).")
+
+
+def decline_sentences(curve: pd.DataFrame, decl: pd.DataFrame, methods) -> list[str]:
+    """Fig. 10a's and Fig. 12's claims (smallest decline; LPIS the largest gap and RCA a small decline of
+    STELLA's parts) on our means over seeds."""
+    ours = [m for m in OURS if m in methods]
+    if not ours or len(methods) <= len(ours):
+        return []
+    mag = decl.groupby("method")["gap decline"].mean().abs()
+    out = ["Paper (Fig. 10a): our approach has the smallest average modality-gap difference. Ours: STELLA / STELLA+ "
+           f"has the smallest |decline|: {yes_no(mag.idxmin() in ours)} (smallest: {mag.idxmin()}, {mag.min():.4f})."]
+    parts = [m for m in ("stella", "lpis", "rca") if m in methods]
+    if len(parts) == 3:
+        final = curve.groupby(["after task", "method"])["gap"].mean().unstack("method").iloc[-1][parts]
+        out += ["Paper (Fig. 12a): LPIS (ELPP) keeps the highest gap of STELLA's parts. Ours: LPIS has the largest "
+                f"gap after the last task among {parts}: {yes_no(final.idxmax() == 'lpis')}.",
+                "Paper (Fig. 12b): RCA shows a relatively small gap decline. Ours: RCA's |decline| is below "
+                f"LPIS's: {yes_no(mag['rca'] < mag['lpis'])} (rca {mag['rca']:.4f}, lpis {mag['lpis']:.4f})."]
+    return out
+
+
+def umap_panels(nb, runs: dict) -> pd.DataFrame:
+    """UMAP (fitted jointly on both modalities) of the ``umap_task``'s evaluation embeddings by each of
+    ``umap_methods``' final models (first seed); returns each model's measured gap on those clips."""
+    from stella.data import build_benchmark
+    from stella.eval import extract_embeddings, modality_gap, umap_2d
+
+    bench = build_benchmark(run_config(nb.preset, "stella", task_order=nb.task_order))
+    task = bench.tasks[nb.umap_task - 1]
+    fig, axes = plt.subplots(1, len(nb.umap_methods), figsize=(4.2 * len(nb.umap_methods), 3.8), squeeze=False)
+    rows = []
+    for ax, m in zip(axes[0], nb.umap_methods):
+        model, _ = load_trained(runs[(m, nb.seeds[0])], device=nb.device)
+        emb = extract_embeddings(model, task.eval, device=nb.device)
+        xy = umap_2d(emb["z_a"], emb["z_v"], seed=0)
+        sns.scatterplot(data=xy, x="x", y="y", hue="modality", style="modality", ax=ax, s=25)
+        gap = modality_gap(emb["z_a"], emb["z_v"])
+        rows.append({"method": m, "task": task.name, "gap (final model)": gap})
+        ax.set_title(f"{m}: task {nb.umap_task} ({task.name}), gap {gap:.3f}", fontsize=9)
+        ax.set_xlabel("UMAP 1")
+        ax.set_ylabel("UMAP 2")
+    fig.tight_layout()
+    plt.show()
+    return pd.DataFrame(rows)
+
+
+def umap_sentence(umap: pd.DataFrame, seed: int) -> str:
+    ug = umap.set_index("method")["gap (final model)"]
+    if not {"esmer", "stella"} <= set(ug.index):
+        return ""
+    return ("Paper (Fig. 6 right, Fig. 11): STELLA keeps a larger gap on the first task's clips than ESMER. "
+            f"Ours: {yes_no(ug['stella'] > ug['esmer'])} (stella {ug['stella']:.3f}, esmer {ug['esmer']:.3f}, "
+            f"seed {seed}).")

@@ -1,0 +1,49 @@
+"""stella.report.defaults: notebook parameters checked at the boundary, chapter defaults filled in one place."""
+import pytest
+
+from stella.continual import METHODS
+from stella.report.defaults import ParameterError, notebook_setup
+
+
+def test_defaults_per_preset():
+    nb = notebook_setup("02_retrieval", "smoke", "results", n_seeds=None, methods=None)
+    assert nb.seeds == [2021] and len(nb.methods) == 11 and nb.train_overrides == []
+    assert notebook_setup("02_retrieval", "cpu").seeds == [2021, 2022, 2023]
+    assert notebook_setup("04_ablations", "cpu").seeds == [2021]               # frugal sweeps: one seed
+    ab = notebook_setup("04_ablations", "smoke")
+    assert ab.methods == ["random", "derpp", "stella"] and ab.chunk_sizes == [1, 2] and ab.rho_values == [0.5]
+    assert notebook_setup("05_memory_size", "cpu").memory_sizes == [32, 64]
+    eff = notebook_setup("03_efficiency", "cpu", n_seeds=3, acc_seeds=2)
+    assert eff.seeds == [2021, 2022] and eff.steps == 10
+    assert notebook_setup("09_what_reproduced", "cpu").efficiency_batches == [16, 48]
+    assert notebook_setup("02_retrieval", "smoke", device="cuda").train_overrides == ["run.device=cuda"]
+    assert "seeds [2021]" in str(nb)
+
+
+def test_methods_as_list_or_comma_separated_string():
+    a = notebook_setup("02_retrieval", "smoke", methods="derpp, stella")
+    b = notebook_setup("02_retrieval", "smoke", methods=["derpp", "stella"])
+    assert a.methods == b.methods == ["derpp", "stella"]
+
+
+@pytest.mark.parametrize("params, named", [
+    ({"n_seeds": 0}, "n_seeds"), ({"n_seeds": -1}, "n_seeds"), ({"n_seeds": True}, "n_seeds"),
+    ({"n_seeds": 2.5}, "n_seeds"), ({"methods": []}, "methods"), ({"methods": ""}, "methods"),
+    ({"methods": "stella,nope"}, "methods"), ({"device": "tpu"}, "device"), ({"probe_epochs": 0}, "probe_epochs"),
+    ({"rho_values": [0.5, 1.5]}, "rho_values"), ({"trained": "yes"}, "trained"), ({"colour": 1}, "colour"),
+    ({"map_threshold": "mean"}, "map_threshold"), ({"memory_sizes": "32,x"}, "memory_sizes"),
+])
+def test_bad_parameter_is_one_line_naming_it(params, named):
+    with pytest.raises(ParameterError) as err:
+        notebook_setup("02_retrieval", "smoke", **params)
+    msg = str(err.value)
+    assert isinstance(err.value, ValueError) and "\n" not in msg and f"parameter {named}" in msg
+    if named == "methods" and "nope" in str(params):
+        assert "'nope'" in msg and all(m in msg for m in METHODS)    # lists the registry's names
+
+
+def test_bad_preset_and_chapter():
+    with pytest.raises(ParameterError, match="parameter preset"):
+        notebook_setup("02_retrieval", "no-such-preset")
+    with pytest.raises(ParameterError, match="unknown chapter"):
+        notebook_setup("99_nope", "smoke")

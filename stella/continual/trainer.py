@@ -6,6 +6,10 @@ every task and every ``run.checkpoint_every`` steps: model, AVM, both optimisers
 method's memory and extra models, every RNG state and the stream position. Re-running the
 same command after a kill (SIGKILL included) resumes from the last checkpoint and ends
 with the same metrics as an uninterrupted run on CPU.
+
+Every run starts from the configured pre-trained weights (``cfg.pretrain``, section 5.1; computed
+once per preset and cached in the store by :mod:`stella.continual.pretrain`), loaded before the
+method is built, so CLS-ER's and ESMER's EMA copies start from them too.
 """
 from __future__ import annotations
 
@@ -23,6 +27,7 @@ from stella.config import Config
 from stella.continual.distributed import DistInfo, wrap_ddp
 from stella.continual.methods import METHODS
 from stella.continual.methods.base import Context
+from stella.continual.pretrain import load_pretrained
 from stella.continual.stream import JointDataset, Position, batches, num_batches
 from stella.data import build_benchmark
 from stella.eval.run_eval import evaluate_after_task
@@ -82,6 +87,7 @@ class Trainer:
         torch.manual_seed(seed)
         self.bench = build_benchmark(cfg)
         model, avm = build_model(cfg)
+        load_pretrained(cfg, model, avm, run_dir.path.parent, self.device, self.dist)   # before EMA / teacher copies
         model, avm = model.to(self.device), avm.to(self.device)
         c = cfg.continual
         opt = torch.optim.Adam(model.parameters(), lr=c.lr, betas=tuple(c.betas), weight_decay=c.weight_decay)

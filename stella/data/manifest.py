@@ -22,7 +22,7 @@ from torch.utils.data import Dataset
 from stella.config import DataConfig
 from stella.data import audio as A
 from stella.data import video as V
-from stella.data.benchmark import augment_seed
+from stella.data.benchmark import augment_clip, augment_seed
 
 log = logging.getLogger(__name__)
 
@@ -163,8 +163,7 @@ class ManifestDataset(Dataset):
         video = V.normalize_video(video)
         if self.augment:
             g = torch.Generator().manual_seed(augment_seed(d.seed, index, self.epoch))
-            fb, _ = A.augment_audio(fb, g)
-            video, _ = V.multiscale_crop(video, g)
+            fb, video, _, _ = augment_clip(fb, video, g, d)
         return {"audio": fb.to(torch.float32), "video": video.contiguous(), "label": label, "task": self.task,
                 "index": index}
 
@@ -220,3 +219,32 @@ def build_manifest_benchmark(cfg):
         ds = {p: ManifestDataset(*parts[p], pos, d, norm, train=p == "train", root=path.parent) for p in parts}
         tasks.append(Task(name, pos, ids, ds["train"], ds["eval"]))
     return Benchmark(f"manifest:{d.benchmark}", tasks, norm, class_names, {"unknown_labels": unknown})
+
+
+def build_pretrain_manifest(cfg, manifest: str | Path) -> ManifestDataset:
+    """Pre-training clips (section 5.1, appendix B) from a CAV-MAE-style ``manifest``: every entry
+    none of whose labels belongs to the continual benchmark (``data.benchmark``, ``data.category_csv``)
+    -- the paper excludes unused VGGSound clips whose labels are in Continual-VS. One dataset, task 0,
+    augmented like the continual training clips, normalised like them (config or paper statistics)."""
+    from stella.data.benchmark import norm_from_config
+    from stella.data.splits import entry_labels, label_to_task, read_manifest
+
+    d = cfg.data
+    path = Path(manifest)
+    if not path.is_file():
+        raise FileNotFoundError(f"pretrain.manifest: {path} does not exist")
+    continual = label_to_task(d.benchmark, d.category_csv or None)
+    kept, dropped = [], 0
+    for i, e in enumerate(read_manifest(path)):
+        labels = entry_labels(e)
+        if any(l in continual for l in labels):
+            dropped += 1
+        else:
+            kept.append((e, labels[0] if labels else "<no label>", i))
+    if not kept:
+        raise ValueError(f"pretrain.manifest: {path} has no clip outside {d.benchmark}'s labels ({dropped} dropped)")
+    if dropped:
+        log.warning("pretrain manifest %s: %d clips dropped (labels of %s)", path, dropped, d.benchmark)
+    names = sorted({lab for _, lab, _ in kept})
+    return ManifestDataset([e for e, _, _ in kept], [names.index(lab) for _, lab, _ in kept], [i for _, _, i in kept],
+                           0, d, norm_from_config(d) or A.PAPER_NORM, train=True, root=path.parent)

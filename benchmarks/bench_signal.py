@@ -76,6 +76,9 @@ def localisation(cfg, root: str) -> dict:
             target = ">= 75" if key in ("kept_sounding", "kept_active") else "(reported)"
             print(f"  {label:44s} {_ci(frame[key + '_stella']):>20s} {_ci(frame[key + '_topk']):>14s} "
                   f"{_ci(frame[key + '_random']):>14s}  {target}")
+        print(f"  video-query attention on active audio (Softmax(A_a), beta 1): all queries "
+              f"{100 * s['audio_attention_active']:.1f} %, sounding-object queries "
+              f"{100 * s['audio_attention_active_sounding_queries']:.1f} %, chance {100 * s['active_tokens']:.1f} %")
         for gt in ("sounding", "object"):
             a, r = s[f"auc_avm_{gt}"], s[f"auc_random_{gt}"]
             am, rm = s[f"auc_avm_{gt}_median"], s[f"auc_random_{gt}_median"]

@@ -17,6 +17,11 @@ object and ``active`` (t,) fbank frames), typically of classes the model has nev
 * selections: STELLA's with an empty memory (C = 0: Eq. 5 multinomial for video, Algorithm 1 for
   audio, at the selection temperature ``selection.beta``), the authors' deterministic top-kappa
   (``selection.empty_memory = "topk"``), and a uniformly random kappa.
+* why the audio side is harder: ``audio_attention_active`` = the share of the AVM's video-query
+  attention (Softmax(A_a) at beta = 1, mean over heads and ALL video queries, as Eq. 2 averages)
+  that lands on active audio patches, against the active patches' share of the clip (its chance
+  level, ``active_tokens``); ``..._sounding_queries`` the same for the queries of the sounding
+  object's patches only.
 * AUC of a map: the AVM importance map I_v (Eq. 2 at the AVM's training temperature beta = 1, as in
   chapter 07), upsampled bilinearly to pixels, binarised per clip at half of its min-max range
   (``localization.binarize``), IoU with the mask over the clip's (T, H, W) volume; AUC is the area
@@ -112,6 +117,7 @@ def signal_frame(model: torch.nn.Module, avm: torch.nn.Module, dataset: Any, cfg
             rv = random_selection(B, obj.shape[1], sel.kappa_v, g)
             map_out = avm(o_a, o_v, beta=1.0)
             amap = importance_scores(map_out.A_a, map_out.A_v)[1]                    # (B, N) Eq. 2, beta = 1
+            on_active = (map_out.A_a.softmax(-1) * act[:, None, None, :].to(device)).sum(-1).mean(1).cpu()  # (B, N)
             frame_map = upsample_to_frames(amap.reshape(B, *cfg.video_grid).cpu(), mask.shape[-2:])
             rand = torch.rand(B, *cfg.video_grid, generator=g)
             rand_map = torch.nn.functional.interpolate(rand, size=tuple(mask.shape[-2:]), mode="nearest")
@@ -123,6 +129,8 @@ def signal_frame(model: torch.nn.Module, avm: torch.nn.Module, dataset: Any, cfg
                 row[f"kept_sounding_{name}"] = kept_share(idx_v.cpu(), snd).numpy()
                 row[f"kept_sounding_area_{name}"] = kept_share(idx_v.cpu(), snd_cov).numpy()
                 row[f"kept_active_{name}"] = kept_share(idx_a.cpu(), act).numpy()
+            row["audio_attention_active"] = on_active.double().mean(1).numpy()
+            row["audio_attention_active_sounding_queries"] = ((on_active * snd).sum(1) / snd.sum(1).clamp_min(1)).numpy()
             for rule, suffix in ((0.5, ""), ("median", "_median")):
                 for gt, g_name in ((mask, "object"), (sounding, "sounding")):
                     row[f"iou_avm_{g_name}{suffix}"] = iou(binarize(frame_map, rule), gt).numpy()
@@ -140,6 +148,8 @@ def signal_summary(frame: pd.DataFrame) -> dict[str, float]:
                              "active_tokens": float(frame["active_tokens"].mean())}
     sparse = frame[frame["active_tokens"] < 0.5]
     out["sparse_audio_clips"] = float(len(sparse))
+    for k in ("audio_attention_active", "audio_attention_active_sounding_queries"):
+        out[k] = float(frame[k].mean())
     for name in ("stella", "topk", "random"):
         out[f"kept_object_{name}"] = float(frame[f"kept_object_{name}"].mean())
         out[f"kept_sounding_{name}"] = float(frame[f"kept_sounding_{name}"].mean())

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from benchmarks import bench_data, bench_methods, bench_model, bench_selection
+from benchmarks import bench_data, bench_methods, bench_model, bench_selection, bench_signal
 
 
 def main() -> None:
@@ -14,7 +14,9 @@ def main() -> None:
     for title, run in (("data", lambda: bench_data.main(["--preset", a.preset])),
                        ("backbone: full vs selected patches", lambda: bench_model.main(["--preset", a.preset, "--device", a.device])),
                        ("selection", lambda: bench_selection.main(["--preset", a.preset])),
-                       ("methods (Table 2)", lambda: bench_methods.main(["--preset", a.preset, "--device", a.device]))):
+                       ("methods (Table 2)", lambda: bench_methods.main(["--preset", a.preset, "--device", a.device])),
+                       ("signal (issue 12: pre-training, localisation, continual targets)",
+                        lambda: bench_signal.main(["--preset", a.preset]))):
         print(f"\n=== {title} ===", flush=True)
         run()
 

@@ -1,7 +1,7 @@
 """Every configurable value of stella-book, in one place.
 
-A run is described by a frozen :class:`Config` made of five sections (model, data,
-selection, continual, run). Presets live in ``stella/presets/<name>.yaml`` and only
+A run is described by a frozen :class:`Config` made of six sections (model, data,
+selection, continual, pretrain, run). Presets live in ``stella/presets/<name>.yaml`` and only
 override the defaults written here; ``load_config("cpu", overrides=["continual.lr=3e-4"])``
 resolves a preset plus ``key=value`` overrides, and ``Config.with_overrides`` applies overrides
 to a resolved config the same way (``model.size`` brings its row of MODEL_SIZES; keys set beside
@@ -75,7 +75,8 @@ class ModelConfig:
     decoder_dim: int = 64
     decoder_depth: int = 1
     decoder_heads: int = 4
-    pos_embed: str = "learned"        # "learned" (initialised 2-D sin-cos) or "sincos" (fixed)
+    pos_embed: str = "learned"        # "learned" (initialised 2-D sin-cos per frame, the authors'), "learned_time"
+                                      # (the same plus a sin-cos of the frame index) or "sincos" (fixed, with it)
     mask_ratio: float = 0.8           # Eq. 8, ratio of masked patches
     norm_pix_loss: bool = True        # per-patch normalised reconstruction targets
     tau: float = 0.05                 # Eq. 9 temperature
@@ -90,7 +91,8 @@ class ModelConfig:
                f"{self.embed_dim} is not divisible by model.num_heads={self.num_heads}")
         _check(self.decoder_dim % self.decoder_heads == 0, "model.decoder_dim",
                f"{self.decoder_dim} is not divisible by model.decoder_heads={self.decoder_heads}")
-        _check(self.pos_embed in ("learned", "sincos"), "model.pos_embed", f"must be 'learned' or 'sincos', got {self.pos_embed!r}")
+        _check(self.pos_embed in ("learned", "learned_time", "sincos"), "model.pos_embed",
+               f"must be 'learned', 'learned_time' or 'sincos', got {self.pos_embed!r}")
         _check(0.0 <= self.mask_ratio < 1.0, "model.mask_ratio", f"must be in [0, 1), got {self.mask_ratio}")
         _check(self.tau > 0, "model.tau", f"must be > 0, got {self.tau}")
         _check(self.contrast_weight >= 0, "model.contrast_weight", f"must be >= 0, got {self.contrast_weight}")
@@ -120,6 +122,8 @@ class DataConfig:
     num_distractors: int = 2
     noise_level: float = 0.1
     augment: bool = True              # Table 6: audio time shift + noise, video multi-scale crop
+    audio_roll: str = "free"          # Table 6 time shift: "free" (CAV-MAE: whole clip, breaks A-V timing),
+                                      # "aligned" (whole video-frame segments, frames roll alike) or "none"
     seed: int = 0                     # the benchmark's own seed; fixed across training seeds
 
     def __post_init__(self) -> None:
@@ -137,6 +141,10 @@ class DataConfig:
                f"{self.audio_norm_mean} and std={self.audio_norm_std}")
         _check(self.audio_norm_std is None or self.audio_norm_std > 0, "data.audio_norm_std",
                f"must be > 0, got {self.audio_norm_std}")
+        _check(self.audio_roll in ("free", "aligned", "none"), "data.audio_roll",
+               f"must be 'free', 'aligned' or 'none', got {self.audio_roll!r}")
+        _check(self.audio_roll != "aligned" or self.audio_frames % self.num_frames == 0, "data.audio_roll",
+               f"'aligned' needs data.audio_frames ({self.audio_frames}) divisible by data.num_frames ({self.num_frames})")
         _check(self.dataset != "manifest" or bool(self.manifest), "data.manifest",
                "must name a manifest file when data.dataset is 'manifest'")
         _check(not self.category_csv or self.category_csv.endswith(".csv"), "data.category_csv",
@@ -159,6 +167,11 @@ class SelectionConfig:
     descending: bool = True           # Eq. 3: keep the kappa MOST important keys (the book's choices table)
     past_queries: str = "paired"      # Eq. 4: "paired" (one memory sample per current) | "mean"
     mask_of: str = "selected"         # Eq. 8 after selection: mask ratio of the "selected" X^ or the "full" length
+    corr_temperature: str = "beta"    # Eq. 4 logits: "beta" 1/(beta sqrt d) (the paper's mu) | "sqrt_d" 1/sqrt d (authors)
+    chunk_trim: str = "tail"          # Algorithm 1 overflowing chunk: "tail" (paper) | "neighbour" (authors: head
+                                      # when the next chunk is chosen, tail when only the previous is, else random)
+    empty_memory: str = "sample"      # while the memory is empty: "sample" (Eq. 5 / Algorithm 1 with C = 0)
+                                      # | "topk" (authors: deterministic top-kappa of I, both modalities)
 
     def __post_init__(self) -> None:
         _check(0.0 < self.rho_a <= 1.0, "selection.rho_a", f"sampling ratio must be in (0, 1], got {self.rho_a}")
@@ -171,6 +184,12 @@ class SelectionConfig:
                f"must be 'paired' or 'mean', got {self.past_queries!r}")
         _check(self.mask_of in ("selected", "full"), "selection.mask_of",
                f"must be 'selected' or 'full', got {self.mask_of!r}")
+        _check(self.corr_temperature in ("beta", "sqrt_d"), "selection.corr_temperature",
+               f"must be 'beta' or 'sqrt_d', got {self.corr_temperature!r}")
+        _check(self.chunk_trim in ("tail", "neighbour"), "selection.chunk_trim",
+               f"must be 'tail' or 'neighbour', got {self.chunk_trim!r}")
+        _check(self.empty_memory in ("sample", "topk"), "selection.empty_memory",
+               f"must be 'sample' or 'topk', got {self.empty_memory!r}")
 
 
 @dataclass(frozen=True)
@@ -231,6 +250,48 @@ class ContinualConfig:
 
 
 @dataclass(frozen=True)
+class PretrainConfig:
+    """The pre-training stage every continual run starts from (section 5.1, appendix B and D).
+
+    source "none": from the random initialisation; "synthetic": ``classes`` x ``clips_per_class``
+    synthetic clips of classes reserved for it (disjoint from the continual and unseen classes of the
+    synthetic benchmark; with tuxpaint or manifest data they are simply another domain),
+    ``steps`` joint steps (backbone objective + AVM matching on detached tokens), then ``avm_steps``
+    AVM-only steps with the backbone frozen; computed once per preset with its own ``seed`` and cached
+    in the run store; "checkpoint": load ``checkpoint`` (a stella checkpoint file, e.g. weights you
+    pre-trained on AudioSet-20K + unused VGGSound as the paper does); "manifest": pre-train as
+    "synthetic" does on the clips of ``manifest`` whose labels are outside the continual benchmark.
+    """
+
+    source: str = "none"              # "none" | "synthetic" | "checkpoint" | "manifest"
+    checkpoint: str = ""              # source "checkpoint": {"model": ..., "avm": ...} file (see models.load_checkpoint)
+    manifest: str = ""                # source "manifest": CAV-MAE-style manifest of the pre-training clips
+    classes: int = 32                 # source "synthetic": reserved classes
+    clips_per_class: int = 24
+    steps: int = 2000                 # backbone steps (with the AVM alongside when joint_avm)
+    joint_avm: bool = True            # train the AVM along with the backbone (appendix D) during ``steps``
+    avm_steps: int = 0                # then AVM-only steps, backbone frozen (appendix D allows it)
+    batch_size: int = 16
+    lr: float = 1e-3
+    avm_lr: float = 1e-3
+    seed: int = 0                     # fixed: all training seeds share one pre-trained start (a released checkpoint)
+
+    def __post_init__(self) -> None:
+        _check(self.source in ("none", "synthetic", "checkpoint", "manifest"), "pretrain.source",
+               f"must be 'none', 'synthetic', 'checkpoint' or 'manifest', got {self.source!r}")
+        _check(self.source != "checkpoint" or bool(self.checkpoint), "pretrain.checkpoint",
+               "must name a checkpoint file when pretrain.source is 'checkpoint'")
+        _check(self.source != "manifest" or bool(self.manifest), "pretrain.manifest",
+               "must name a manifest file when pretrain.source is 'manifest'")
+        for k in ("classes", "clips_per_class"):
+            _check(getattr(self, k) >= 1, f"pretrain.{k}", f"must be >= 1, got {getattr(self, k)}")
+        _check(self.steps >= 0 and self.avm_steps >= 0, "pretrain.steps",
+               f"steps and avm_steps must be >= 0, got {self.steps}, {self.avm_steps}")
+        _check(self.batch_size >= 2, "pretrain.batch_size", f"must be >= 2 (contrastive loss), got {self.batch_size}")
+        _check(self.lr > 0 and self.avm_lr > 0, "pretrain.lr", f"learning rates must be > 0, got {self.lr}, {self.avm_lr}")
+
+
+@dataclass(frozen=True)
 class RunConfig:
     """Seed, device, checkpointing and where results go."""
 
@@ -248,7 +309,7 @@ class RunConfig:
 
 
 SECTIONS = {"model": ModelConfig, "data": DataConfig, "selection": SelectionConfig,
-            "continual": ContinualConfig, "run": RunConfig}
+            "continual": ContinualConfig, "pretrain": PretrainConfig, "run": RunConfig}
 
 
 @dataclass(frozen=True)
@@ -258,6 +319,7 @@ class Config:
     data: DataConfig = field(default_factory=DataConfig)
     selection: SelectionConfig = field(default_factory=SelectionConfig)
     continual: ContinualConfig = field(default_factory=ContinualConfig)
+    pretrain: PretrainConfig = field(default_factory=PretrainConfig)
     run: RunConfig = field(default_factory=RunConfig)
 
     def __post_init__(self) -> None:
@@ -454,4 +516,4 @@ def load_config(preset: str | Path = "cpu", overrides: Mapping[str, Any] | list[
 
 
 __all__ = ["Config", "ConfigError", "ModelConfig", "DataConfig", "SelectionConfig", "ContinualConfig",
-           "RunConfig", "MODEL_SIZES", "load_config", "from_dict", "preset_names", "replace"]
+           "PretrainConfig", "RunConfig", "MODEL_SIZES", "load_config", "from_dict", "preset_names", "replace"]

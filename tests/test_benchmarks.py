@@ -13,3 +13,15 @@ def test_methods_benchmark_prints_ratios(capsys):
     bench_methods.main(["--preset", "smoke", "--steps", "1", "--methods", "derpp", "stella", "stella+"])
     out = capsys.readouterr().out
     assert "STELLA / DER++ memory" in out and "stella+" in out
+
+
+def test_signal_benchmark_prints_every_target(capsys, tmp_path):
+    from benchmarks import bench_signal
+
+    bench_signal.main(["--preset", "smoke", "--seeds", "2", "--results", str(tmp_path), "--threads", "1",
+                       "--methods", "multitask", "finetune", "derpp", "stella"])
+    out = capsys.readouterr().out
+    for text in ("pre-training:", "unseen classes", "video: sounding object while it sounds", "audio: active patches",
+                 "AUC vs the sounding mask", "multitask A - chance", "finetune F / its seed std",
+                 "derpp A - finetune A", "vs derpp"):
+        assert text in out, text

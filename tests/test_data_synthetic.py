@@ -58,25 +58,49 @@ def test_deterministic_per_index():
 
 def test_ground_truth_consistency():
     classes, neutral = make_classes(2, 4, 0, 16000)
-    kw = dict(seed=0, num_frames=4, image_size=32, audio_frames=64, sample_rate=16000, num_distractors=2,
-              noise_level=0.1)
+    kw = dict(num_frames=4, image_size=32, audio_frames=64, sample_rate=16000, num_distractors=2, noise_level=0.1)
     gain = []
     for index in range(24):
-        clip = render_clip(classes, neutral, index % 8, index, **kw)
-        mask, ov = clip["mask"], clip["overlap"]
+        clip = render_clip(classes, neutral, index % 8, (0, index), **kw)
+        mask, ov, on = clip["mask"], clip["overlap"], clip["on"]
         assert mask.shape == (4, 32, 32) and mask.reshape(4, -1).any(1).all()
+        assert 1 <= on.sum() <= 2 and (ov == on).all()                   # 1 .. T//2 segments sound
         area = mask.reshape(4, -1).sum(1)
-        if ov.max() - ov.min() > 0.5:
-            assert area[ov.argmax()] > area[ov.argmin()]           # the object swells while it sounds
-        assert ov.max() > 0
+        assert area[on].min() > area[~on].max()                           # the object swells while it sounds
         active = frame_activity(clip["events"], 64)
-        assert 0 < active.sum() < 64
+        assert torch.equal(active, torch.from_numpy(on).repeat_interleave(16))   # exactly the sounding segments
     b = bench(*GEOM, "data.augment=false")
     for item in (b.tasks[0].train[i] for i in range(8)):
         x, on = item["audio"], item["active"]
         gain.append(float((x[on].mean(0) - x[~on].mean(0)).max()))   # the sound's mel bands light up
         assert item["mask"].reshape(item["mask"].shape[0], -1).any(1).all()
     assert min(gain) > 1.0
+
+
+def _lit_frames_follow_the_audio(item) -> bool:
+    """Frames whose audio segment is active show the object brighter than frames whose segment is silent."""
+    from stella.eval.attention import denormalize_video
+
+    v, m, a = denormalize_video(item["video"]), item["mask"], item["active"]           # v (T, H, W, 3)
+    T = v.shape[0]
+    seg_on = a.float().reshape(T, -1).mean(1) >= 0.5
+    bright = torch.stack([v[t].mean(-1)[m[t]].mean() if m[t].any() else torch.tensor(float("nan")) for t in range(T)])
+    return bool(bright[seg_on].nan_to_num(2.0).min() > bright[~seg_on].nan_to_num(-1.0).max())
+
+
+def test_aligned_roll_keeps_frames_with_their_audio_segments():
+    aligned = bench(*GEOM, "data.audio_roll=aligned").tasks[0].train
+    free = bench(*GEOM, "data.audio_roll=free").tasks[0].train
+    base = bench(*GEOM, "data.augment=false").tasks[0].train
+    shifted = 0
+    for i in range(len(aligned)):
+        item = aligned[i]
+        assert _lit_frames_follow_the_audio(item)
+        shifted += not torch.equal(item["active"], base[i]["active"])
+    assert shifted > 0                                                     # the roll does move the clip
+    assert not all(_lit_frames_follow_the_audio(free[i]) for i in range(len(free)))
+    with pytest.raises(ConfigError, match="audio_roll"):
+        bench("data.audio_roll=aligned", "data.audio_frames=40", "model.patch_size=4", "data.num_frames=3")
 
 
 def test_overwriting_reuses_visual_objects_with_new_sounds():
@@ -149,3 +173,5 @@ def test_bad_parameters_fail_early():
         bench("model.patch_size=4", "data.image_size=4", "data.audio_frames=32", "data.mel_bins=16")
     with pytest.raises(ValueError, match="visual objects"):
         make_classes(40, 10, 0, 16000)
+    with pytest.raises(ConfigError, match="audio_roll"):
+        bench("data.audio_roll=sideways")

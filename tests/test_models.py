@@ -304,3 +304,26 @@ def test_positional_gather_backward_is_deterministic_with_threads():
         assert len(grads) == 1
     finally:
         torch.set_num_threads(n)
+
+
+def test_load_checkpoint_checks_layout_and_shapes(tmp_path):
+    from stella.models import load_checkpoint
+
+    smoke = load_config("smoke")
+    model, avm = build_model(smoke)
+    torch.save({"model": model.state_dict(), "avm": avm.state_dict()}, tmp_path / "a.pt")
+    m2, a2 = build_model(smoke)
+    load_checkpoint(tmp_path / "a.pt", m2, a2)
+    assert all(torch.equal(p, q) for p, q in zip(model.state_dict().values(), m2.state_dict().values()))
+    wider = load_config("smoke", ["model.embed_dim=48", "model.decoder_dim=48"])
+    m3, a3 = build_model(wider)
+    with pytest.raises(ValueError, match=r"a\.pt: model\.\S+ has shape .* in the file but .* in the model"):
+        load_checkpoint(tmp_path / "a.pt", m3, a3)
+    torch.save({"model": {}, "avm": avm.state_dict()}, tmp_path / "b.pt")
+    with pytest.raises(ValueError, match=r"b\.pt: model weights lack model\."):
+        load_checkpoint(tmp_path / "b.pt", m2, a2)
+    (tmp_path / "c.pt").write_bytes(b"not a torch file")
+    with pytest.raises(ValueError, match=r"c\.pt: not a readable weights file"):
+        load_checkpoint(tmp_path / "c.pt", m2, a2)
+    with pytest.raises(FileNotFoundError, match="d.pt does not exist"):
+        load_checkpoint(tmp_path / "d.pt", m2, a2)

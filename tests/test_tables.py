@@ -147,7 +147,8 @@ def test_efficiency_table_smoke():
 
 
 def test_unseen_tasks_have_new_classes():
-    from stella.report.runs import run_config, unseen_tasks
+    from stella.data import unseen_tasks
+    from stella.report.runs import run_config
 
     cfg = run_config("smoke", "stella")
     bench, unseen = unseen_tasks(cfg)

@@ -14,6 +14,11 @@ REPO = Path(__file__).resolve().parent.parent
 ENV = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
 
 
+def _run_dir(results):
+    """The one run directory under a results folder (the pre-training stage lives in results/pretrain/)."""
+    return next(p for p in Path(results).iterdir() if (p / "config.json").exists())
+
+
 def _results(rd):
     return rd.load_json("results"), rd.load_json("summary")
 
@@ -49,14 +54,14 @@ def test_resume_after_sigkill_matches_uninterrupted(tmp_path, method, kill_at):
     assert full.returncode == 0, full.stderr
     killed = _train(tmp_path / "killed", method, {"STELLA_KILL_AFTER_STEP": str(kill_at)})
     assert killed.returncode == -9, (killed.returncode, killed.stderr[-2000:])
-    run = next((tmp_path / "killed").iterdir())
+    run = _run_dir(tmp_path / "killed")
     assert (run / "checkpoint.pt").exists() and not (run / "COMPLETE").exists()
     resumed = _train(tmp_path / "killed", method)
     assert resumed.returncode == 0, resumed.stderr
-    a = json.loads((next((tmp_path / "full").iterdir()) / "results.json").read_text())
+    a = json.loads((_run_dir(tmp_path / "full") / "results.json").read_text())
     b = json.loads((run / "results.json").read_text())
     assert a == b
-    la = json.loads((next((tmp_path / "full").iterdir()) / "losses.json").read_text())
+    la = json.loads((_run_dir(tmp_path / "full") / "losses.json").read_text())
     lb = json.loads((run / "losses.json").read_text())
     assert la == lb
 
@@ -68,7 +73,7 @@ def test_torchrun_two_cpu_processes(tmp_path):
            "--set", "data.train_per_class=8"]
     p = subprocess.run(cmd, cwd=REPO, env=ENV, capture_output=True, text=True, timeout=300)
     assert p.returncode == 0, p.stderr[-3000:]
-    run = next(tmp_path.iterdir())
+    run = _run_dir(tmp_path)
     meta = json.loads((run / "meta.json").read_text())
     assert meta["world_size"] == 2 and meta["memory_capacity"] == 4   # each rank keeps memory_size // 2
     assert (run / "COMPLETE").exists() and (run / "checkpoint.rank1.pt").exists()

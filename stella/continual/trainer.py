@@ -10,6 +10,10 @@ with the same metrics as an uninterrupted run on CPU. The checkpoint it replaces
 from the previous one (or from the start), which ends with the same metrics.
 Clips the benchmark skipped (damaged files of a manifest) are listed in ``skipped.json`` and
 counted in ``meta.json``, with one line at the start of training.
+
+Every run starts from the configured pre-trained weights (``cfg.pretrain``, section 5.1; computed
+once per preset and cached in the store by :mod:`stella.continual.pretrain`), loaded before the
+method is built, so CLS-ER's and ESMER's EMA copies start from them too.
 """
 from __future__ import annotations
 
@@ -28,6 +32,7 @@ from stella.config import Config, ConfigError
 from stella.continual.distributed import DistInfo, wrap_ddp
 from stella.continual.methods import METHODS
 from stella.continual.methods.base import Context
+from stella.continual.pretrain import load_pretrained
 from stella.continual.stream import JointDataset, Position, batches, num_batches
 from stella.data import build_benchmark
 from stella.eval.run_eval import evaluate_after_task
@@ -100,6 +105,7 @@ class Trainer:
             log.warning("%s: %d clips skipped (%s), listed in %s", self.bench.name, len(self.skipped),
                         ", ".join(f"{k}={v}" for k, v in counts.items()), run_dir.file("skipped.json"))
         model, avm = build_model(cfg)
+        load_pretrained(cfg, model, avm, run_dir.path.parent, self.device, self.dist)   # before EMA / teacher copies
         model, avm = model.to(self.device), avm.to(self.device)
         c = cfg.continual
         method_cls = METHODS[c.method]

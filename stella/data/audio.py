@@ -5,7 +5,8 @@ shift, 25 ms Hanning window) and ``f`` mel bins, padded or cropped to ``cfg.data
 and normalised with ``(x - mean) / std``. The paper uses mean -5.081 and std 4.485 for
 VGGSound/AudioSet; the synthetic and tuxpaint benchmarks compute their own statistics.
 Training augmentation (Table 6): small uniform noise and a random roll in time, drawn from an
-explicit ``torch.Generator``.
+explicit ``torch.Generator``; the roll is free (CAV-MAE) or by whole video-frame segments, with the
+frames rolled alike, so that audio-video timing survives (``data.audio_roll``).
 """
 from __future__ import annotations
 
@@ -59,18 +60,38 @@ def fbank_stats(fbanks: list[torch.Tensor]) -> tuple[float, float]:
     return float(x.mean()), float(x.std())
 
 
+def roll_shift(frames: int, generator: torch.Generator, mode: str = "free", segments: int = 1) -> int:
+    """Time shift (fbank frames) of the Table 6 random roll.
+
+    "free": uniform in [-t, t) over the whole clip (CAV-MAE's loader, the paper's Table 6);
+    "aligned": a whole number k in [0, segments) of segments of t / segments frames, so that rolling
+    the video frames by k as well keeps every frame aligned with its audio segment;
+    "none": 0 (no roll)."""
+    if mode == "free":
+        return int(torch.randint(-frames, frames, (), generator=generator))
+    if mode == "aligned":
+        if segments < 1 or frames % segments:
+            raise ValueError(f"data.audio_roll='aligned' needs audio_frames ({frames}) divisible by num_frames ({segments})")
+        return int(torch.randint(0, segments, (), generator=generator)) * (frames // segments)
+    if mode == "none":
+        return 0
+    raise ValueError(f"data.audio_roll: must be 'free', 'aligned' or 'none', got {mode!r}")
+
+
 def augment_audio(fb: torch.Tensor, generator: torch.Generator,
-                  active: torch.Tensor | None = None, noise: float = 0.1
+                  active: torch.Tensor | None = None, noise: float = 0.1, shift: int | None = None
                   ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Table 6 audio augmentation on a normalised fbank, as in CAV-MAE's loader.
 
     fb: (t, f). Adds ``U(0, 1) * s`` noise with one scale ``s ~ U(0, noise)`` per clip, then
-    rolls the time axis by a shift in [-t, t). ``active`` (t,) ground truth is rolled alongside.
+    rolls the time axis by ``shift`` frames (None: a free shift in [-t, t), :func:`roll_shift`).
+    ``active`` (t,) ground truth is rolled alongside.
     """
     t = fb.shape[0]
     scale = torch.rand((), generator=generator) * noise
     fb = fb + torch.rand(fb.shape, generator=generator) * scale
-    shift = int(torch.randint(-t, t, (), generator=generator))
+    if shift is None:
+        shift = roll_shift(t, generator)
     fb = torch.roll(fb, shift, dims=0)
     if active is not None:
         active = torch.roll(active, shift, dims=0)

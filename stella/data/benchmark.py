@@ -5,7 +5,9 @@ A :class:`Benchmark` is the task sequence D_1..D_T of section 3.1 in the configu
 docs/CONTRACTS.md: audio (t, f) normalised fbank, video (T, 3, H, W) ImageNet-normalised, label,
 task (position in the sequence), index (stable clip id), and for generated clips the ground
 truth mask (T, H, W) and active (t,). Train datasets augment (Table 6) with a generator seeded by
-(data seed, index, epoch); ``set_epoch(e)`` makes runs reproducible and resumable.
+(data seed, index, epoch); ``set_epoch(e)`` makes runs reproducible and resumable. With
+``data.audio_roll = "aligned"`` the audio roll moves whole segments and the frames (and mask) roll
+by the same number of frames, keeping each frame aligned with its audio segment.
 """
 from __future__ import annotations
 
@@ -50,6 +52,21 @@ class Benchmark:
 def augment_seed(seed: int, index: int, epoch: int) -> int:
     """One 63-bit seed per (data seed, clip index, epoch)."""
     return int(np.random.SeedSequence([seed, index, epoch, 0xA06]).generate_state(2, np.uint64)[0] >> 1)
+
+
+def augment_clip(audio: torch.Tensor, video: torch.Tensor, generator: torch.Generator, data: DataConfig,
+                 mask: torch.Tensor | None = None, active: torch.Tensor | None = None):
+    """Table 6 augmentation of one clip: audio (t, f) noise + roll (``data.audio_roll``), video
+    (T, 3, H, W) multi-scale crop; mask (T, H, W) and active (t,) follow. With the "aligned" roll of
+    k segments the frames roll by k too. Returns (audio, video, mask, active)."""
+    shift = A.roll_shift(audio.shape[0], generator, data.audio_roll, video.shape[0])
+    audio, active = A.augment_audio(audio, generator, active, shift=shift)
+    if data.audio_roll == "aligned" and shift:
+        k = shift // (audio.shape[0] // video.shape[0])
+        video = torch.roll(video, k, dims=0)
+        mask = None if mask is None else torch.roll(mask, k, dims=0)
+    video, mask = V.multiscale_crop(video, generator, mask)
+    return audio, video, mask, active
 
 
 class ClipSource:
@@ -103,8 +120,7 @@ class ClipDataset(Dataset):
         audio, video, mask, active = base["audio"], base["video"], base["mask"], base["active"]
         if self.augment:
             g = torch.Generator().manual_seed(augment_seed(self.seed, index, self.epoch))
-            audio, active = A.augment_audio(audio, g, active)
-            video, mask = V.multiscale_crop(video, g, mask)
+            audio, video, mask, active = augment_clip(audio, video, g, self.source.data, mask, active)
         return {"audio": audio, "video": video, "label": self.labels[i], "task": self.task,
                 "index": index, "mask": mask, "active": active}
 

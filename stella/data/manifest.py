@@ -32,7 +32,7 @@ from torch.utils.data import Dataset
 from stella.config import ConfigError, DataConfig
 from stella.data import audio as A
 from stella.data import video as V
-from stella.data.benchmark import augment_seed
+from stella.data.benchmark import augment_clip, augment_seed
 from stella.data.decode import ClipError, decode_audio, decode_clip, decode_frames
 
 log = logging.getLogger(__name__)
@@ -137,9 +137,9 @@ class ManifestDataset(Dataset):
         fb, video = base["audio"], base["video"]
         if self.augment:
             g = torch.Generator().manual_seed(augment_seed(self.data.seed, index, self.epoch))
-            fb, _ = A.augment_audio(fb, g)
-            video, _ = V.multiscale_crop(video, g)
-        return {"audio": fb, "video": video, "label": label, "task": self.task, "index": index}
+            fb, video, _, _ = augment_clip(fb, video, g, self.data)
+        return {"audio": fb.to(torch.float32), "video": video.contiguous(), "label": label, "task": self.task,
+                "index": index}
 
 
 def _read_entries(path: Path) -> list[dict]:
@@ -219,3 +219,32 @@ def build_manifest_benchmark(cfg):
         skipped += [{**s, "task": name, "split": p} for p in ds for s in ds[p].skip_details]
         tasks.append(Task(name, pos, ids, ds["train"], ds["eval"]))
     return Benchmark(f"manifest:{d.benchmark}", tasks, norm, class_names, {"unknown_labels": unknown, "skipped": skipped})
+
+
+def build_pretrain_manifest(cfg, manifest: str | Path) -> ManifestDataset:
+    """Pre-training clips (section 5.1, appendix B) from a CAV-MAE-style ``manifest``: every entry
+    none of whose labels belongs to the continual benchmark (``data.benchmark``, ``data.category_csv``)
+    -- the paper excludes unused VGGSound clips whose labels are in Continual-VS. One dataset, task 0,
+    augmented like the continual training clips, normalised like them (config or paper statistics)."""
+    from stella.data.benchmark import norm_from_config
+    from stella.data.splits import entry_labels, label_to_task
+
+    d = cfg.data
+    path = Path(manifest)
+    if not path.is_file():
+        raise FileNotFoundError(f"pretrain.manifest: {path} does not exist")
+    continual = label_to_task(d.benchmark, d.category_csv or None)
+    kept, dropped = [], 0
+    for i, e in enumerate(_read_entries(path)):
+        labels = entry_labels(e)
+        if any(l in continual for l in labels):
+            dropped += 1
+        else:
+            kept.append((e, labels[0] if labels else "<no label>", i))
+    if not kept:
+        raise ValueError(f"pretrain.manifest: {path} has no clip outside {d.benchmark}'s labels ({dropped} dropped)")
+    if dropped:
+        log.warning("pretrain manifest %s: %d clips dropped (labels of %s)", path, dropped, d.benchmark)
+    names = sorted({lab for _, lab, _ in kept})
+    return ManifestDataset([e for e, _, _ in kept], [names.index(lab) for _, lab, _ in kept], [i for _, _, i in kept],
+                           0, d, norm_from_config(d) or A.PAPER_NORM, train=True, root=path.parent)

@@ -1,25 +1,39 @@
 """Procedural audio-video benchmark with ground truth (sections 1 and 3.2, Fig. 2 and 3).
 
-A class pairs a visual object (shape x colour x texture) with a sound signature (pitch x
-timbre x rhythm). In every clip only the sounding object follows the audio: it swells and
-lights up while its sound is on and jumps at every onset; silent distractor objects (other
-classes' objects and neutral ones) drift across a noisy background, and the waveform carries
-background noise between events. The audio-visual correlation is therefore spatially and
-temporally sparse (Fig. 2b). Classes are grouped into tasks; in every task after the first,
-``max(1, classes_per_task // 4)`` classes reuse the visual object of an earlier task's class
-with a new sound: the "multimodal correlation overwriting" of Fig. 3.
+A class pairs a visual object (shape x colour x texture) with a sound (pitch x timbre x amplitude
+modulation). A clip is cut into ``T`` equal segments, one per video frame and aligned with the
+fbank frames (segment k = fbank frames [k t/T, (k+1) t/T), so with t/p time tokens and chunks of
+L_c tokens, frame k is Algorithm 1's chunk k whenever t/(p L_c) = T). The class sound is on in a
+random 1 .. T//2 of the segments and off (background noise only) in the rest; the sounding object
+is in every frame but "lights up" -- full brightness, 20 % larger, a white rim -- exactly in the
+frames whose segment sounds, and jumps to a new place at every onset. Silent distractors are drawn
+from a fixed pool of neutral objects that no class uses; they drift and never light up. The
+audio-visual correlation is therefore spatially sparse (one object among several, under half of
+the patches) and temporally sparse (under half of the frames / time chunks) (Fig. 2b), and the cue
+marking the sounding object -- it changes when its sound is on -- is the same for every class, so
+a model can learn it on some classes and find the sounding object of classes it has never seen.
+Classes are grouped into tasks; in every task after the first, ``max(1, classes_per_task // 4)``
+classes reuse the visual object of an earlier task's class with a new sound: the "multimodal
+correlation overwriting" of Fig. 3.
 
-Everything is a pure function of (data seed, clip index): ``np.random.default_rng([seed, index,
-stream])`` per clip, never global RNG state. Clip ``index = label * per_class + j``; ``j <
-train_per_class`` are training clips, the rest evaluation clips.
+Pre-training classes (:func:`make_pretrain_classes`, section 5.1 / appendix B) are reserved: their
+objects and sounds come from the far end of the same shuffled lists, the neutral pool and the
+continual classes (and the extra, unseen classes of ``stella.data.unseen_tasks``) from the
+front, and :func:`check_disjoint` refuses any overlap.
+
+Everything is a pure function of (data seed, clip key): ``np.random.default_rng([*key, stream])``
+per clip, never global RNG state. Continual clip ``key = (seed, index)`` with ``index = label *
+per_class + j`` (``j < train_per_class`` are training clips, the rest evaluation clips);
+pre-training clips use ``key = (seed, PRETRAIN_TAG, index)``.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Sequence
 
 import numpy as np
 
-from stella.data.audio import num_samples_for_frames
+from stella.data.audio import FRAME_LENGTH_MS, FRAME_SHIFT_MS, num_samples_for_frames
 
 SHAPES = ("disk", "square", "triangle", "diamond", "ring", "cross")
 TEXTURES = ("solid", "stripes", "checker")
@@ -27,10 +41,12 @@ COLOURS = {"red": (0.9, 0.15, 0.1), "green": (0.1, 0.8, 0.2), "blue": (0.15, 0.3
            "yellow": (0.95, 0.85, 0.1), "magenta": (0.85, 0.15, 0.8), "cyan": (0.1, 0.85, 0.9),
            "orange": (1.0, 0.5, 0.05), "white": (0.95, 0.95, 0.95)}
 TIMBRES = ("sine", "saw", "square", "fm", "noiseband")
-RHYTHMS = ((1, 0.25), (2, 0.15), (3, 0.10), (2, 0.20), (1, 0.35), (3, 0.13))   # (events, length / clip)
+AM_RATES = (0.0, 6.0, 12.0, 18.0, 25.0, 35.0)      # amplitude modulation (Hz) while the sound is on
 TASK_WORDS = ("chimes", "drums", "engines", "voices", "whistles", "strings", "birds", "machines",
               "water", "bells", "horns", "clicks")
 NEUTRAL_OBJECTS = 8
+PRETRAIN_TAG = 0x9E7
+LIT_GAIN, DIM_GAIN, LIT_SCALE, RIM = 1.0, 0.55, 1.5, 0.72
 
 
 @dataclass(frozen=True)
@@ -48,12 +64,11 @@ class VisualObject:
 class Sound:
     f0: float
     timbre: str
-    events: int
-    length: float
+    am: float
 
     @property
     def name(self) -> str:
-        return f"{self.f0:.0f}Hz {self.timbre} x{self.events}"
+        return f"{self.f0:.0f}Hz {self.timbre} am{self.am:.0f}"
 
 
 @dataclass(frozen=True)
@@ -74,18 +89,27 @@ def task_names(num_tasks: int) -> list[str]:
     return [f"task{k + 1}-{TASK_WORDS[k % len(TASK_WORDS)]}" for k in range(num_tasks)]
 
 
-def make_classes(num_tasks: int, classes_per_task: int, seed: int, sample_rate: int
-                 ) -> tuple[list[SyntheticClass], list[VisualObject]]:
-    """The benchmark's classes and its neutral distractor objects; a pure function of its arguments."""
-    if num_tasks < 1 or classes_per_task < 1:
-        raise ValueError(f"synthetic benchmark needs >= 1 task and >= 1 class per task, "
-                         f"got {num_tasks} x {classes_per_task}")
+def _pools(seed: int, sample_rate: int) -> tuple[list[VisualObject], list[Sound]]:
+    """Every visual object and every sound, each shuffled once by the data seed."""
     rng = np.random.default_rng([seed, 0x5EED])
     objects = [VisualObject(s, c, t) for s in SHAPES for c in COLOURS for t in TEXTURES]
     objects = [objects[i] for i in rng.permutation(len(objects))]
     f0s = np.geomspace(220.0, min(3520.0, 0.2 * sample_rate), 24)
-    sounds = [Sound(float(f), tb, ev, ln) for f in f0s for tb in TIMBRES for ev, ln in RHYTHMS]
-    sounds = [sounds[i] for i in rng.permutation(len(sounds))]
+    sounds = [Sound(float(f), tb, am) for f in f0s for tb in TIMBRES for am in AM_RATES]
+    return objects, [sounds[i] for i in rng.permutation(len(sounds))]
+
+
+def make_classes(num_tasks: int, classes_per_task: int, seed: int, sample_rate: int
+                 ) -> tuple[list[SyntheticClass], list[VisualObject]]:
+    """The benchmark's classes and the neutral distractor pool; a pure function of its arguments.
+
+    The neutral pool is the first NEUTRAL_OBJECTS shuffled objects (the same for every task count),
+    class objects follow it in order, so a benchmark with more tasks extends one with fewer."""
+    if num_tasks < 1 or classes_per_task < 1:
+        raise ValueError(f"synthetic benchmark needs >= 1 task and >= 1 class per task, "
+                         f"got {num_tasks} x {classes_per_task}")
+    objects, sounds = _pools(seed, sample_rate)
+    rng = np.random.default_rng([seed, 0xC1A55])
     n = num_tasks * classes_per_task
     reuse = max(1, classes_per_task // 4) if num_tasks > 1 else 0
     needed = n - reuse * (num_tasks - 1) + NEUTRAL_OBJECTS
@@ -93,7 +117,7 @@ def make_classes(num_tasks: int, classes_per_task: int, seed: int, sample_rate: 
         raise ValueError(f"synthetic benchmark: {num_tasks} x {classes_per_task} classes need {needed} visual "
                          f"objects (max {len(objects)}) and {n} sounds (max {len(sounds)})")
     classes: list[SyntheticClass] = []
-    next_obj = 0
+    next_obj = NEUTRAL_OBJECTS
     for k in range(num_tasks):
         for j in range(classes_per_task):
             label = k * classes_per_task + j
@@ -105,20 +129,64 @@ def make_classes(num_tasks: int, classes_per_task: int, seed: int, sample_rate: 
             else:
                 obj, next_obj = objects[next_obj], next_obj + 1
             classes.append(SyntheticClass(label, k, obj, sounds[label], src))
-    return classes, objects[next_obj:next_obj + NEUTRAL_OBJECTS]
+    return classes, objects[:NEUTRAL_OBJECTS]
 
 
-def _events(rng: np.random.Generator, sound: Sound, duration: float) -> list[tuple[float, float]]:
-    """Non-overlapping event intervals (seconds): one per equal segment of the clip."""
-    seg = duration / sound.events
-    length = min(sound.length * duration, 0.9 * seg)
-    starts = np.arange(sound.events) * seg + rng.uniform(0, seg - length, size=sound.events)
-    return [(float(a), float(a + length)) for a in starts]
+def make_pretrain_classes(n: int, seed: int, sample_rate: int) -> list[SyntheticClass]:
+    """``n`` classes reserved for pre-training (labels 0..n-1, task 0): objects and sounds taken from
+    the END of the shuffled lists, so they never meet the neutral pool or a continual class."""
+    objects, sounds = _pools(seed, sample_rate)
+    if not 1 <= n <= len(objects) - NEUTRAL_OBJECTS:
+        raise ValueError(f"pretrain.classes: the synthetic benchmark can reserve 1..{len(objects) - NEUTRAL_OBJECTS} "
+                         f"pre-training classes, got {n}")
+    return [SyntheticClass(i, 0, objects[-1 - i], sounds[-1 - i], None) for i in range(n)]
+
+
+def check_disjoint(classes: Sequence[SyntheticClass], pretrain: Sequence[SyntheticClass],
+                   neutral: Sequence[VisualObject]) -> None:
+    """Raise ValueError when a pre-training class shares its object or sound with a continual class,
+    or its object with the neutral pool."""
+    objs = {c.obj for c in classes} | set(neutral)
+    snds = {c.sound for c in classes}
+    for c in pretrain:
+        if c.obj in objs or c.sound in snds:
+            raise ValueError(f"pretrain.classes: {len(pretrain)} pre-training classes overlap the {len(classes)} "
+                             f"continual classes (object {c.obj.name!r} or sound {c.sound.name!r}); "
+                             "lower pretrain.classes")
+
+
+def segment_bounds(audio_frames: int, num_frames: int) -> np.ndarray:
+    """(T+1,) fbank-frame boundaries of the T segments, segment k <-> video frame k."""
+    return np.round(np.linspace(0, audio_frames, num_frames + 1)).astype(int)
+
+
+def _on_segments(rng: np.random.Generator, T: int) -> np.ndarray:
+    """(T,) bool: a random 1 .. max(1, T // 2) of the segments sound."""
+    k = int(rng.integers(1, max(1, T // 2) + 1))
+    on = np.zeros(T, dtype=bool)
+    on[rng.choice(T, size=k, replace=False)] = True
+    return on
+
+
+def _events(on: np.ndarray, bounds: np.ndarray) -> list[tuple[float, float]]:
+    """Sounding intervals (seconds) covering exactly the fbank frames of the ``on`` segments.
+
+    Frame i is centred at i * shift + window / 2 (``audio.frame_activity``); an interval from
+    bounds[k] to bounds[k+1] frames starts and ends 5 ms before those centres. Adjacent segments merge."""
+    shift, half = FRAME_SHIFT_MS / 1000, FRAME_LENGTH_MS / 2000
+    out: list[tuple[float, float]] = []
+    for k in np.flatnonzero(on):
+        a, b = bounds[k] * shift + half - 0.005, bounds[k + 1] * shift + half - 0.005
+        if out and abs(out[-1][1] - a) < 1e-9:
+            out[-1] = (out[-1][0], b)
+        else:
+            out.append((a, b))
+    return out
 
 
 def _waveform(rng: np.random.Generator, sound: Sound, events: list[tuple[float, float]], n: int,
               sr: int, noise: float) -> np.ndarray:
-    """(S,) float32: the class sound gated by the events, plus background noise."""
+    """(S,) float32: the class sound gated by the events and amplitude-modulated, plus background noise."""
     t = np.arange(n) / sr
     f0 = sound.f0 * rng.uniform(0.97, 1.03)
     ph = 2 * np.pi * f0 * t
@@ -135,6 +203,8 @@ def _waveform(rng: np.random.Generator, sound: Sound, events: list[tuple[float, 
         spec[(freqs < f0 / 1.3) | (freqs > f0 * 1.3)] = 0
         tone = np.fft.irfft(spec, n)
     tone = tone / (np.abs(tone).max() + 1e-8)
+    if sound.am > 0:
+        tone = tone * (1.0 - 0.7 * (0.5 + 0.5 * np.cos(2 * np.pi * sound.am * t + rng.uniform(0, 2 * np.pi))))
     ramp = 0.005
     env = np.zeros(n)
     for a, b in events:
@@ -159,8 +229,9 @@ def _shape_mask(shape: str, dy: np.ndarray, dx: np.ndarray) -> np.ndarray:
 
 
 def _paint(frames: np.ndarray, obj: VisualObject, cy: np.ndarray, cx: np.ndarray, r: np.ndarray,
-           gain: np.ndarray) -> np.ndarray:
-    """Paint ``obj`` onto frames (T, H, W, 3) in place. cy, cx, r, gain: (T,). Returns mask (T, H, W)."""
+           gain: np.ndarray, rim: np.ndarray | None = None) -> np.ndarray:
+    """Paint ``obj`` onto frames (T, H, W, 3) in place. cy, cx, r, gain: (T,); rim (T,) bool draws a
+    white rim (the shape at radius r minus the shape at RIM * r) in those frames. Returns mask (T, H, W)."""
     T, H, W, _ = frames.shape
     yy, xx = np.mgrid[0:H, 0:W].astype(np.float64) + 0.5
     dy = (yy[None] - cy[:, None, None]) / r[:, None, None]                      # (T, H, W)
@@ -174,57 +245,54 @@ def _paint(frames: np.ndarray, obj: VisualObject, cy: np.ndarray, cx: np.ndarray
         pat = np.ones_like(dx)
     colour = np.asarray(COLOURS[obj.colour])
     value = pat[..., None] * colour * gain[:, None, None, None]                 # (T, H, W, 3)
+    if rim is not None and rim.any():
+        edge = inside & ~_shape_mask(obj.shape, dy / RIM, dx / RIM) & rim[:, None, None]
+        value[edge] = 1.0
     frames[inside] = value[inside]
     return inside
 
 
-def render_clip(classes: list[SyntheticClass], neutral: list[VisualObject], label: int, index: int, *, seed: int, num_frames: int,
-                image_size: int, audio_frames: int, sample_rate: int, num_distractors: int,
-                noise_level: float, audio_only: bool = False) -> dict:
-    """One clip of class ``label``; deterministic in (seed, index).
+def render_clip(classes: Sequence[SyntheticClass], neutral: Sequence[VisualObject], label: int,
+                key: Sequence[int], *, num_frames: int, image_size: int, audio_frames: int, sample_rate: int,
+                num_distractors: int, noise_level: float, audio_only: bool = False) -> dict:
+    """One clip of class ``label``; deterministic in ``key`` (module docstring).
 
-    Returns wave (S,) float32, events [(start, end) s], and unless ``audio_only``:
-    frames (T, H, W, 3) float32 in [0, 1] and mask (T, H, W) bool of the sounding object.
+    Returns wave (S,) float32, events [(start, end) s] and ``on`` (T,) bool (which segments sound),
+    and unless ``audio_only``: frames (T, H, W, 3) float32 in [0, 1], mask (T, H, W) bool of the
+    sounding object in every frame, overlap (T,) float (1.0 where the frame's segment sounds).
     """
     cls = classes[label]
     n = num_samples_for_frames(audio_frames, sample_rate)
-    duration = n / sample_rate
-    events = _events(np.random.default_rng([seed, index, 1]), cls.sound, duration)
-    wave = _waveform(np.random.default_rng([seed, index, 2]), cls.sound, events, n, sample_rate, noise_level)
-    out = {"wave": wave, "events": events}
+    T, S = num_frames, image_size
+    on = _on_segments(np.random.default_rng([*key, 1]), T)
+    events = _events(on, segment_bounds(audio_frames, T))
+    wave = _waveform(np.random.default_rng([*key, 2]), cls.sound, events, n, sample_rate, noise_level)
+    out = {"wave": wave, "events": events, "on": on}
     if audio_only:
         return out
-    rng = np.random.default_rng([seed, index, 3])
-    T, S = num_frames, image_size
-    edges = np.linspace(0, duration, T + 1)
-    overlap = np.zeros(T)
-    onsets = np.zeros(T, dtype=bool)
-    for a, b in events:
-        overlap += np.clip(np.minimum(b, edges[1:]) - np.maximum(a, edges[:-1]), 0, None)
-        onsets |= (edges[:-1] <= a) & (a < edges[1:])
-    overlap /= np.diff(edges)                                                    # (T,) in [0, 1]
+    rng = np.random.default_rng([*key, 3])
+    onsets = on & ~np.concatenate([[False], on[:-1]])
     c0, c1 = rng.uniform(0.15, 0.45, size=(2, 3))
     theta = rng.uniform(0, 2 * np.pi)
     yy, xx = (np.mgrid[0:S, 0:S] + 0.5) / S
     ramp = (np.cos(theta) * (xx - 0.5) + np.sin(theta) * (yy - 0.5) + 0.5).clip(0, 1)
     bg = c0 + (c1 - c0) * ramp[..., None]                                       # (H, W, 3)
     frames = np.repeat(bg[None], T, axis=0) + noise_level * 0.3 * rng.standard_normal((T, S, S, 3))
-    others = list(dict.fromkeys(o for o in [c.obj for c in classes] + neutral if o != cls.obj))
-    for d in rng.choice(len(others), size=min(num_distractors, len(others)), replace=False):
+    for d in rng.choice(len(neutral), size=min(num_distractors, len(neutral)), replace=False):
         r = rng.uniform(0.11, 0.16) * S
         p0 = rng.uniform(r, S - r, size=2)
         v = rng.uniform(-0.06, 0.06, size=2) * S
         path = np.clip(p0 + np.arange(T)[:, None] * v, r, S - r)                # (T, 2)
-        _paint(frames, others[int(d)], path[:, 0], path[:, 1], np.full(T, r), np.full(T, 0.8))
+        _paint(frames, neutral[int(d)], path[:, 0], path[:, 1], np.full(T, r), np.full(T, 0.8))
     r0 = rng.uniform(0.12, 0.16) * S
-    jumps = rng.uniform(-0.1, 0.1, size=(T, 2)) * S * onsets[:, None]
-    r = r0 * (1 + 0.4 * overlap)
-    path = rng.uniform(1.4 * r0, S - 1.4 * r0, size=2) + np.cumsum(jumps, axis=0)
-    path = np.clip(path, 1.4 * r0, S - 1.4 * r0)
-    mask = _paint(frames, cls.obj, path[:, 0], path[:, 1], r, 0.6 + 0.4 * overlap)
+    r = r0 * np.where(on, LIT_SCALE, 1.0)
+    margin = LIT_SCALE * r0
+    jumps = rng.uniform(-0.15, 0.15, size=(T, 2)) * S * onsets[:, None]
+    path = np.clip(rng.uniform(margin, S - margin, size=2) + np.cumsum(jumps, axis=0), margin, S - margin)
+    mask = _paint(frames, cls.obj, path[:, 0], path[:, 1], r, np.where(on, LIT_GAIN, DIM_GAIN), rim=on)
     out["frames"] = frames.clip(0, 1).astype(np.float32)
     out["mask"] = mask
-    out["overlap"] = overlap
+    out["overlap"] = on.astype(np.float64)
     return out
 
 
@@ -232,6 +300,11 @@ def shuffled_order(num_tasks: int) -> list[int]:
     """The synthetic benchmark's fixed "shuffled" order (independent of the data seed), never the identity."""
     perm = [int(i) for i in np.random.default_rng(7).permutation(num_tasks)]
     return perm[::-1] if num_tasks > 1 and perm == sorted(perm) else perm
+
+
+def _render_kwargs(d) -> dict:
+    return dict(num_frames=d.num_frames, image_size=d.image_size, audio_frames=d.audio_frames,
+                sample_rate=d.sample_rate, num_distractors=d.num_distractors, noise_level=d.noise_level)
 
 
 def build_synthetic(cfg) -> "Benchmark":
@@ -243,18 +316,19 @@ def build_synthetic(cfg) -> "Benchmark":
     if d.image_size < 8:
         raise ValueError(f"data.image_size={d.image_size}: the synthetic benchmark needs >= 8 pixels")
     classes, neutral = make_classes(d.num_tasks, d.classes_per_task, d.seed, d.sample_rate)
+    if cfg.pretrain.source == "synthetic":
+        check_disjoint(classes, make_pretrain_classes(cfg.pretrain.classes, d.seed, d.sample_rate), neutral)
     per_class = d.train_per_class + d.eval_per_class
-    kw = dict(seed=d.seed, num_frames=d.num_frames, image_size=d.image_size, audio_frames=d.audio_frames,
-              sample_rate=d.sample_rate, num_distractors=d.num_distractors, noise_level=d.noise_level)
+    kw = _render_kwargs(d)
 
     def render(index: int, audio_only: bool = False) -> dict:
-        return render_clip(classes, neutral, index // per_class, index, audio_only=audio_only, **kw)
+        return render_clip(classes, neutral, index // per_class, (d.seed, index), audio_only=audio_only, **kw)
 
     norm = norm_from_config(d)
     if norm is None:
         stat_idx = [c * per_class + j for j in range(d.train_per_class) for c in range(len(classes))][:32]
-        key = ("synthetic", d.num_tasks, d.classes_per_task, tuple(sorted(kw.items())), d.mel_bins, d.train_per_class,
-               d.eval_per_class)
+        key = ("synthetic", d.seed, d.num_tasks, d.classes_per_task, tuple(sorted(kw.items())), d.mel_bins,
+               d.train_per_class, d.eval_per_class)
         norm = clip_norm_stats(key, lambda i: render(i, True)["wave"], stat_idx, d)
     source = ClipSource(render, d, norm)
     names = task_names(d.num_tasks)
@@ -273,3 +347,31 @@ def build_synthetic(cfg) -> "Benchmark":
     info = {"classes": classes, "neutral_objects": neutral, "per_class": per_class,
             "reused": {c.label: c.reuses for c in classes if c.reuses is not None}}
     return Benchmark("synthetic", tasks, norm, [c.name for c in classes], info)
+
+
+def build_pretrain_synthetic(cfg, num_classes: int, clips_per_class: int) -> "ClipDataset":
+    """The reserved pre-training set (section 5.1, appendix B): ``num_classes`` x ``clips_per_class``
+    training clips of :func:`make_pretrain_classes`, rendered and augmented like the continual clips,
+    normalised with their own fbank statistics. Its ``info`` attribute names the classes."""
+    from stella.data.benchmark import ClipDataset, ClipSource, clip_norm_stats, norm_from_config
+
+    d = cfg.data
+    pre = make_pretrain_classes(num_classes, d.seed, d.sample_rate)
+    kw = _render_kwargs(d)
+
+    neutral = make_classes(1, 1, d.seed, d.sample_rate)[1]
+
+    def render(index: int, audio_only: bool = False) -> dict:
+        return render_clip(pre, neutral, index // clips_per_class, (d.seed, PRETRAIN_TAG, index),
+                           audio_only=audio_only, **kw)
+
+    norm = norm_from_config(d)
+    if norm is None:
+        stat_idx = [c * clips_per_class + j for j in range(clips_per_class) for c in range(num_classes)][:32]
+        key = ("synthetic-pretrain", d.seed, num_classes, clips_per_class, tuple(sorted(kw.items())), d.mel_bins)
+        norm = clip_norm_stats(key, lambda i: render(i, True)["wave"], stat_idx, d)
+    idx = list(range(num_classes * clips_per_class))
+    ds = ClipDataset(ClipSource(render, d, norm), idx, [i // clips_per_class for i in idx], 0,
+                     augment=d.augment, seed=d.seed)
+    ds.info = {"classes": pre, "norm": norm}
+    return ds

@@ -12,6 +12,7 @@ import torch
 from stella.config import Config
 from stella.models.avm import AVM, AVMOutput, derangement
 from stella.models.backbone import AudioVideoMAE, ModelOutput
+from stella.models.checkpoint import load_checkpoint
 from stella.models.masking import default_num_visible
 
 
@@ -61,4 +62,4 @@ def describe(cfg: Config) -> dict[str, Any]:
 
 
 __all__ = ["AudioVideoMAE", "AVM", "AVMOutput", "ModelOutput", "build_model", "describe", "derangement",
-           "default_num_visible"]
+           "default_num_visible", "load_checkpoint"]

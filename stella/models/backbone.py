@@ -69,7 +69,7 @@ class AudioVideoMAE(nn.Module):
         self.p, D, Dd = mc.patch_size, mc.embed_dim, mc.decoder_dim
         self.audio_grid, self.video_grid = cfg.audio_grid, cfg.video_grid
         self.num_audio_patches, self.num_video_patches = cfg.num_audio_patches, cfg.num_video_patches
-        learned, temporal = mc.pos_embed == "learned", mc.pos_embed == "sincos"
+        learned, temporal = mc.pos_embed != "sincos", mc.pos_embed != "learned"
 
         self.patch_embed_a = nn.Conv2d(1, D, self.p, self.p)                   # Eq. 7, w_a
         self.patch_embed_v = nn.Conv2d(3, D, self.p, self.p)                   # Eq. 7, w_v

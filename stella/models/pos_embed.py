@@ -4,8 +4,9 @@ Audio patches are time-major over the ``(t/p, f/p)`` grid and get a 2-D sin-cos 
 (time, frequency). Video patches are frame-major over ``(T, h/p, w/p)``; as in the authors' code
 each frame gets the same 2-D sin-cos embedding over (row, column) with NO temporal term. A learned
 embedding (``model.pos_embed = "learned"``) starts from these tables and can learn the frame order;
-the fixed variant (``"sincos"``) would leave the frames indistinguishable, so there we add a 1-D
-sin-cos of the frame index (``temporal=True``).
+``"learned_time"`` starts it with a 1-D sin-cos of the frame index added (``temporal=True``), so
+that a small model trained briefly can tell the frames apart (and align them with the audio's
+time) from the first step; the fixed variant (``"sincos"``) always adds it.
 """
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 
 Classification (an MLP probe) and event localisation (a linear per-time-step probe) on frozen
 features over all tasks' clips; retrieval after fine-tuning on a held-out benchmark of classes
-never trained on (:func:`stella.report.runs.unseen_tasks`, the MSR-VTT role). Every probe's
+never trained on (:func:`stella.data.unseen_tasks`, the MSR-VTT role). Every probe's
 result is kept in its run's directory (:func:`cached_frame`), so a rebuilt book reads it back.
 """
 from __future__ import annotations
@@ -14,7 +14,8 @@ import torch
 from torch.utils.data import ConcatDataset
 
 from stella.report import paper_numbers as paper
-from stella.report.runs import cached_frame, dataset_labels, get_run, load_trained, run_config, unseen_tasks
+from stella.data import unseen_tasks
+from stella.report.runs import cached_frame, dataset_labels, get_run, load_trained, run_config
 from stella.report.tables import aggregate, display_frame, mark_frame, side_by_side, wide, wide_mean_std
 
 RECALLS = ("R@1", "R@5", "R@10")

@@ -24,7 +24,6 @@ import time
 from typing import Iterable, Iterator
 
 import pandas as pd
-import torch
 
 from stella.eval.efficiency import measure_step, module_bytes, optimizer_bytes, synchronize
 

@@ -9,7 +9,7 @@ select.py      `select` / `select_from_scores`, the trainer's entry points
 from .correlation import correlation_scores, past_query_set, pooled_queries
 from .importance import importance_from_attention, importance_scores, kappa, mu, uniform_importance
 from .sampling import (AUDIO_MODES, chunk_importance, chunked_rank, exclusion_mask, gather, lex_order,
-                       multinomial_order, rank_audio, rank_video, select_audio, select_video)
+                       multinomial_order, rank_audio, rank_video, select_audio, select_topk, select_video)
 from .select import Selection, budgets, select, select_from_scores
 from .variants import (AVM_STRATEGIES, STRATEGIES, ablate_scores, energy_scores, mats_selection, motion_scores,
                        normalise_scores, random_selection)
@@ -17,6 +17,6 @@ from .variants import (AVM_STRATEGIES, STRATEGIES, ablate_scores, energy_scores,
 __all__ = ["importance_scores", "importance_from_attention", "kappa", "mu", "uniform_importance",
            "pooled_queries", "past_query_set", "correlation_scores",
            "AUDIO_MODES", "exclusion_mask", "multinomial_order", "lex_order", "rank_video", "chunk_importance",
-           "chunked_rank", "rank_audio", "select_video", "select_audio", "gather",
+           "chunked_rank", "rank_audio", "select_video", "select_audio", "select_topk", "gather",
            "STRATEGIES", "AVM_STRATEGIES", "random_selection", "motion_scores", "energy_scores", "normalise_scores",
            "mats_selection", "ablate_scores", "Selection", "budgets", "select", "select_from_scores"]

@@ -3,7 +3,7 @@
 Eq. 3 keeps the kappa most important keys of each modality and pools the matching queries into one
 importance-weighted query per head:
 
-    S_n = argsort(I_n) (descending by default, ambiguity 3),  I^s_n[i, j] = I_n[i, S_n[i, j]],
+    S_n = argsort(I_n) (descending by default; the book's choices table),  I^s_n[i, j] = I_n[i, S_n[i, j]],
     q^_n = sum_j w_j q_n[:, :, S_n[j]],  w = I^s_n / sum_j I^s_n,   k^_n = k_n[:, :, S_n[:kappa_n]].
 
 Eq. 4 compares, on each kept key, the current pooled query of the OTHER modality with P past pooled
@@ -12,7 +12,7 @@ queries read from the rehearsal memory:
     A^_a = mu(q^_v, k^_a)  (B, H, kappa_a),   A^p_a = mu(q^p_v, k^_a)  (B, P, H, kappa_a)
     C_a[i, j] = mean_h  sum_p  softmax_{over {current, past_1..past_P}}([A^_a, A^p_a])[p]
 
-i.e. a softmax per kept patch and head over the stacked {current, past} entries (ambiguity 4); C is
+i.e. a softmax per kept patch and head over the stacked {current, past} entries (the book's choices table); C is
 the past entries' total share, in [0, 1], and moves to one when the patch correlates more with the
 past queries than with its current pair. Patches outside the kept kappa are not judged: C = 0.
 An empty memory (no past queries) gives C = 0 everywhere. Audio and video are symmetric.
@@ -54,7 +54,7 @@ def pooled_queries(q: Tensor, k: Tensor, I: Tensor, kappa: int,
 
 
 def past_query_set(q_hat_replay: Tensor | None, batch: int, mode: str = "paired") -> Tensor | None:
-    """Past pooled queries per current sample for Eq. 4 (ambiguity 4).
+    """Past pooled queries per current sample for Eq. 4 (the book's choices table).
 
     q_hat_replay (R, H, d): the stored q^p of the R replayed samples (Algorithm 2 line 5), or None.
     mode "paired": current sample i uses replay sample i mod R (P = 1; the authors' code pairs one

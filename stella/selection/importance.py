@@ -1,6 +1,6 @@
 """Localized Patch Importance Scoring (section 4.1, Eq. 2) and the sampling budget kappa.
 
-The AVM module (Eq. 1) gives cross-modal attention logits, read cross-modally (ambiguity 1):
+The AVM module (Eq. 1) gives cross-modal attention logits, read cross-modally (the book's choices table):
 
     A_a = mu(q_v, k_a) = q_v k_a^T / (beta sqrt(d))    (B, H, N, M)  video queries on audio keys
     A_v = mu(q_a, k_v) = q_a k_v^T / (beta sqrt(d))    (B, H, M, N)  audio queries on video keys

@@ -16,7 +16,8 @@ Algorithm 1 (audio, appendix H) chooses whole time chunks of L_c time tokens: ch
 the frequency-summed importance average-pooled over each chunk (a last partial chunk, when
 t/p % L_c != 0, is averaged over its actual length), chunks are ordered by a multinomial draw
 without replacement, and non-excluded patches are taken chunk after chunk until kappa_a; the tail
-of the last chunk (in its time-major flattened order) is pruned so exactly kappa_a remain. It is
+of the last chunk (in its time-major flattened order) is pruned so exactly kappa_a remain (the
+authors' code instead prunes its head when the following chunk is already chosen: ``trim``). It is
 vectorised as one sort of the integer key  F * (n_chunks * chunk_len) + chunk_rank * chunk_len +
 position_in_chunk  whose first kappa_a entries are that set; if fewer than kappa_a patches are not
 excluded, excluded ones follow in the same chunk order. Selected indices are returned sorted
@@ -96,14 +97,18 @@ def chunk_importance(I: Tensor, grid: tuple[int, int], chunk_size: int, axis: st
 
 
 def chunked_rank(F: Tensor, chunk_order: Tensor, grid: tuple[int, int], chunk_size: int,
-                 axis: str = "time") -> Tensor:
+                 axis: str = "time", trim: str = "tail", generator: torch.Generator | None = None) -> Tensor:
     """Algorithm 1 lines 8-24, vectorised: the audio order S~_a (B, M) given the chunk draw order.
 
     F (B, M) bool exclusions (time-major patches), chunk_order (B, n_chunks) the chunks in draw
     order. Patches are ranked by F * n_chunks * chunk_len + rank(chunk) * chunk_len + position in
     chunk (flattened time-major for axis "time", frequency-major for "frequency"), ascending; the
-    first kappa_a entries are Algorithm 1's kept set for any kappa_a (tail pruning of the last chunk
-    included), and excluded patches come after all others, in chunk order.
+    first kappa_a entries are Algorithm 1's kept set for any kappa_a, and excluded patches come after
+    all others, in chunk order. ``trim`` decides which end of the overflowing (last taken) chunk is
+    pruned: "tail" (the paper's Algorithm 1: its last positions), or "neighbour" (the authors' code:
+    the head when the following chunk was drawn earlier, the tail when only the preceding one was,
+    a side drawn at random -- one uniform per chunk from ``generator`` -- when neither was). The
+    position order is reversed per chunk accordingly, which only matters for the chunk that overflows.
     """
     nt, nf = grid
     B = F.shape[0]
@@ -116,8 +121,17 @@ def chunked_rank(F: Tensor, chunk_order: Tensor, grid: tuple[int, int], chunk_si
     dev = F.device
     chunk_rank = torch.argsort(chunk_order, dim=1)                                   # (B, nc)
     along = torch.arange(n, device=dev)
-    within = (along % chunk_size)[:, None] * m + torch.arange(m, device=dev)[None]   # (n, m)
-    key = chunk_rank[:, along // chunk_size][:, :, None] * chunk_len + within[None]
+    within = ((along % chunk_size)[:, None] * m + torch.arange(m, device=dev)[None]).expand(B, n, m)
+    if trim == "neighbour":
+        inf = torch.full((B, 1), nc, device=dev, dtype=chunk_rank.dtype)
+        next_first = torch.cat([chunk_rank[:, 1:], inf], dim=1) < chunk_rank
+        prev_first = torch.cat([inf, chunk_rank[:, :-1]], dim=1) < chunk_rank
+        coin = _uniform((B, nc), generator, dev) < 0.5
+        head = next_first | (~prev_first & coin)                                     # (B, nc) trim the head
+        within = torch.where(head[:, along // chunk_size][:, :, None], chunk_len - 1 - within, within)
+    elif trim != "tail":
+        raise ValueError(f"chunked_rank: trim must be 'tail' or 'neighbour', got {trim!r}")
+    key = chunk_rank[:, along // chunk_size][:, :, None] * chunk_len + within
     key = key + F3.long() * (nc * chunk_len)
     if axis == "frequency":
         key = key.transpose(1, 2)
@@ -125,9 +139,10 @@ def chunked_rank(F: Tensor, chunk_order: Tensor, grid: tuple[int, int], chunk_si
 
 
 def rank_audio(I: Tensor, F: Tensor, grid: tuple[int, int], chunk_size: int,
-               generator: torch.Generator | None, mode: str = "time") -> Tensor:
+               generator: torch.Generator | None, mode: str = "time", trim: str = "tail") -> Tensor:
     """Audio order S~_a (B, M): Algorithm 1 with chunks along time ("time", the paper's), along
-    frequency ("frequency", Fig. 9b), or no chunk constraint ("none": Eq. 5 as for video)."""
+    frequency ("frequency", Fig. 9b), or no chunk constraint ("none": Eq. 5 as for video); ``trim``
+    as in :func:`chunked_rank`."""
     if mode not in AUDIO_MODES:
         raise ValueError(f"rank_audio: mode must be one of {AUDIO_MODES}, got {mode!r}")
     nt, nf = grid
@@ -136,7 +151,7 @@ def rank_audio(I: Tensor, F: Tensor, grid: tuple[int, int], chunk_size: int,
     if mode == "none":
         return rank_video(I, F, generator)
     order = multinomial_order(chunk_importance(I, grid, chunk_size, mode), generator)
-    return chunked_rank(F, order, grid, chunk_size, mode)
+    return chunked_rank(F, order, grid, chunk_size, mode, trim, generator)
 
 
 def _check_kappa(kappa: int, L: int) -> None:
@@ -153,12 +168,20 @@ def select_video(I_v: Tensor, C_v: Tensor, kappa_v: int, generator: torch.Genera
 
 
 def select_audio(I_a: Tensor, C_a: Tensor, grid: tuple[int, int], kappa_a: int, chunk_size: int,
-                 generator: torch.Generator | None, mode: str = "time") -> Tensor:
+                 generator: torch.Generator | None, mode: str = "time", trim: str = "tail") -> Tensor:
     """Algorithm 1: I_a, C_a (B, M), grid (nt, nf) with M = nt*nf time-major -> idx (B, kappa_a),
-    distinct, sorted ascending. Random draws: F (B, M), then chunk Gumbel noise (B, n_chunks)."""
+    distinct, sorted ascending. Random draws: F (B, M), then chunk Gumbel noise (B, n_chunks), then
+    (trim "neighbour" only) one side per chunk (B, n_chunks)."""
     _check_kappa(kappa_a, I_a.shape[1])
     F = exclusion_mask(C_a, generator)
-    return rank_audio(I_a, F, grid, chunk_size, generator, mode)[:, :kappa_a].sort(dim=1).values
+    return rank_audio(I_a, F, grid, chunk_size, generator, mode, trim)[:, :kappa_a].sort(dim=1).values
+
+
+def select_topk(I: Tensor, kappa: int) -> Tensor:
+    """The authors' selection while the memory is empty: the kappa most important patches, deterministic
+    (ties by index). I (B, L) -> idx (B, kappa) sorted ascending."""
+    _check_kappa(kappa, I.shape[1])
+    return torch.argsort(I, dim=1, descending=True, stable=True)[:, :kappa].sort(dim=1).values
 
 
 def gather(x: Tensor, idx: Tensor) -> Tensor:
@@ -168,4 +191,4 @@ def gather(x: Tensor, idx: Tensor) -> Tensor:
 
 
 __all__ = ["AUDIO_MODES", "lex_order", "exclusion_mask", "multinomial_order", "rank_video", "chunk_importance",
-           "chunked_rank", "rank_audio", "select_video", "select_audio", "gather"]
+           "chunked_rank", "rank_audio", "select_video", "select_audio", "select_topk", "gather"]

@@ -26,7 +26,7 @@ from stella.config import Config
 
 from .correlation import correlation_scores, past_query_set, pooled_queries
 from .importance import importance_scores, kappa, uniform_importance
-from .sampling import select_audio, select_video
+from .sampling import select_audio, select_topk, select_video
 from .variants import AVM_STRATEGIES, STRATEGIES, ablate_scores, energy_scores, mats_selection, motion_scores, \
     normalise_scores, random_selection
 
@@ -114,7 +114,7 @@ def select_from_scores(cfg: Config, I_a: Tensor, I_v: Tensor, C_a: Tensor, C_v: 
     elif strategy == "mats":
         idx_a, idx_v = mats_selection(I_a, ka, generator), mats_selection(I_v, kv, generator)
     else:
-        idx_a = select_audio(I_a, C_a, grid, ka, sc.chunk_size, generator, sc.audio_mode)
+        idx_a = select_audio(I_a, C_a, grid, ka, sc.chunk_size, generator, sc.audio_mode, sc.chunk_trim)
         idx_v = select_video(I_v, C_v, kv, generator)
     return Selection(idx_a, idx_v, I_a, I_v, C_a, C_v)
 
@@ -133,6 +133,12 @@ def select(cfg: Config, avm_out: Any, I_a: Tensor | None, I_v: Tensor | None,
     R = 0 for an empty memory; combined per cfg.selection.past_queries ("paired" / "mean").
     patches_a (B, M, P_a), patches_v (B, N, P_v): raw patches, needed for "mats" only.
     For none/random/mats no AVM is needed (avm_out may be None) and q_hat stays None.
+    Fidelity switches (cfg.selection): ``corr_temperature`` "beta" scales Eq. 4's logits by
+    1/(beta sqrt d) as the paper's mu does, "sqrt_d" by 1/sqrt d as the authors' code does;
+    ``empty_memory`` "topk" replaces the sampling by the deterministic top-kappa of I for both
+    modalities (no chunks) while the memory is empty, as the authors' code does ("sample": Eq. 5 and
+    Algorithm 1 with C = 0); RCA-only keeps sampling (its I is uniform, a top-kappa would be the
+    first kappa indices); ``chunk_trim``, see :func:`stella.selection.sampling.chunked_rank`.
     """
     sc = cfg.selection
     _check_strategy(strategy)
@@ -161,11 +167,15 @@ def select(cfg: Config, avm_out: Any, I_a: Tensor | None, I_v: Tensor | None,
     q_hat_v, k_hat_v, keep_v = pooled_queries(avm_out.q_v, avm_out.k_v, I_v, kv, sc.descending)
     past_a = past_query_set(q_hat_past_a, B, sc.past_queries)
     past_v = past_query_set(q_hat_past_v, B, sc.past_queries)
-    C_a = correlation_scores(q_hat_v, k_hat_a, keep_a, past_v, M, sc.beta)
-    C_v = correlation_scores(q_hat_a, k_hat_v, keep_v, past_a, N, sc.beta)
+    corr_beta = sc.beta if sc.corr_temperature == "beta" else 1.0
+    C_a = correlation_scores(q_hat_v, k_hat_a, keep_a, past_v, M, corr_beta)
+    C_v = correlation_scores(q_hat_a, k_hat_v, keep_v, past_a, N, corr_beta)
     Ia_s, Ca_s = ablate_scores(strategy, I_a, C_a)
     Iv_s, Cv_s = ablate_scores(strategy, I_v, C_v)
-    out = select_from_scores(cfg, Ia_s, Iv_s, Ca_s, Cv_s, generator, strategy=strategy)
+    if sc.empty_memory == "topk" and past_a is None and past_v is None and strategy != "rca":
+        out = Selection(select_topk(Ia_s, ka), select_topk(Iv_s, kv), Ia_s, Iv_s, Ca_s, Cv_s)
+    else:
+        out = select_from_scores(cfg, Ia_s, Iv_s, Ca_s, Cv_s, generator, strategy=strategy)
     out.q_hat_a, out.q_hat_v = q_hat_a, q_hat_v
     return out
 

@@ -8,8 +8,10 @@ from stella.report.defaults import ParameterError, notebook_setup
 def test_defaults_per_preset():
     nb = notebook_setup("02_retrieval", "smoke", "results", n_seeds=None, methods=None)
     assert nb.seeds == [2021] and len(nb.methods) == 11 and nb.train_overrides == []
-    assert notebook_setup("02_retrieval", "cpu").seeds == [2021, 2022, 2023]
-    assert notebook_setup("04_ablations", "cpu").seeds == [2021]               # frugal sweeps: one seed
+    assert notebook_setup("02_retrieval", "cpu").seeds == [2021, 2022, 2023, 2024, 2025]
+    ab_cpu = notebook_setup("04_ablations", "cpu")
+    assert ab_cpu.seeds == [2021, 2022, 2023, 2024, 2025] and ab_cpu.sweep_seeds == [2021]   # frugal sweeps: one seed
+    assert notebook_setup("04_ablations", "cpu", n_sweep_seeds=3).sweep_seeds == [2021, 2022, 2023]
     ab = notebook_setup("04_ablations", "smoke")
     assert ab.methods == ["random", "derpp", "stella"] and ab.chunk_sizes == [1, 2] and ab.rho_values == [0.5]
     assert notebook_setup("05_memory_size", "cpu").memory_sizes == [32, 64]
@@ -47,3 +49,20 @@ def test_bad_preset_and_chapter():
         notebook_setup("02_retrieval", "no-such-preset")
     with pytest.raises(ParameterError, match="unknown chapter"):
         notebook_setup("99_nope", "smoke")
+
+
+def test_seed_table_pairs_every_claim_over_the_same_seeds():
+    """SEEDS is the one table: the main comparisons use 5 seeds at cpu and 3 at the paper's presets, and a
+    table with fewer seeds uses the first seeds of one with more (so claims pair over the same seeds)."""
+    from stella.report.defaults import SEEDS, default_seeds
+
+    for chapter in ("02_retrieval", "04_ablations", "08_downstream", "09_what_reproduced"):
+        assert notebook_setup(chapter, "cpu").n == 5 and notebook_setup(chapter, "paper").n == 3
+        assert notebook_setup(chapter, "smoke").n == 1
+    assert default_seeds("04_sweeps", "cpu") == 1 and default_seeds("04_sweeps", "paper") == 3
+    main = notebook_setup("02_retrieval", "cpu").seeds
+    for chapter in ("03_efficiency", "05_memory_size", "06_modality_gap", "07_attention_localization"):
+        seeds = notebook_setup(chapter, "cpu").seeds
+        assert seeds == main[:len(seeds)], chapter
+    assert all(len(v) == 3 and min(v) >= 1 for v in SEEDS.values())
+    assert notebook_setup("07_attention_localization", "cpu").signal_methods == ["stella", "derpp"]

@@ -115,6 +115,25 @@ def test_af_table_is_the_per_seed_mean_and_std():
     assert means.at["a", "A→V A"] == 11.0 and stds.at["a", "V→A F"] == pytest.approx(math.sqrt(2))
 
 
+def test_reference_rows_under_a_retrieval_table():
+    from stella.report import claims as C
+
+    refs = C.reference_recalls({c: 8 for c in range(16)})           # gallery 128: chance R@1 = 100/128
+    assert list(refs.index) == list(C.REFERENCE_ROWS) and refs.at[C.REFERENCE_ROWS[0], "R@1"] == pytest.approx(100 / 128)
+    assert refs.at[C.REFERENCE_ROWS[1], "R@10"] == 100.0
+    agg = T.aggregate(_long(), ["method", "direction", "metric"])
+    means, stds = T.wide_mean_std(agg, col_orders={"direction": ["A→V", "V→A"]})
+    m, s = T.with_references(means["A→V"], stds["A→V"], refs)
+    assert list(m.index[-2:]) == list(C.REFERENCE_ROWS) and m.shape[1] == means["A→V"].shape[1]
+    assert m.at[C.REFERENCE_ROWS[0], ("avg", "A")] == pytest.approx(refs.at[C.REFERENCE_ROWS[0], "avg"])
+    assert np.isnan(m.at[C.REFERENCE_ROWS[0], ("avg", "F")]) and s.loc[list(C.REFERENCE_ROWS)].isna().all().all()
+    am, astd = T.af_table(_long().assign(variant=None))
+    m2, _ = T.with_references(am, astd, refs)
+    assert m2.at[C.REFERENCE_ROWS[1], "V→A A"] == pytest.approx(refs.at[C.REFERENCE_ROWS[1], "avg"])
+    assert np.isnan(m2.at[C.REFERENCE_ROWS[1], "V→A F"])
+    assert "ceiling" in C.scale_note(C.retrieval_scale({c: 8 for c in range(16)}))
+
+
 def test_format_and_side_by_side():
     assert T.format_mean_std(1.234, 0.05) == "1.23 ± 0.05"
     assert T.format_mean_std(1.234, float("nan")) == "1.23"

@@ -73,7 +73,7 @@ def attention_maps(model: torch.nn.Module, dataset: Any, video_grid: Sequence[in
                    avm: torch.nn.Module | None = None, beta: float = 1.0, batch_size: int = 16,
                    device: str | torch.device = "cpu") -> dict[str, torch.Tensor]:
     """Maps for a whole dataset in eval mode -> CPU ``maps`` (n, T, h/p, w/p), ``index``, ``task``,
-    ``label`` (n,) and, when the items carry them, ``mask`` bool (n, T, H, W)."""
+    ``label`` (n,) and, when the items carry them, ``mask`` bool (n, T, H, W) and ``active`` bool (n, t)."""
     if len(dataset) == 0:
         raise ValueError("empty evaluation split: the dataset has no clips")
     mods = [m for m in (model, avm) if m is not None]
@@ -86,7 +86,7 @@ def attention_maps(model: torch.nn.Module, dataset: Any, video_grid: Sequence[in
             maps = clip_attention_maps(model, batch["audio"].to(device), batch["video"].to(device),
                                        video_grid, kind, avm, beta)
             out.setdefault("maps", []).append(maps.float().cpu())
-            for k in ("index", "task", "label", "mask"):
+            for k in ("index", "task", "label", "mask", "active"):
                 if k in batch:
                     out.setdefault(k, []).append(torch.as_tensor(batch[k]).cpu())
     finally:

@@ -43,10 +43,11 @@ def sweep_default(preset: str, name: str):
 
 
 def sweep_runs(nb, name: str) -> pd.DataFrame:
-    """:func:`seed_table` of STELLA over the sweep's values (``variant`` = the value)."""
+    """:func:`seed_table` of STELLA over the sweep's values (``variant`` = the value), on the sweeps'
+    seeds (``nb.sweep_seeds``: the first of Table 3's, :data:`stella.report.defaults.SEEDS`)."""
     key, _, param, _ = SWEEPS[name]
     values = getattr(nb, param)
-    return seed_table(nb.preset, ["stella"], nb.seeds, variants={v: [f"selection.{key}={v}"] for v in values},
+    return seed_table(nb.preset, ["stella"], nb.sweep_seeds, variants={v: [f"selection.{key}={v}"] for v in values},
                       **nb.run_args())
 
 

@@ -1,4 +1,4 @@
-"""Tables of the benchmark itself (chapter 01): tasks, overwriting pairs, sparsity, audio normalisation.
+"""Tables of the benchmark itself (chapter 01): tasks, the cue, overwriting pairs, sparsity, audio normalisation.
 
 Every function measures the generated data of a :class:`stella.data.Benchmark`; nothing trains.
 """
@@ -47,6 +47,45 @@ def sparsity_sentence(sp: pd.DataFrame, patch: int, name: str = "") -> str:
     return (f"{name}On average {v:.1f}% of the {patch}x{patch} video patches touch the sounding object and {a:.1f}% of "
             f"the audio time tokens contain the event; the correspondence is sparse (< 50% in both): "
             f"{'yes' if v < 50 and a < 50 else 'no'}.")
+
+
+def cue_frame(bench, max_items: int | None = None) -> pd.DataFrame:
+    """The cue that marks the sounding object, measured on each task's evaluation clips: the share of
+    frames whose audio segment sounds, and the object's area (pixels) and brightness (mean of the
+    displayed RGB inside its mask) in those frames against its silent frames. One row per task."""
+    from stella.eval.attention import denormalize_video
+    from stella.eval.signal import sounding_mask
+
+    rows = []
+    for t in bench.tasks:
+        n = len(t.eval) if max_items is None else min(len(t.eval), max_items)
+        on, area, light = [], {True: [], False: []}, {True: [], False: []}
+        for i in range(n):
+            item = t.eval[i]
+            mask = item["mask"]
+            sounds = sounding_mask(mask[None], item["active"][None])[0].flatten(1).any(1)      # (T,)
+            frames = denormalize_video(item["video"])                                            # (T, H, W, 3)
+            on.append(float(sounds.float().mean()))
+            for k in range(mask.shape[0]):
+                if mask[k].any():
+                    area[bool(sounds[k])].append(float(mask[k].float().sum()))
+                    light[bool(sounds[k])].append(float(frames[k][mask[k]].mean()))
+        mean = lambda v: float(torch.tensor(v).mean()) if v else float("nan")
+        rows.append({"task": t.index + 1, "frames with the sound on (%)": 100 * mean(on),
+                     "object area, sounding / silent frames": mean(area[True]) / mean(area[False]),
+                     "object brightness, sounding frames": mean(light[True]),
+                     "object brightness, silent frames": mean(light[False])})
+    return pd.DataFrame(rows)
+
+
+def alignment_sentence(cfg) -> str:
+    """How frames, fbank frames, audio time tokens and Algorithm 1's chunks line up at ``cfg``."""
+    T, t, p, lc = cfg.data.num_frames, cfg.data.audio_frames, cfg.model.patch_size, cfg.selection.chunk_size
+    seg = t // T
+    same = t == T * p * lc
+    return (f"Frame k of the {T} shows fbank frames [{seg}k, {seg}(k+1)) of the {t}: {seg / p:g} audio time tokens of "
+            f"{p} fbank frames each. Algorithm 1's chunk of L_c = {lc} time tokens ({lc * p} fbank frames) is "
+            + ("exactly one frame's segment." if same else "not one frame's segment at this preset."))
 
 
 def audio_norm_frame(bench, per_task: int = 8) -> pd.DataFrame:

@@ -88,6 +88,24 @@ def retrieval_scale(class_counts: Counter | Mapping[int, int], ks: Sequence[int]
             "ceiling": ceiling_recall(class_counts, ks)["avg"]}
 
 
+REFERENCE_ROWS = ("chance: random ranking", "ceiling: class knowledge")
+
+
+def reference_recalls(class_counts: Mapping[int, int], ks: Sequence[int] = (1, 5, 10)) -> pd.DataFrame:
+    """The floor and the roof of a retrieval table: rows :data:`REFERENCE_ROWS` (chance, ceiling),
+    columns ``R@k`` and ``avg`` (%), for the gallery with ``class_counts`` clips per class."""
+    from stella.eval.retrieval import chance_recall
+
+    size = sum(class_counts.values())
+    return pd.DataFrame([chance_recall(size, ks), ceiling_recall(class_counts, ks)], index=list(REFERENCE_ROWS))
+
+
+def scale_note(scale: Mapping[str, float]) -> str:
+    """"chance 4.17 %, ceiling 48.96 % (avg recall, gallery of 128 clips)" for a table's caption."""
+    return (f"chance {scale['chance']:.2f} %, ceiling {scale['ceiling']:.2f} % (avg recall over a gallery of "
+            f"{scale['gallery']} clips)")
+
+
 # --------------------------------------------------------------------------- rows
 def _per_seed(runs: pd.DataFrame, value: str, direction: str | None = None, metric: str = "avg") -> pd.DataFrame:
     """seed x method of ``value`` (A or F) for the avg metric of one direction (None: mean of both)."""
@@ -348,9 +366,9 @@ def book_claims(preset: str, seeds: Sequence[int] | None = None, results_dir: st
     efficiency ratios of Table 2 measured in chapter 09, in that order, with the columns of
     :data:`COLUMNS` (``chapter`` is the notebook stem where the claim's table is shown).
 
-    ``seeds`` (default: the chapters' own, 3 above the smoke preset) apply to chapters 02 and 08;
-    chapter 04 keeps its own (one seed at the smoke and cpu presets). Runs and probes come from the
-    store (what the chapters trained); a missing one is trained. ``efficiency=False`` skips the
+    ``seeds`` (default: each chapter's own, :data:`stella.report.defaults.SEEDS`) apply to chapters 02,
+    04's Table 3 and 08; the sweeps of chapter 04 keep their own (the first of those seeds). Runs and
+    probes come from the store (what the chapters trained); a missing one is trained. ``efficiency=False`` skips the
     Table 2 measurement (about a minute at the cpu preset)."""
     from dataclasses import replace
 
@@ -363,7 +381,7 @@ def book_claims(preset: str, seeds: Sequence[int] | None = None, results_dir: st
     nb4 = notebook_setup("04_ablations", preset, task_order=task_order, **common)
     nb8 = notebook_setup("08_downstream", preset, task_order=task_order, **common)
     if seeds is not None:
-        nb2, nb8 = replace(nb2, seeds=list(seeds)), replace(nb8, seeds=list(seeds))
+        nb2, nb4, nb8 = (replace(nb, seeds=list(seeds)) for nb in (nb2, nb4, nb8))
     scale = retrieval_scale(gallery_classes(preset, task_order))
     parts = [retrieval_claims(seed_table(preset, nb2.methods, nb2.seeds, **nb2.run_args()), scale, task_order),
              ablation_claims(seed_table(preset, nb4.methods, nb4.seeds, **nb4.run_args()), scale),

@@ -5,9 +5,10 @@ checks each parameter (a bad one raises :class:`ParameterError`, one line naming
 and the value) and resolves the chapter's per-preset defaults in one visible place, so the
 notebooks carry no pasted preamble. The rules: ``None`` means "the chapter's default at this
 preset"; "smoke" (``quick``) runs the fewest runs that still draw every table and figure;
-"smoke" and "cpu" (``frugal``) run one seed for the sweeps of chapters 04 and 05, whose default
-setting is the run shared with chapter 02. Training runs keep the preset's ``run.device`` unless a
-GPU is asked for (``train_overrides``), so every chapter shares the store's runs.
+"smoke" and "cpu" (``frugal``) sweep fewer values in chapters 04 and 05, whose default setting is
+the run shared with chapter 02. How many training seeds each table uses is :data:`SEEDS`, one
+table for the book. Training runs keep the preset's ``run.device`` unless a GPU is asked for
+(``train_overrides``), so every chapter shares the store's runs.
 """
 from __future__ import annotations
 
@@ -25,6 +26,25 @@ TABLE3 = ("random", "mats", "derpp", "lpis", "rca", "stella")
 GAP_METHODS = ("finetune", "er", "derpp", "esmer", "stella", "stella+", "lpis", "rca")   # Fig. 6 / 10 / 12
 AUDIO_MODES = ("time", "frequency", "none")
 PAPER_BATCH = 48                                                                          # Table 2's batch
+
+# Training seeds of every table of the book: (smoke, cpu, any other preset). Seeds are the preset's
+# seed and the next ones (stella.report.runs.seeds_for), so a table with fewer seeds uses the first
+# seeds of one with more, and every claim pairs its two sides over the same seeds. At cpu the main
+# comparisons use 5 seeds (3 cannot separate differences of 2-4 %p with seed std 2-4 %p); the
+# sweeps of chapters 04 and 05 use one (their claims then read "inconclusive"), the measurements of
+# chapters 06 and 07 three; `make book` trains them within its 45-minute budget (README, Timings).
+# The paper averages 3 runs, so its presets use 3.
+SEEDS = {
+    "02_retrieval": (1, 5, 3),                 # Table 1: every method
+    "03_efficiency": (1, 1, 3),                # Table 2's A/F columns (the efficiency itself: one measurement)
+    "04_ablations": (1, 5, 3),                 # Table 3: random, MATS, DER++, LPIS, RCA, STELLA
+    "04_sweeps": (1, 1, 3),                    # Fig. 9, Tables 9 and 10
+    "05_memory_size": (1, 1, 3),               # Fig. 5
+    "06_modality_gap": (1, 3, 3),              # Fig. 6, 10, 12
+    "07_attention_localization": (1, 3, 3),    # Fig. 2, 7, 13, 14
+    "08_downstream": (1, 5, 3),                # Tables 4 and 8 (the runs of Table 1)
+    "09_what_reproduced": (1, 5, 3),           # the claims of 02, 04 and 08 (each with its own seeds)
+}
 
 
 class ParameterError(ValueError):
@@ -118,11 +138,12 @@ def _map_threshold(name: str, value: Any) -> float | str:
 CHECKS: dict[str, Callable[[str, Any], Any]] = {
     "results_dir": _text, "device": _device, "task_order": _text, "tuxpaint_dir": _text,
     "n_seeds": _optional(lambda n, v: _int(n, v, 1)),
-    "methods": _optional(check_methods), "umap_methods": check_methods,
+    "methods": _optional(check_methods), "umap_methods": check_methods, "signal_methods": _optional(check_methods),
     "trained": _flag, "play_audio": _flag, "measure_memory": _flag,
     "seed": lambda n, v: _int(n, v, 0), "clip": lambda n, v: _int(n, v, 0),
     "clips_per_task": lambda n, v: _int(n, v, 0), "n_clips": lambda n, v: _int(n, v, 0),
-    "prefill": lambda n, v: _int(n, v, 0), "acc_seeds": lambda n, v: _int(n, v, 1),
+    "prefill": lambda n, v: _int(n, v, 0), "acc_seeds": _optional(lambda n, v: _int(n, v, 1)),
+    "n_sweep_seeds": _optional(lambda n, v: _int(n, v, 1)),
     "extra_tasks": lambda n, v: _int(n, v, 1), "umap_task": lambda n, v: _int(n, v, 1),
     "max_items": _optional(lambda n, v: _int(n, v, 1)), "steps": _optional(lambda n, v: _int(n, v, 1)),
     "efficiency_steps": _optional(lambda n, v: _int(n, v, 1)),
@@ -177,8 +198,16 @@ class Setup:
         return f"preset {self.preset!r}, " + ", ".join(f"{k} {v}" for k, v in shown.items() if v not in (None, []))
 
 
-def _n_seeds(p: dict, default_quick: int, default_other: int, quick: bool) -> int:
-    return p.pop("n_seeds", None) or (default_quick if quick else default_other)
+def default_seeds(table: str, preset: str) -> int:
+    """How many training seeds ``table`` (a key of :data:`SEEDS`) uses at ``preset``."""
+    smoke, cpu, other = SEEDS[table]
+    name = load_config(preset).preset
+    return smoke if name == "smoke" else cpu if name == "cpu" else other
+
+
+def _seeds(p: dict, table: str, preset: str, name: str = "n_seeds") -> list[int]:
+    """The training seeds of ``table``: the parameter ``name`` when given, else :data:`SEEDS`."""
+    return seeds_for(preset, p.pop(name, None) or default_seeds(table, preset))
 
 
 def notebook_setup(chapter: str, preset: str, results_dir: str | Path = "results", **params: Any) -> Setup:
@@ -211,18 +240,19 @@ def _benchmark(preset, p, quick, frugal):
 
 
 def _retrieval(preset, p, quick, frugal):
-    return seeds_for(preset, _n_seeds(p, 1, 3, quick)), p.pop("methods", None) or list(TABLE1)
+    return _seeds(p, "02_retrieval", preset), p.pop("methods", None) or list(TABLE1)
 
 
 def _efficiency(preset, p, quick, frugal):
-    n = _n_seeds(p, 1, 3, quick)
     p["steps"] = p.get("steps") or (2 if quick else 10)
-    acc_seeds = p.pop("acc_seeds", 1)
-    return seeds_for(preset, n)[:max(1, min(acc_seeds, n))], p.pop("methods", None) or list(TABLE1[:-1]) + ["stella++"]
+    seeds = _seeds(p, "03_efficiency", preset, "acc_seeds")
+    cap = p.pop("n_seeds", None)
+    return seeds[:cap] if cap else seeds, p.pop("methods", None) or list(TABLE1[:-1]) + ["stella++"]
 
 
 def _ablations(preset, p, quick, frugal):
-    seeds = seeds_for(preset, _n_seeds(p, 1, 3, frugal))
+    seeds = _seeds(p, "04_ablations", preset)
+    p["sweep_seeds"] = _seeds(p, "04_sweeps", preset, "n_sweep_seeds")
     methods = p.pop("methods", None) or list(TABLE3)
     if quick:
         methods = [m for m in methods if m in ("random", "derpp", "stella")]
@@ -238,7 +268,7 @@ def _ablations(preset, p, quick, frugal):
 
 
 def _memory_size(preset, p, quick, frugal):
-    seeds = seeds_for(preset, _n_seeds(p, 1, 3, frugal))
+    seeds = _seeds(p, "05_memory_size", preset)
     methods = p.pop("methods", None) or ["er", "derpp", "stella", "stella+"]
     if quick:
         methods = [m for m in methods if m in ("derpp", "stella+")] or methods[:2]
@@ -252,7 +282,7 @@ def _gap(preset, p, quick, frugal):
     methods = p.pop("methods", None) or (["finetune", "esmer", "stella"] if quick else list(GAP_METHODS))
     p.setdefault("umap_methods", ["esmer", "stella"])
     p.setdefault("umap_task", 1)
-    return seeds_for(preset, _n_seeds(p, 1, 3, quick)), methods
+    return _seeds(p, "06_modality_gap", preset), methods
 
 
 def _localization(preset, p, quick, frugal):
@@ -260,7 +290,8 @@ def _localization(preset, p, quick, frugal):
     p.setdefault("n_clips", 2)
     p.setdefault("iou_threshold", 0.5)
     p.setdefault("map_threshold", 0.5)
-    return seeds_for(preset, _n_seeds(p, 1, 3, quick)), methods
+    p["signal_methods"] = p.get("signal_methods") or ["stella", "derpp"]
+    return _seeds(p, "07_attention_localization", preset), methods
 
 
 def _downstream(preset, p, quick, frugal):
@@ -270,7 +301,7 @@ def _downstream(preset, p, quick, frugal):
     p["probe_epochs"] = p.get("probe_epochs") or (20 if quick else 100)
     p["finetune_steps"] = p.get("finetune_steps") or (2 if quick else 20)
     p.setdefault("extra_tasks", 1)
-    return seeds_for(preset, _n_seeds(p, 1, 3, quick)), methods
+    return _seeds(p, "08_downstream", preset), methods
 
 
 def _reproduced(preset, p, quick, frugal):
@@ -278,7 +309,7 @@ def _reproduced(preset, p, quick, frugal):
     own = run_config(preset, "stella").continual.batch_size
     p["efficiency_batches"] = p.get("efficiency_batches") or ([own] if quick else sorted({own, PAPER_BATCH}))
     p["own_batch"] = own
-    return seeds_for(preset, _n_seeds(p, 1, 3, quick)), list(TABLE1)
+    return _seeds(p, "09_what_reproduced", preset), list(TABLE1)
 
 
 _CHAPTERS = {"00_method_walkthrough": _walkthrough, "01_benchmark": _benchmark, "02_retrieval": _retrieval,

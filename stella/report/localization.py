@@ -3,7 +3,10 @@ masks (Fig. 7, 13) and the attention drift of the first task's clips (Fig. 2c-d,
 
 Methods that train the AVM (``needs_avm`` on the method class) are drawn with the AVM map and the
 backbone's similarity map, the others with the similarity map (the cosine of each video patch to
-the clip's mean audio embedding), as in the paper's Fig. 7 and 13.
+the clip's mean audio embedding), as in the paper's Fig. 7 and 13. Every score is taken against both
+ground truths of the benchmark: the object in every frame, and the sounding object in the frames
+where it sounds (where the benchmark lights it up). :func:`signal_measurements` adds what STELLA's
+selection and the AVM find before and after the continual sequence (:mod:`stella.report.signal_tables`).
 """
 from __future__ import annotations
 
@@ -15,10 +18,13 @@ import torch
 from torch.utils.data import ConcatDataset
 
 from stella.continual import METHODS
+from stella.report import paper_numbers as paper
 from stella.report.display import yes_no
 from stella.report.runs import get_run, load_trained, quiet, run_config
+from stella.report.signal_tables import TRUTHS
 
 METRICS = ["cIoU", "AUC", "mIoU", "pointing"]
+SHOWN = ["AUC", "cIoU", "pointing"]
 
 
 def map_kind(method: str) -> str:
@@ -49,7 +55,7 @@ def localization_rows(frame_maps: torch.Tensor, masks: torch.Tensor, iou_thresho
 
 @dataclass
 class Maps:
-    """Every run's maps: ``maps[(method, seed, after_task, kind, "task1" | "all")]``."""
+    """Every run's maps: ``maps[(method, seed, after_task, kind, "task1" | "all")]``; ``runs[(method, seed)]``."""
 
     cfg: object
     bench: object
@@ -57,6 +63,7 @@ class Maps:
     task1: object
     maps: dict
     description: str
+    runs: dict
 
 
 def compute_maps(nb) -> Maps:
@@ -81,30 +88,60 @@ def compute_maps(nb) -> Maps:
                 if after == last:
                     maps[(m, s, after, kind, "all")] = dataset_maps(model, avm, all_eval, cfg, kind, nb.device)
     text = f"{len(runs)} runs ({nb.methods}, seeds {nb.seeds}); {len(task1)} task-1 clips, {len(all_eval)} clips in all"
-    return Maps(cfg, bench, last, task1, maps, text)
+    return Maps(cfg, bench, last, task1, maps, text, runs)
+
+
+def signal_measurements(nb, M: Maps, clips: dict) -> pd.DataFrame:
+    """Per-clip :func:`stella.eval.signal.signal_frame` rows of the pre-trained start and of each run of
+    ``nb.signal_methods`` after the last task, on every clip set of ``clips``
+    (:func:`stella.report.signal_tables.clip_sets`); kept beside the weights they measure."""
+    from stella.report import signal_tables as S
+
+    runs = {(m, s): get_run(nb.preset, m, seed=s, overrides=nb.train_overrides, results_dir=nb.results_dir,
+                            task_order=nb.task_order) for m in nb.signal_methods for s in nb.seeds}
+    labels = {m: f"{paper.label(m)} after task {M.last}" + ("" if METHODS[m].needs_avm else " (pre-trained AVM)")
+              for m in nb.signal_methods}
+    with quiet():
+        start = S.pretrained_signal(M.cfg, nb.results_dir, clips, nb.device)
+        return pd.concat([start, S.trained_signal(runs, clips, nb.device, labels)], ignore_index=True)
+
+
+def truths(mp: dict) -> dict[str, torch.Tensor]:
+    """Both ground truths of a :func:`dataset_maps` result: the object in every frame (``mask``) and the
+    sounding object in the frames where it sounds (:func:`stella.eval.signal.sounding_mask`)."""
+    from stella.eval.signal import sounding_mask
+
+    return {TRUTHS["object"]: mp["mask"], TRUTHS["sounding"]: sounding_mask(mp["mask"], mp["active"])}
 
 
 def plot_task1_attention(M: Maps, methods, seed: int, n_clips: int) -> None:
-    """For ``n_clips`` task-1 clips: each method's map after task 1 and after the last task, per frame."""
+    """For ``n_clips`` task-1 clips: each method's map after task 1 and after the last task, per frame,
+    with the object's outline (white) and, in the frames where it sounds, a green outline."""
     from stella.eval import plot_attention
+    from stella.eval.signal import sounding_mask
 
     frames = M.cfg.data.num_frames
     for j in range(min(n_clips, len(M.task1))):
         item = M.task1[j]
+        sounding = sounding_mask(item["mask"][None], item["active"][None])[0]
         rows = [(m, after, map_kind(m)) for m in methods for after in (1, M.last)]
         fig, axes = plt.subplots(len(rows), frames, figsize=(2.2 * frames, 2.1 * len(rows)), squeeze=False)
         for ax_row, (m, after, kind) in zip(axes, rows):
             plot_attention(item["video"], M.maps[(m, seed, after, kind, "task1")]["maps"][j], item["mask"], axes=ax_row)
-            ax_row[0].set_title(f"{m} ({kind}), after task {after}\nframe 0", fontsize=8)
-        fig.suptitle(f"task-1 clip {j} (class {item['label']}: {M.bench.class_names[item['label']]}); "
-                     "white: ground truth", fontsize=9)
+            for t, ax in enumerate(ax_row):
+                if sounding[t].any():
+                    ax.contour(sounding[t].float().numpy(), levels=[0.5], colors="lime", linewidths=1.5)
+                    ax.set_title(f"frame {t}: sounds", fontsize=8)
+            ax_row[0].set_title(f"{m} ({kind}), after task {after}\n{ax_row[0].get_title()}", fontsize=8)
+        fig.suptitle(f"task-1 clip {j} (class {item['label']}: {M.bench.class_names[item['label']]}); white: the "
+                     "object, green: the object while it sounds", fontsize=9)
         fig.tight_layout()
         plt.show()
 
 
 def localization_frame(M: Maps, methods, seed: int, iou_threshold: float, map_threshold) -> pd.DataFrame:
-    """One row per (binarisation, method, map kind, seed) on all tasks' clips after the last task, plus
-    a random map (seeded generator) as chance level."""
+    """One row per (binarisation, ground truth, method, map kind, seed) on all tasks' clips after the
+    last task, plus a random map (seeded generator) as chance level."""
     g = torch.Generator().manual_seed(0)
     ref = M.maps[(methods[0], seed, M.last, map_kind(methods[0]), "all")]
     rand = torch.nn.functional.interpolate(torch.rand(ref["maps"].shape, generator=g),
@@ -114,29 +151,39 @@ def localization_frame(M: Maps, methods, seed: int, iou_threshold: float, map_th
         label = "median" if rule == "median" else f"min-max >= {rule}"
         for (m, s, after, kind, where), mp in M.maps.items():
             if where == "all":
-                rows.append(localization_rows(mp["frame_maps"], mp["mask"], iou_threshold, rule,
-                                              method=m, map=kind, seed=s, binarisation=label))
-        rows.append(localization_rows(rand, ref["mask"], iou_threshold, rule, method="random map", map="random",
-                                      seed=0, binarisation=label))
+                for truth, mask in truths(mp).items():
+                    rows.append(localization_rows(mp["frame_maps"], mask, iou_threshold, rule, method=m, map=kind,
+                                                  seed=s, binarisation=label, truth=truth))
+        for truth, mask in truths(ref).items():
+            rows.append(localization_rows(rand, mask, iou_threshold, rule, method="random map", map="random",
+                                          seed=0, binarisation=label, truth=truth))
     return pd.concat(rows, ignore_index=True)
 
 
-def localization_table(loc: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(means, stds) over seeds of cIoU, AUC, mIoU and pointing per binarisation, method and map."""
-    g = loc.groupby(["binarisation", "method", "map"], sort=False)[METRICS]
-    return g.mean(), g.std()
+def localization_table(loc: pd.DataFrame, binarisation: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(means, stds) over seeds per method and map of one binarisation: columns (ground truth, metric)
+    for AUC, cIoU and pointing (:data:`SHOWN`)."""
+    part = loc[loc["binarisation"] == binarisation]
+    g = part.groupby(["method", "map", "truth"], sort=False)[SHOWN]
+    out = []
+    for stat in (g.mean(), g.std()):
+        t = stat.unstack("truth")
+        t.columns = t.columns.swaplevel(0, 1)
+        out.append(t.reindex(columns=[(tr, m) for tr in TRUTHS.values() for m in SHOWN]))
+    return out[0], out[1]
 
 
 def localization_sentences(loc: pd.DataFrame, methods) -> list[str]:
-    """STELLA's AVM map against the baselines' similarity maps and the random map, by AUC."""
+    """STELLA's AVM map against the baselines' similarity maps and the random map, by AUC, per
+    binarisation and ground truth."""
     base = [m for m in methods if map_kind(m) == "similarity"]
     out = ["Paper (Fig. 7, 13): STELLA's AVM captures sound sources better than the baselines' similarity maps."]
-    for label, part in loc.groupby("binarisation", sort=False):
+    for (label, truth), part in loc.groupby(["binarisation", "truth"], sort=False):
         lm = part.groupby(["method", "map"])["AUC"].mean()
         if ("stella", "avm") in lm.index and base:
             b = max(lm[(m, "similarity")] for m in base)
-            out.append(f"Ours, binarisation {label}: STELLA's AVM AUC {lm[('stella', 'avm')]:.3f} exceeds every "
-                       f"baseline's (best {b:.3f}): {yes_no(lm[('stella', 'avm')] > b)}; above the random map "
+            out.append(f"Ours, {truth}, binarisation {label}: STELLA's AVM AUC {lm[('stella', 'avm')]:.3f} exceeds "
+                       f"every baseline's (best {b:.3f}): {yes_no(lm[('stella', 'avm')] > b)}; above the random map "
                        f"({lm[('random map', 'random')]:.3f}): "
                        f"{yes_no(lm[('stella', 'avm')] > lm[('random map', 'random')])}.")
     return out

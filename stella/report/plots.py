@@ -37,15 +37,22 @@ def plot_spectrogram(audio: torch.Tensor, ax, active: torch.Tensor | None = None
 
 
 def plot_clip(item: dict, axes: Sequence[Any], title: str | None = None):
-    """Frames with the ground-truth mask contour, then the spectrogram with events shaded."""
+    """Frames with the ground-truth mask contour (titled "sounds" where the frame's audio segment
+    sounds), then the spectrogram with events shaded."""
+    from stella.eval.signal import sounding_mask
+
     frames = _frames(item["video"])
     mask = item.get("mask")
+    sounds = None
+    if mask is not None and item.get("active") is not None:
+        sounds = sounding_mask(torch.as_tensor(mask)[None], torch.as_tensor(item["active"])[None])[0].flatten(1).any(1)
     for t, ax in enumerate(axes[:-1]):
         ax.imshow(frames[t])
         if mask is not None and torch.as_tensor(mask)[t].any():
             ax.contour(torch.as_tensor(mask)[t].float().numpy(), levels=[0.5], colors="white", linewidths=1)
         ax.set_axis_off()
-        ax.set_title(f"frame {t}" if title is None or t else f"{title}\nframe {t}", fontsize=8)
+        name = f"frame {t}" + (": sounds" if sounds is not None and sounds[t] else "")
+        ax.set_title(name if title is None or t else f"{title}\n{name}", fontsize=8)
     plot_spectrogram(item["audio"], axes[-1], item.get("active"))
     return axes
 

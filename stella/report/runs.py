@@ -73,20 +73,23 @@ def seed_table(preset: str, methods: Iterable[str], seeds: Iterable[int], result
     return pd.concat(rows, ignore_index=True)
 
 
-def cached_frame(rd: RunDir, name: str, params: dict[str, Any], compute: Callable[[], pd.DataFrame]) -> pd.DataFrame:
-    """A table derived from a run (a downstream probe, say), kept in the run's directory.
+def cached_frame(where: RunDir | str | Path, name: str, params: dict[str, Any],
+                 compute: Callable[[], pd.DataFrame]) -> pd.DataFrame:
+    """A table derived from a run (a downstream probe, say), kept beside the weights it measures.
 
-    Stored atomically as ``<name>-<hash of params>.json`` beside the run's own results: the first
-    call computes it, every later call with the same run and params reads it back, so a rebuilt
-    book does not redo a probe. ``params`` must hold everything besides the run that the table
-    depends on (epochs, seed, data split ...)."""
+    ``where`` is a run (:class:`RunDir`) or a directory (the pre-training stage's). Stored atomically
+    as ``<name>-<hash of params>.json`` there: the first call computes it, every later call with the
+    same params reads it back, so a rebuilt book does not redo a probe. ``params`` must hold
+    everything besides the weights that the table depends on (epochs, seed, data split ...)."""
+    from stella.store import atomic_write_json, read_json
+
     key = hashlib.sha256(json.dumps(params, sort_keys=True, default=str).encode()).hexdigest()[:12]
-    fname = f"{name}-{key}"
-    if rd.has(fname):
-        stored = rd.load_json(fname)
+    path = (where.path if isinstance(where, RunDir) else Path(where)) / f"{name}-{key}.json"
+    if path.exists():
+        stored = read_json(path)
         return pd.DataFrame(stored["rows"], columns=stored["columns"])
     df = compute()
-    rd.save_json(fname, {"params": params, "columns": list(df.columns), "rows": df.to_dict("records")})
+    atomic_write_json(path, {"params": params, "columns": list(df.columns), "rows": df.to_dict("records")})
     return df
 
 

@@ -7,6 +7,7 @@ Nothing here trains or reads a run; every function takes and returns pandas obje
   ``(direction, metric, A|F)`` columns.
 * :func:`rank_marks` / :func:`mark_frame` - "best" / "second" per column (higher or lower is better).
 * :func:`af_table` - the per-seed table: method x seed -> mean and std of A and F, both directions.
+* :func:`with_references` - chance and ceiling rows under a retrieval table.
 * :func:`format_mean_std` / :func:`display_frame` - "12.34 ± 0.56" strings (shown by
   :func:`stella.report.display.show`).
 * :func:`side_by_side` - ours and the paper's numbers in adjacent columns, labelled by source.
@@ -60,6 +61,22 @@ def af_table(runs: pd.DataFrame, keys: Sequence[str] = ("method",), metric: str 
         t = t.reindex((order or {}).get(keys[0], first) if len(keys) == 1 else first)
         out.append(t)
     return out[0], out[1]
+
+
+def with_references(means: pd.DataFrame, stds: pd.DataFrame, refs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``means`` / ``stds`` with the rows of ``refs`` (chance, ceiling: columns ``R@k`` / ``avg``,
+    :func:`stella.report.claims.reference_recalls`) appended. A column ``(metric, "A")`` of a wide
+    table takes ``refs[metric]``, a column ``"<direction> A"`` of :func:`af_table` takes ``refs["avg"]``;
+    F columns (forgetting has no chance level) and the stds of the new rows are NaN."""
+    def ref(column, row):
+        metric = (column[0] if column[-1] == "A" else None) if isinstance(column, tuple) else \
+            ("avg" if str(column).endswith(" A") else None)
+        return refs.at[row, metric] if metric in refs.columns else float("nan")
+
+    extra = pd.DataFrame({c: [ref(c, r) for r in refs.index] for c in means.columns}, index=refs.index)
+    extra.columns = means.columns
+    blank = pd.DataFrame(float("nan"), index=refs.index, columns=stds.columns)
+    return pd.concat([means, extra]), pd.concat([stds, blank])
 
 
 def format_mean_std(mean: float, std: float | None = None, digits: int = 2) -> str:

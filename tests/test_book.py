@@ -49,6 +49,10 @@ def test_smoke_book_builds(tmp_path):
     index = build_book("smoke", stage=tmp_path / "stage", results_dir=tmp_path / "results", progress=False,
                        print_view=True)
     assert index.exists()
+    # the book trained exactly the runs its plan lists (stella.report.plan: the README's budget counts them)
+    from stella.report.plan import book_runs
+    trained = {d.name for d in (tmp_path / "results").iterdir() if (d / "COMPLETE").exists()}
+    assert trained == set(book_runs("smoke")["key"])
     html = index.parent
     for p in notebook_paths(REPO):
         page = html / "book" / "notebooks" / f"{p.stem}.html"

@@ -1,0 +1,66 @@
+"""The training runs the book asks of the run store at a preset, chapter by chapter.
+
+:func:`book_runs` resolves every chapter's parameters with the notebooks' own :func:`notebook_setup`
+(their defaults, :data:`stella.report.defaults.SEEDS`) and lists the runs each chapter asks for, by
+config digest: a run that an earlier chapter already asked for is shared and counted once, where it
+is first asked. It is what `make book` trains from an empty store (besides the pre-training stage),
+so the README's budget and a test can count it without training anything.
+"""
+from __future__ import annotations
+
+import pandas as pd
+
+from stella.report.defaults import notebook_setup
+from stella.report.runs import run_config
+
+CHAPTERS = ("00_method_walkthrough", "02_retrieval", "03_efficiency", "04_ablations", "05_memory_size",
+            "06_modality_gap", "07_attention_localization", "08_downstream", "09_what_reproduced")
+
+
+def _requests(chapter: str, preset: str) -> list[tuple[str, int | None, tuple[str, ...]]]:
+    """(method, seed, overrides) of every run ``chapter`` asks for at its default parameters."""
+    from stella.report.ablations import SWEEPS
+
+    nb = notebook_setup(chapter, preset)
+    grid = lambda methods, seeds, extra=(): [(m, s, tuple(extra)) for m in dict.fromkeys(methods) for s in seeds]
+    if chapter == "00_method_walkthrough":
+        return [("stella", None, ())]
+    if chapter == "04_ablations":
+        out = grid(nb.methods, nb.seeds)
+        for key, _, param, _ in SWEEPS.values():
+            for v in getattr(nb, param):
+                out += grid(["stella"], nb.sweep_seeds, [f"selection.{key}={v}"])
+        return out
+    if chapter == "05_memory_size":
+        return [r for size in nb.memory_sizes for r in grid(nb.methods, nb.seeds, [f"continual.memory_size={size}"])]
+    if chapter == "06_modality_gap":
+        return grid([*nb.methods, *nb.umap_methods], nb.seeds)
+    if chapter == "07_attention_localization":
+        return grid([*nb.methods, *nb.signal_methods], nb.seeds)
+    if chapter == "09_what_reproduced":
+        return [r for c in ("02_retrieval", "04_ablations", "08_downstream") for r in _requests(c, preset)]
+    return grid(nb.methods, nb.seeds)
+
+
+def book_runs(preset: str) -> pd.DataFrame:
+    """One row per distinct run the book trains at ``preset``: ``chapter`` (the first to ask for it),
+    ``method``, ``seed``, ``overrides`` and ``key`` (its config digest), in the order of the book."""
+    rows, seen = [], set()
+    for chapter in CHAPTERS:
+        for method, seed, overrides in _requests(chapter, preset):
+            cfg = run_config(preset, method, seed, overrides)
+            key = cfg.digest()
+            if key not in seen:
+                seen.add(key)
+                rows.append({"chapter": chapter, "method": method, "seed": cfg.run.seed,
+                             "overrides": ", ".join(overrides), "key": key})
+    return pd.DataFrame(rows)
+
+
+if __name__ == "__main__":      # python -m stella.report.plan cpu
+    import sys
+
+    plan = book_runs(sys.argv[1] if len(sys.argv) > 1 else "cpu")
+    print(plan.groupby("chapter", sort=False)["method"].agg(["size", lambda m: ", ".join(dict.fromkeys(m))])
+          .set_axis(["runs first asked here", "methods"], axis=1).to_string())
+    print(f"{len(plan)} runs in all (besides the pre-training stage)")

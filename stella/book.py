@@ -137,13 +137,15 @@ def _prepare_file(path: Path, source: Path, parameters: dict, root: Path, result
 def run_jupyter_book(root: Path, builder: str = "html") -> Path:
     """``jupyter-book build`` (warnings as errors) with ``builder`` (html or singlehtml); its index.html."""
     exe = Path(sys.executable).with_name("jupyter-book")
+    index = root / "book" / "_build" / builder / "index.html"
+    if index.exists() and index.read_text(errors="replace").startswith('<meta http-equiv="Refresh"'):
+        index.unlink()   # sphinx-external-toc writes its redirect to the root page only when none exists
     cmd = [str(exe) if exe.exists() else "jupyter-book", "build", str(root), "--path-output",
            str(root / "book"), "--builder", builder, "--warningiserror", "--keep-going", "--quiet"]
     proc = subprocess.run(cmd, cwd=root, capture_output=True, text=True)
     if proc.returncode != 0:
         tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-40:])
         raise BookBuildError(f"jupyter-book build --builder {builder} failed (exit {proc.returncode}):\n{tail}")
-    index = root / "book" / "_build" / builder / "index.html"
     if not index.exists():
         raise BookBuildError(f"jupyter-book build finished but {index} is missing")
     return index
@@ -210,7 +212,7 @@ def build_print_view(root: Path, machine: list[str]) -> Path:
     """The whole book on one page, for a browser's print or save-as-PDF: ``singlehtml/index.html``.
 
     Sphinx writes the single page at the root document's path (``_toc.yml``'s ``root``, e.g.
-    ``book/intro.html``) with links relative to the build's top, where ``_static`` and ``_images``
+    ``book/notebooks/index.html``) with links relative to the build's top, where ``_static`` and ``_images``
     are; moving it to the top (over the redirect Sphinx leaves there) makes those links right."""
     import yaml
 

@@ -84,6 +84,7 @@ def test_smoke_book_builds(tmp_path):
         # the executed notebook is offered for download and exists
         assert f'href="../../_sources/book/notebooks/{p.name}"' in text
         assert (html / "_sources" / "book" / "notebooks" / p.name).exists()
+    targets = _check_landing_page(html, tmp_path / "stage" / "book" / "notebooks")
     for page in html.rglob("*.html"):
         text = page.read_text(errors="ignore")
         for img in re.findall(r'<img[^>]+src="([^"]+)"', text):
@@ -102,12 +103,45 @@ def test_smoke_book_builds(tmp_path):
     assert text.count('class="cell ') > 10 and remote_assets(single.parent) == []
     for ref in re.findall(r'(?:src|href)="(_static/[^"?#]+|_images/[^"?#]+)', text):
         assert (single.parent / ref).exists(), f"print view: missing {ref}"
+    assert text.index("checked claims") < text.index('id="document-book/notebooks/00_method_walkthrough"')
+    for stem in targets:   # the landing page's claim links point into the one page
+        assert f'href="#document-book/notebooks/{stem}"' in text and f'id="document-book/notebooks/{stem}"' in text
     assert leaked_paths(single.parent, machine) == []
     pdf = html.parent / "pdf" / "stella-book.pdf"
     if any(shutil.which(name) for name in CHROMIUM):
         assert pdf.read_bytes()[:5] == b"%PDF-" and pdf.stat().st_size > 100_000
     else:
         assert not pdf.exists()
+
+
+def _check_landing_page(html: Path, executed: Path) -> set[str]:
+    """The root is the landing page: its summary and figure come before any code, its claims are chapter 09's,
+    and each claim links to an existing chapter page. Returns the linked chapter stems."""
+    assert 'url=book/notebooks/index.html"' in (html / "index.html").read_text()
+    page = html / "book" / "notebooks" / "index.html"
+    text = page.read_text()
+    first = text.split('class="cell tag_parameters', 1)[0]
+    assert "checked claims" in first and re.search(r'<img[^>]+src="[^"]+\.png"', first), "summary not first"
+    assert first.index("checked claims") < first.index("<img") < first.index("<strong>Figure.</strong>")
+    glued = {o["metadata"]["scrapbook"]["name"]: o["data"]
+             for c in json.loads((executed / "index.ipynb").read_text())["cells"] for o in c.get("outputs", [])
+             if "scrapbook" in o.get("metadata", {})}
+    assert set(glued) == {"headline", "forest", "caption", "claims"} and "image/png" in glued["forest"]
+    rows = "".join(glued["claims"]["text/markdown"]).splitlines()[2:]
+    stems = [re.search(r"\]\((\w+)\.ipynb\)", r).group(1) for r in rows]
+    table = text[text.index("<table"):text.index("</table>")]
+    assert re.findall(r'<a class="reference internal" href="(\w+)\.html">', table) == stems
+    for stem in set(stems):
+        assert (page.parent / f"{stem}.html").exists(), f"landing page links to a missing {stem}.html"
+    # the same verdicts as chapter 09 (one claims frame, computed once)
+    ours = re.search(r"(\d+) of the paper's (\d+) checked claims holds?, (\d+) (?:is|are) contradicted and (\d+)",
+                     "".join(glued["headline"]["text/markdown"]))
+    nb09 = json.loads((executed / "09_what_reproduced.ipynb").read_text())
+    printed = "".join("".join(o.get("text", "")) for c in nb09["cells"] for o in c.get("outputs", []))
+    theirs = re.search(r"(\d+) claims: (\d+) hold, (\d+) contradicted, (\d+) inconclusive", printed)
+    assert ours and theirs and len(rows) == int(theirs[1])
+    assert (ours[2], ours[1], ours[3], ours[4]) == theirs.groups()
+    return set(stems)
 
 
 def test_strip_progress_keeps_results_and_drops_bars():

@@ -85,7 +85,7 @@ def _cmd_runs(args: argparse.Namespace) -> int:
 
 
 def _cmd_book(args: argparse.Namespace) -> int:
-    from stella.book import BookBuildError, build_book
+    from stella.builder.driver import BookBuildError, build_book
 
     _directory(args.stage, "--stage")
     _directory(args.results, "--results")

@@ -1,4 +1,5 @@
-"""The layers of docs/ARCHITECTURE.md: core modules never import the book's package stella.report."""
+"""The layers of docs/ARCHITECTURE.md: core modules never import the book's package stella.report or the
+book driver stella.builder; stella.report never imports the book driver."""
 import ast
 from pathlib import Path
 
@@ -29,3 +30,11 @@ def test_the_check_sees_an_import_of_report(tmp_path):
     f = tmp_path / "m.py"
     f.write_text("def f():\n    from stella import report\n    from stella.report.claims import book_claims\n")
     assert {"stella.report", "stella.report.claims"} <= _imports(f)
+
+
+def test_core_and_report_never_import_the_book_driver():
+    layers = [c for c in CORE if c != "cli.py"] + ["report"]
+    files = [p for c in layers for p in ([STELLA / c] if c.endswith(".py") else sorted((STELLA / c).rglob("*.py")))]
+    bad = {str(p.relative_to(STELLA)): sorted(n for n in _imports(p) if n.startswith("stella.builder"))
+           for p in files}
+    assert not {k: v for k, v in bad.items() if v}, f"modules below the book driver import it: {bad}"

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from stella.book import CHROMIUM, BookBuildError, build_book, execute_notebooks, notebook_paths
-from stella.book_check import leaked_paths, remote_assets
-from stella.book_pages import collapse_carriage_returns, prepare_page, strip_progress
+from stella.builder.driver import CHROMIUM, BookBuildError, build_book, execute_notebooks, notebook_paths
+from stella.builder.checks import leaked_paths, remote_assets
+from stella.builder.pages import collapse_carriage_returns, prepare_page, strip_progress
 from stella.progress import ENV, ProgressLines, announce, read_events
 
 REPO = Path(__file__).resolve().parent.parent

@@ -4,7 +4,7 @@
 ``preset`` and ``results_dir`` (relative to the repository when inside it) into
 ``book/notebooks/``, collects failures (naming the notebook and the cell) and only then runs
 ``jupyter-book build`` with notebook execution off and warnings as errors. Each executed notebook
-is prepared for the reader by ``stella.book_pages.prepare_page`` (no progress bars, code folded
+is prepared for the reader by ``stella.builder.pages.prepare_page`` (no progress bars, code folded
 but the parameters, no absolute path); the book offers that file for download. While a notebook
 runs, the terminal shows which run it asks of the store, trained or found, and the time
 (``stella.progress``). ``stage=`` copies the book sources to another directory first, so a
@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 BOOK_SOURCES = ("_config.yml", "_toc.yml", "_static", "book", "references.bib")
 
 
@@ -95,7 +95,7 @@ def _progress_channel(stem: str, bar, enabled: bool):
 def execute_notebooks(paths: list[Path], out_dir: Path, parameters: dict, cwd: Path, results: Path,
                       progress: bool = True) -> tuple[list[NotebookFailure], dict[str, float]]:
     """Run each notebook with papermill into ``out_dir`` and prepare it for the book
-    (``book_pages.prepare_page``); return failures and seconds per notebook."""
+    (``pages.prepare_page``); return failures and seconds per notebook."""
     import papermill as pm
     from papermill.exceptions import PapermillExecutionError
     from tqdm.auto import tqdm
@@ -126,7 +126,7 @@ def execute_notebooks(paths: list[Path], out_dir: Path, parameters: dict, cwd: P
 
 
 def _prepare_file(path: Path, source: Path, parameters: dict, root: Path, results: Path) -> None:
-    from stella.book_pages import prepare_page
+    from stella.builder.pages import prepare_page
     from stella.store import atomic_write_bytes
 
     nb = prepare_page(json.loads(path.read_text()), source.stem, parameters, root, path.parent.parent.parent,
@@ -248,7 +248,7 @@ def print_to_pdf(page: Path, pdf: Path, timeout: float = 600) -> Path | None:
 
 def check_built(html: Path, machine: list[str]) -> None:
     """Fail the build if a page fetches anything from the network or names a path in ``machine``."""
-    from stella.book_check import leaked_paths, remote_assets
+    from stella.builder.checks import leaked_paths, remote_assets
 
     problems = remote_assets(html) + leaked_paths(html, machine)
     if problems:

@@ -114,6 +114,46 @@ def _json_default(o: Any) -> Any:
     raise TypeError(f"cannot store {type(o).__name__} as JSON")
 
 
+@contextlib.contextmanager
+def locked(directory: Path, name: str) -> Iterator[Path]:
+    """Hold ``directory/run.lock`` (fcntl.flock, released when the process ends, SIGKILL included);
+    ``name`` (a run key) names the wait in the log."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "run.lock"
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    except OSError as e:
+        raise StoreError(f"{path}: cannot open the run's lock file ({e.strerror})") from e
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            log.warning("run %s: another process is computing it (%s); waiting for it to finish", name, path)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield directory
+    finally:
+        os.close(fd)
+
+
+def compute_once(directory: Path, compute: Callable[[Path], None], name: str) -> bool:
+    """``compute(directory)`` unless ``directory/COMPLETE`` exists, then write COMPLETE: under the
+    directory's lock (a second process waits, then reuses the result), after removing the temporary
+    files an interrupted write left. Returns True when this process computed it."""
+    if (directory / "COMPLETE").exists():
+        return False
+    with locked(directory, name):
+        if (directory / "COMPLETE").exists():
+            return False
+        stale = sorted(directory.glob(".*.tmp"))
+        for p in stale:
+            p.unlink(missing_ok=True)
+        if stale:
+            log.info("run %s: removed %d temporary files of an interrupted write", name, len(stale))
+        compute(directory)
+        atomic_write_bytes(directory / "COMPLETE", b"ok\n")
+    return True
+
+
 class RunDir:
     """One run's directory; created with its config, read back with checks."""
 
@@ -138,9 +178,6 @@ class RunDir:
     @property
     def complete(self) -> bool:
         return (self.path / "COMPLETE").exists()
-
-    def mark_complete(self) -> None:
-        atomic_write_bytes(self.path / "COMPLETE", b"ok\n")
 
     def file(self, name: str) -> Path:
         return self.path / name
@@ -184,13 +221,6 @@ class RunDir:
             raise FileNotFoundError(f"{self.path}: run {self.key} has saved no model_after_task*.pt yet")
         return max(saved)
 
-    def remove_temp_files(self) -> list[str]:
-        """Delete the ``.<name>.*.tmp`` files an interrupted write left; call only while holding the lock."""
-        stale = sorted(p.name for p in self.path.glob(".*.tmp"))
-        for name in stale:
-            (self.path / name).unlink(missing_ok=True)
-        return stale
-
 
 class RunStore:
     """``store.run(config, compute)`` returns a complete RunDir, computing it only once.
@@ -218,36 +248,15 @@ class RunStore:
 
     @contextlib.contextmanager
     def lock(self, rd: RunDir) -> Iterator[RunDir]:
-        """Hold ``rd``'s lock file (fcntl.flock, released when the process ends, SIGKILL included)."""
-        path = rd.file("run.lock")
-        try:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
-        except OSError as e:
-            raise StoreError(f"{path}: cannot open the run's lock file ({e.strerror})") from e
-        try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                log.warning("run %s: another process is computing it (%s); waiting for it to finish", rd.key, path)
-                fcntl.flock(fd, fcntl.LOCK_EX)
+        """Hold ``rd``'s lock file (:func:`locked`)."""
+        with locked(rd.path, rd.key):
             yield rd
-        finally:
-            os.close(fd)
 
     def run(self, config: Config, compute: Callable[[RunDir], None]) -> RunDir:
         if not (self.root / config.digest() / "COMPLETE").exists():
             self.writable()
         rd = self.dir(config)
-        if rd.complete:
-            return rd
-        with self.lock(rd):
-            if not rd.complete:
-                stale = rd.remove_temp_files()
-                if stale:
-                    log.info("run %s: removed %d temporary files of an interrupted write", rd.key, len(stale))
-                compute(rd)
-                rd.mark_complete()
-                rd.computed = True
+        rd.computed = compute_once(rd.path, lambda _: compute(rd), rd.key)
         return rd
 
     def runs(self) -> list[dict]:

@@ -22,18 +22,17 @@ Computed stages are cached in the run store under ``<results>/pretrain/<key>/``,
 of exactly what the weights depend on (:func:`pretrain_spec`): ``spec.json``, ``state.pt`` (the
 resumable state, written atomically every ``run.checkpoint_every`` steps: a killed stage resumes
 where it stopped), ``weights.pt``, ``log.json`` (one row per step: the loss curve), ``summary.json``
-(what it reached) and ``COMPLETE``. A file lock keeps two processes from computing one stage twice.
+(what it reached) and ``COMPLETE``: computed under the run store's lock (:func:`stella.store.compute_once`),
+so two processes never compute one stage twice and stale temporary files are removed first.
 """
 from __future__ import annotations
 
 import dataclasses
-import fcntl
 import hashlib
 import json
 import os
 import signal
 import time
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -93,17 +92,6 @@ def pretrain_dataset(cfg: Config):
     raise ValueError(f"pretrain.source: {p.source!r} has no pre-training clips")
 
 
-@contextmanager
-def _locked(path: Path):
-    path.mkdir(parents=True, exist_ok=True)
-    with open(path / ".lock", "w") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
-
-
 def _models(cfg: Config, device: torch.device):
     from stella.models import build_model
 
@@ -121,7 +109,7 @@ def run_pretraining(cfg: Config, path: Path, device: torch.device | str = "cpu",
     from tqdm import tqdm
 
     from stella.continual.stream import batches, num_batches
-    from stella.store import atomic_torch_save, atomic_write_bytes, atomic_write_json
+    from stella.store import atomic_torch_save, atomic_write_json
 
     p, c = cfg.pretrain, cfg.continual
     device = torch.device(device)
@@ -185,7 +173,6 @@ def run_pretraining(cfg: Config, path: Path, device: torch.device | str = "cpu",
                                             "extra": {"pretrain_key": path.name}})
     atomic_write_json(path / "log.json", log)
     atomic_write_json(path / "summary.json", summarize_log(log, seconds, len(data), (path / "weights.pt").stat().st_size))
-    atomic_write_bytes(path / "COMPLETE", b"ok\n")
 
 
 def summarize_log(log: list[dict], seconds: float, clips: int, weights_bytes: int, last: int = 50) -> dict:
@@ -213,14 +200,14 @@ def ensure_pretrained(cfg: Config, root: str | Path, device: torch.device | str 
                                     "(layout {'model': state_dict, 'avm': state_dict}, see stella.models.load_checkpoint), or set "
                                     "pretrain.source=synthetic / none")
         return path
-    d = pretrain_dir(cfg, root)
-    if not (d / "COMPLETE").exists():
-        with _locked(d):
-            if not (d / "COMPLETE").exists():
-                from stella.store import atomic_write_json
+    from stella.store import atomic_write_json, compute_once
 
-                atomic_write_json(d / "spec.json", {"key": d.name, "spec": pretrain_spec(cfg)})
-                run_pretraining(cfg, d, device, progress)
+    def compute(d: Path) -> None:
+        atomic_write_json(d / "spec.json", {"key": d.name, "spec": pretrain_spec(cfg)})
+        run_pretraining(cfg, d, device, progress)
+
+    d = pretrain_dir(cfg, root)
+    compute_once(d, compute, f"pretrain/{d.name}")
     return d / "weights.pt"
 
 

@@ -8,6 +8,7 @@ notebooks need no code of their own for it. Events:
 - ``plan``: ``runs`` = how many runs the notebook is about to ask for, e.g. from a loop over
   methods x seeds (optional; the total shown is the runs asked so far plus the plan; without a
   plan the driver prints "run k" without a total);
+- ``pretrain-start`` / ``pretrain-end``: the pre-training stage is being computed (stella.continual.pretrain);
 - ``run-start`` / ``run-end``: one run asked of the store (:func:`run_announced` around ``get_run``):
   ``method``, ``seed``, ``preset``, ``changes`` (values that differ from the preset's),
   ``stored`` (complete in the store before the call), and at the end ``seconds``.
@@ -116,6 +117,11 @@ class ProgressLines:
         if kind == "plan" and ev.get("runs"):
             self.total = self.started + int(ev["runs"])
             return []
+        if kind == "pretrain-start":
+            return [*self.flush(t), self._line(t, f"pre-training stage {ev.get('key')} ({ev.get('steps')} steps, computed "
+                                                   "once, every run starts from it) ...")]
+        if kind == "pretrain-end":
+            return [self._line(t, f"pre-training stage done in {duration(float(ev.get('seconds', 0)))}")]
         what = ", ".join([str(ev.get("method")), f"seed {ev.get('seed')}", *ev.get("changes", [])])
         if kind == "run-start":
             self.started += 1

@@ -258,6 +258,29 @@ def test_progress_lines_say_which_run_of_how_many_and_group_stored_runs():
         "  04_ablations  1:11  run 13/15  er, seed 3: training ...")
 
 
+def test_progress_lines_announce_the_pretraining_stage():
+    lines = ProgressLines("00_method_walkthrough", t0=0.0)
+    lines.feed({"event": "run-start", "t": 1.0, "method": "stella", "seed": 2021, "stored": False})
+    assert lines.feed({"event": "pretrain-start", "t": 2.0, "key": "abc", "steps": 2800}) == [
+        "  00_method_walkthrough  0:02  pre-training stage abc (2800 steps, computed once, every run starts from it) ..."]
+    assert lines.feed({"event": "pretrain-end", "t": 300.0, "key": "abc", "seconds": 298.0}) == [
+        "  00_method_walkthrough  5:00  pre-training stage done in 4 min 58 s"]
+
+
+def test_pretraining_announces_itself_once(tmp_path, monkeypatch):
+    from stella.config import load_config
+    from stella.continual import pretrain as P
+
+    monkeypatch.setenv(ENV, str(tmp_path / "progress.jsonl"))
+    monkeypatch.setattr(P, "run_pretraining", lambda cfg, d, device, progress: (d / "weights.pt").write_bytes(b""))
+    cfg = load_config("smoke")
+    for _ in range(2):
+        P.ensure_pretrained(cfg, tmp_path / "store")
+    events, _ = read_events(tmp_path / "progress.jsonl")
+    assert [e["event"] for e in events] == ["pretrain-start", "pretrain-end"]
+    assert events[0]["key"] == P.pretrain_key(cfg)
+
+
 def test_a_run_is_described_by_what_differs_from_its_preset():
     from stella.report.runs import run_config
     from stella.progress import changes_from_preset

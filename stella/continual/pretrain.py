@@ -202,9 +202,14 @@ def ensure_pretrained(cfg: Config, root: str | Path, device: torch.device | str 
         return path
     from stella.store import atomic_write_json, compute_once
 
+    from stella.progress import announce
+
     def compute(d: Path) -> None:
         atomic_write_json(d / "spec.json", {"key": d.name, "spec": pretrain_spec(cfg)})
+        announce("pretrain-start", key=d.name, steps=p.steps + p.avm_steps)
+        t0 = time.perf_counter()
         run_pretraining(cfg, d, device, progress)
+        announce("pretrain-end", key=d.name, seconds=round(time.perf_counter() - t0, 2))
 
     d = pretrain_dir(cfg, root)
     compute_once(d, compute, f"pretrain/{d.name}")

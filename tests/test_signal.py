@@ -51,6 +51,12 @@ def test_signal_frame_at_smoke(one_thread):
     s = signal_summary(fr)
     assert 0 <= s["auc_avm_object"] <= 1 and s["clips"] == len(ds)
     assert fr.equals(signal_frame(model, avm, ds, cfg))                    # seeded draws
+    many = signal_frame(model, avm, ds, cfg, draws=3)                      # sampled shares averaged over draws
+    assert many["kept_sounding_topk"].equals(fr["kept_sounding_topk"])
+    assert many["kept_sounding_majority_stella"].dropna().between(0, 1).all()
+    assert not many["kept_active_stella"].equals(fr["kept_active_stella"])
+    with pytest.raises(ValueError):
+        signal_frame(model, avm, ds, cfg, draws=0)
 
 
 def test_pretrain_curve_smooths_per_loss():

@@ -22,6 +22,8 @@ def _clips(n: int, rng: np.random.Generator, sounding: float, model: str = "pre-
         f[f"kept_object_{name}"] = 0.5 + noise()
         f[f"kept_active_{name}"] = (0.6 if name != "random" else 0.5) + noise()
     f["audio_attention_active"] = 0.39 + noise()
+    for name in ("stella", "topk", "random"):
+        f[f"kept_sounding_majority_{name}"] = f[f"kept_sounding_{name}"] + noise()
     f["audio_attention_active_sounding_queries"] = attention_sounding + noise()
     for rule in ("", "_median"):
         for gt in ("object", "sounding"):

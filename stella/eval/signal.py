@@ -8,7 +8,9 @@ object and ``active`` (t,) fbank frames), typically of classes the model has nev
   patches (the object in every frame) that a selection keeps, ``kept_sounding`` the same for the
   sounding object in the frames where it sounds (:func:`sounding_mask`), ``kept_sounding_area`` the
   share of that object's pixels lying in kept patches (a patch counts by its coverage, so a patch
-  with one object pixel weighs 1/p^2); a uniformly random half keeps 50 % in expectation, a perfect
+  with one object pixel weighs 1/p^2) and ``kept_sounding_majority`` the share of the patches at
+  least half covered by it (the slivers that the "any pixel" rule counts left out); a uniformly
+  random half keeps 50 % of each in expectation, a perfect
   one 100 % whenever the object covers at most half of the patches.
 * audio: a time token is ACTIVE when at least half of its p fbank frames are; its f/p patches are
   active patches. ``kept_active`` = the share of a clip's active patches the audio selection keeps,
@@ -85,12 +87,16 @@ def kept_share(idx: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 @torch.no_grad()
 def signal_frame(model: torch.nn.Module, avm: torch.nn.Module, dataset: Any, cfg: Config, seed: int = 0,
-                 batch_size: int = 32, device: str | torch.device = "cpu") -> pd.DataFrame:
+                 batch_size: int = 32, device: str | torch.device = "cpu", draws: int = 1) -> pd.DataFrame:
     """One row per clip of ``dataset``: ``object_patches`` / ``active_tokens`` (fractions of the clip),
     ``kept_object_{stella,topk,random}``, ``kept_active_{stella,topk,random}`` and ``iou_{avm,random}``
     (min-max binarisation) and ``iou_{avm,random}_median`` (LVS median rule), see the module docstring.
     Selections use ``cfg.selection`` (rho, beta, L_c, audio mode, chunk trim, correlation temperature)
-    with strategy "stella"; draws come from a generator seeded by ``seed``."""
+    with strategy "stella"; draws come from a generator seeded by ``seed``. The sampled selections (STELLA's
+    and the random one) are drawn ``draws`` times per clip and their kept shares averaged (the expected share,
+    with less sampling noise)."""
+    if draws < 1:
+        raise ValueError(f"signal_frame: draws must be >= 1, got {draws}")
     sel_cfg = replace(cfg, selection=replace(cfg.selection, empty_memory="sample"))
     top_cfg = replace(sel_cfg, selection=replace(sel_cfg.selection, empty_memory="topk"))
     g = torch.Generator().manual_seed(seed)
@@ -111,10 +117,13 @@ def signal_frame(model: torch.nn.Module, avm: torch.nn.Module, dataset: Any, cfg
             snd_cov = object_coverage(sounding, p)
             snd = snd_cov > 0
             B = audio.shape[0]
-            sel = select(sel_cfg, out, I_a, I_v, None, None, g, strategy="stella")
+            sels = [select(sel_cfg, out, I_a, I_v, None, None, g, strategy="stella") for _ in range(draws)]
             top = select(top_cfg, out, I_a, I_v, None, None, g, strategy="stella")
-            ra = random_selection(B, act.shape[1], sel.kappa_a, g)
-            rv = random_selection(B, obj.shape[1], sel.kappa_v, g)
+            kappa_a, kappa_v = sels[0].kappa_a, sels[0].kappa_v
+            rand_sel = []
+            for _ in range(draws):
+                ra = random_selection(B, act.shape[1], kappa_a, g)
+                rand_sel.append((random_selection(B, obj.shape[1], kappa_v, g), ra))
             map_out = avm(o_a, o_v, beta=1.0)
             amap = importance_scores(map_out.A_a, map_out.A_v)[1]                    # (B, N) Eq. 2, beta = 1
             on_active = (map_out.A_a.softmax(-1) * act[:, None, None, :].to(device)).sum(-1).mean(1).cpu()  # (B, N)
@@ -123,12 +132,13 @@ def signal_frame(model: torch.nn.Module, avm: torch.nn.Module, dataset: Any, cfg
             rand_map = torch.nn.functional.interpolate(rand, size=tuple(mask.shape[-2:]), mode="nearest")
             row = {"label": batch["label"].numpy(), "object_patches": obj.double().mean(1).numpy(),
                    "active_tokens": act.double().mean(1).numpy()}
-            for name, idx_v, idx_a in (("stella", sel.idx_v, sel.idx_a), ("topk", top.idx_v, top.idx_a),
-                                       ("random", rv, ra)):
-                row[f"kept_object_{name}"] = kept_share(idx_v.cpu(), obj).numpy()
-                row[f"kept_sounding_{name}"] = kept_share(idx_v.cpu(), snd).numpy()
-                row[f"kept_sounding_area_{name}"] = kept_share(idx_v.cpu(), snd_cov).numpy()
-                row[f"kept_active_{name}"] = kept_share(idx_a.cpu(), act).numpy()
+            targets = {"object": (obj, 0), "sounding": (snd, 0), "sounding_area": (snd_cov, 0),
+                       "sounding_majority": (snd_cov >= 0.5, 0), "active": (act, 1)}
+            for name, pairs in (("stella", [(x.idx_v, x.idx_a) for x in sels]), ("topk", [(top.idx_v, top.idx_a)]),
+                                ("random", rand_sel)):
+                for key, (target, side) in targets.items():
+                    shares = torch.stack([kept_share(pair[side].cpu(), target) for pair in pairs])
+                    row[f"kept_{key}_{name}"] = shares.mean(0).numpy()
             row["audio_attention_active"] = on_active.double().mean(1).numpy()
             row["audio_attention_active_sounding_queries"] = ((on_active * snd).sum(1) / snd.sum(1).clamp_min(1)).numpy()
             for rule, suffix in ((0.5, ""), ("median", "_median")):
@@ -154,6 +164,7 @@ def signal_summary(frame: pd.DataFrame) -> dict[str, float]:
         out[f"kept_object_{name}"] = float(frame[f"kept_object_{name}"].mean())
         out[f"kept_sounding_{name}"] = float(frame[f"kept_sounding_{name}"].mean())
         out[f"kept_sounding_area_{name}"] = float(frame[f"kept_sounding_area_{name}"].mean())
+        out[f"kept_sounding_majority_{name}"] = float(frame[f"kept_sounding_majority_{name}"].mean())
         out[f"kept_active_{name}"] = float(sparse[f"kept_active_{name}"].mean()) if len(sparse) else float("nan")
     for suffix in ("", "_median"):
         for gt in ("object", "sounding"):

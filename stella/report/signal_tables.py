@@ -36,6 +36,7 @@ from stella.report.runs import cached_frame, quiet
 TARGET_KEPT, TARGET_AUC_RATIO = 75.0, 2.0
 # per-clip column prefix -> what a reader sees
 KEPT = {"kept_sounding": "sounding object while it sounds (%)", "kept_sounding_area": "its pixels (%)",
+        "kept_sounding_majority": "its patches at least half covered (%)",
         "kept_object": "object in every frame (%)", "kept_active": "active audio patches (%)"}
 TRUTHS = {"sounding": "sounding object while it sounds", "object": "object in every frame"}
 
@@ -288,7 +289,8 @@ def signal_sentences(sig: pd.DataFrame, model: str, clips: str) -> list[str]:
     out = [f"Video ({model}, {clips}): STELLA's kept half holds {pct['kept_sounding_stella']:.1f} % of the sounding "
            f"object's patches while it sounds, a random half {pct['kept_sounding_random']:.1f} % ({_versus(snd, unit)}; "
            f"target {TARGET_KEPT:.0f} %: {reach(pct['kept_sounding_stella'], TARGET_KEPT)}), "
-           f"{pct['kept_sounding_area_stella']:.1f} % of its pixels; of the object in every frame, sounding or not, "
+           f"{pct['kept_sounding_area_stella']:.1f} % of its pixels and {pct['kept_sounding_majority_stella']:.1f} % of the "
+           f"patches it covers at least half (a patch it only grazes counts as one of its patches above); of the object in every frame, sounding or not, "
            f"{pct['kept_object_stella']:.1f} % (random {pct['kept_object_random']:.1f} %, {_versus(obj, unit)})."]
     if snd["verdict"] == "holds" and snd["difference"] > obj["difference"]:
         out.append("So the AVM points at the object while it sounds, which is what the benchmark's cue marks, much "

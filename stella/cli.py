@@ -89,9 +89,11 @@ def _cmd_book(args: argparse.Namespace) -> int:
 
     _directory(args.stage, "--stage")
     _directory(args.results, "--results")
+    if args.jobs is not None and args.jobs < 1:
+        raise ValueError(f"--jobs: must be >= 1, got {args.jobs}")
     try:
         index = build_book(args.preset, stage=args.stage, results_dir=args.results, only=args.only,
-                           print_view=args.print_view)
+                           print_view=args.print_view, jobs=args.jobs)
     except BookBuildError as e:
         print(f"book: {e}", file=sys.stderr)
         return 1
@@ -142,6 +144,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--results", help="run store directory (default: results/)")
     sp.add_argument("--only", nargs="*", help="execute only notebooks whose name contains these")
     sp.add_argument("--print-view", action="store_true", help="also build the whole book as one page to print")
+    sp.add_argument("--jobs", type=int, default=None, help="train the book's runs this many at a time before the "
+                    "notebooks run (default: one per core when the preset pins run.num_threads, else 1)")
     sp.set_defaults(fn=_cmd_book)
     sp = sub.add_parser("data-real", parents=[common], help="download tuxpaint-stamps-default (apt) for the real-content benchmark")
     sp.add_argument("--dest", default="data/tuxpaint")

@@ -45,14 +45,19 @@ def _code_cells(nb: dict, tag: str) -> list[dict]:
 
 
 @pytest.mark.smoke
-def test_smoke_book_builds(tmp_path):
+def test_smoke_book_builds(tmp_path, capsys):
     index = build_book("smoke", stage=tmp_path / "stage", results_dir=tmp_path / "results", progress=False,
-                       print_view=True)
+                       print_view=True, jobs=2)
     assert index.exists()
-    # the book trained exactly the runs its plan lists (stella.report.plan: the README's budget counts them)
+    # the book trained exactly the runs its plan lists (stella.report.plan: the README's budget counts them),
+    # all of them in the two prefetch processes before the notebooks ran
     from stella.report.plan import book_runs
+    plan = book_runs("smoke")
     trained = {d.name for d in (tmp_path / "results").iterdir() if (d / "COMPLETE").exists()}
-    assert trained == set(book_runs("smoke")["key"])
+    assert trained == set(plan["key"])
+    out = capsys.readouterr().out
+    assert f"training the book's {len(plan)} missing runs of {len(plan)} with 2 processes" in out
+    assert out.count("  runs  ") == len(plan) + 1 and "failed" not in out
     html = index.parent
     for p in notebook_paths(REPO):
         page = html / "book" / "notebooks" / f"{p.stem}.html"
@@ -256,6 +261,15 @@ def test_progress_lines_say_which_run_of_how_many_and_group_stored_runs():
     planned.feed({"event": "plan", "runs": 3, "t": 70.0})   # a second loop: its runs add to the total
     assert planned.feed({"event": "run-start", "t": 71.0, "method": "er", "seed": 3, "stored": False})[-1] == (
         "  04_ablations  1:11  run 13/15  er, seed 3: training ...")
+
+
+def test_default_jobs_one_per_core_only_for_pinned_threads():
+    import os
+
+    from stella.builder.prefetch import default_jobs
+
+    assert default_jobs("cpu") == (os.cpu_count() or 1)    # cpu pins run.num_threads = 1
+    assert default_jobs("smoke") == 1                       # torch's default threads: one run at a time
 
 
 def test_progress_lines_announce_the_pretraining_stage():

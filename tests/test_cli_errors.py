@@ -62,6 +62,7 @@ def test_results_and_stage_that_are_files(capsys, tmp_path):
     f.write_text("x")
     one_line_error(*run(capsys, "train", *SMOKE, "--results", str(f))[::2], "--results", str(f), "is a file")
     one_line_error(*run(capsys, "book", "--preset", "smoke", "--stage", str(f))[::2], "--stage", str(f), "is a file")
+    one_line_error(*run(capsys, "book", "--preset", "smoke", "--jobs", "0")[::2], "--jobs", "must be >= 1")
     one_line_error(*run(capsys, "runs", "--results", str(f))[::2], str(f), "is a file")
     one_line_error(*run(capsys, "runs", "--results", str(tmp_path / "nonexistent"))[::2], "nonexistent",
                    "no such run store directory")

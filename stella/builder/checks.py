@@ -29,7 +29,7 @@ class _Page(HTMLParser):
     def handle_starttag(self, tag, attrs):
         a = dict(attrs)
         if tag == "script" and a.get("src"):
-            self._remote(f"<script src>", a["src"])
+            self._remote("<script src>", a["src"])
         elif tag == "link" and a.get("href") and RESOURCE_RELS & set((a.get("rel") or "").lower().split()):
             self._remote(f"<link rel={a.get('rel')}>", a["href"])
         elif tag in ("img", "iframe", "source", "audio", "video") and a.get("src"):

@@ -177,10 +177,12 @@ def notebook_parameters(preset: str, results: Path, root: Path = REPO) -> dict:
 
 def build_book(preset: str = "cpu", root: Path = REPO, stage: Path | None = None,
                results_dir: str | Path | None = None, only: list[str] | None = None,
-               progress: bool = True, print_view: bool = False) -> Path:
+               progress: bool = True, print_view: bool = False, jobs: int | None = None) -> Path:
     """Execute all notebooks at ``preset`` and build the book; return the path of index.html.
 
-    ``print_view`` also builds the whole book as one page (``book/_build/singlehtml/index.html``)
+    The runs the notebooks will ask for are trained first, ``jobs`` at a time
+    (:func:`stella.builder.prefetch.prefetch_runs`; default: one per core for a preset that pins
+    ``run.num_threads``, else 1), except with ``only``. ``print_view`` also builds the whole book as one page (``book/_build/singlehtml/index.html``)
     for printing or saving as PDF from a browser."""
     from stella.progress import duration
 
@@ -189,6 +191,11 @@ def build_book(preset: str = "cpu", root: Path = REPO, stage: Path | None = None
     paths = notebook_paths(root, only)
     if not paths:
         raise BookBuildError(f"{root / 'notebooks'}: no notebooks to execute")
+    from stella.builder.prefetch import default_jobs, prefetch_runs
+
+    jobs = default_jobs(preset) if jobs is None else jobs
+    if not only and jobs > 1:
+        prefetch_runs(preset, results, jobs)
     failures, seconds = execute_notebooks(paths, build_root / "book" / "notebooks",
                                           notebook_parameters(preset, results, root), cwd=root,
                                           results=results, progress=progress)

@@ -50,7 +50,8 @@ def pretrain_spec(cfg: Config) -> dict[str, Any] | None:
     """What a computed pre-training stage depends on, and nothing else (None: nothing to compute).
 
     The model section, the data geometry and generator settings, the pre-training section (minus the
-    fields its source does not read), the optimiser's betas and weight decay and the package version.
+    fields its source does not read), the optimiser's betas and weight decay, ``run.num_threads`` (the
+    stage is computed with it, and thread count changes float sums) and the package version.
     Not the continual method, the training seed, the selection or the task order."""
     from stella import __version__
 
@@ -64,7 +65,7 @@ def pretrain_spec(cfg: Config) -> dict[str, Any] | None:
     return {"model": dataclasses.asdict(cfg.model), "data": data,
             "pretrain": {k: v for k, v in dataclasses.asdict(p).items() if k not in skip},
             "optimiser": {"betas": list(cfg.continual.betas), "weight_decay": cfg.continual.weight_decay},
-            "version": __version__}
+            "num_threads": cfg.run.num_threads, "version": __version__}
 
 
 def pretrain_key(cfg: Config) -> str | None:
@@ -207,8 +208,13 @@ def ensure_pretrained(cfg: Config, root: str | Path, device: torch.device | str 
     def compute(d: Path) -> None:
         atomic_write_json(d / "spec.json", {"key": d.name, "spec": pretrain_spec(cfg)})
         announce("pretrain-start", key=d.name, steps=p.steps + p.avm_steps)
-        t0 = time.perf_counter()
-        run_pretraining(cfg, d, device, progress)
+        t0, threads = time.perf_counter(), torch.get_num_threads()
+        if cfg.run.num_threads:                   # in the key: computed with it whoever asks (a notebook too)
+            torch.set_num_threads(cfg.run.num_threads)
+        try:
+            run_pretraining(cfg, d, device, progress)
+        finally:
+            torch.set_num_threads(threads)
         announce("pretrain-end", key=d.name, seconds=round(time.perf_counter() - t0, 2))
 
     d = pretrain_dir(cfg, root)

@@ -1,0 +1,96 @@
+"""Train the book's runs before its notebooks execute, several at a time.
+
+The notebooks ask the run store for their runs one after another, so a book built from an empty
+store trains on one process. :func:`prefetch_runs` trains what :func:`stella.report.plan.book_runs`
+lists (exactly the runs the notebooks will ask for, at their default parameters) with ``jobs``
+worker processes first; the notebooks then find every run complete. Results are the same as
+without it: a run's numerics depend on its config alone (``run.num_threads`` is in the run key, and
+the cpu preset pins it to 1 thread per run so that two runs share the two cores of a laptop), the
+store's per-run lock keeps two workers from computing one run, and the first run is trained alone
+because it computes the pre-training stage every other run starts from.
+"""
+from __future__ import annotations
+
+import multiprocessing
+import os
+import sys
+import time
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from pathlib import Path
+
+
+def default_jobs(preset: str) -> int:
+    """Worker processes for ``preset``: one per core, capped by ``run.num_threads``-thread runs on the
+    cores (a preset that leaves threads to torch, or trains on a GPU, gets one)."""
+    from stella.config import load_config
+
+    cfg = load_config(preset)
+    if cfg.run.device not in ("cpu", "auto") or cfg.run.num_threads == 0:
+        return 1
+    try:
+        import torch
+
+        if cfg.run.device == "auto" and torch.cuda.is_available():
+            return 1
+    except ImportError:
+        pass
+    return max(1, (os.cpu_count() or 1) // cfg.run.num_threads)
+
+
+def _train(preset: str, method: str, seed: int, overrides: tuple[str, ...], results_dir: str) -> tuple[bool, float]:
+    """One run in a worker process: (trained here, seconds)."""
+    import logging
+
+    from stella.report.runs import get_run
+
+    logging.disable(logging.WARNING)       # a worker waiting on another's lock says so once, in the driver
+    t0 = time.perf_counter()
+    rd = get_run(preset, method, seed, overrides, results_dir)
+    return bool(rd.computed), time.perf_counter() - t0
+
+
+def prefetch_runs(preset: str, results_dir: str | Path, jobs: int, write=print) -> tuple[int, int]:
+    """Train the book's missing runs at ``preset`` with ``jobs`` processes; (trained, failed).
+
+    A run that fails here is only reported: its notebook asks for it again and stops with the error."""
+    from stella.progress import duration
+    from stella.report.plan import book_runs
+    from stella.store import RunStore
+
+    plan = book_runs(preset)
+    store = RunStore(results_dir)
+    todo = [r for r in plan.itertuples() if not (store.root / r.key / "COMPLETE").exists()]
+    if not todo or jobs < 2:
+        return 0, 0
+    write(f"training the book's {len(todo)} missing runs of {len(plan)} with {jobs} processes "
+          f"(stella.report.plan; the notebooks then read them from the store)")
+    t0, done, failed = time.perf_counter(), 0, 0
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
+        def submit(r):
+            overrides = tuple(o for o in r.overrides.split(", ") if o)
+            return pool.submit(_train, preset, r.method, int(r.seed), overrides, str(results_dir)), r
+
+        def report(fut, r) -> None:
+            nonlocal done, failed
+            what = ", ".join([r.method, f"seed {r.seed}", *([r.overrides] if r.overrides else [])])
+            elapsed = duration(time.perf_counter() - t0)
+            try:
+                _, seconds = fut.result()
+            except Exception as e:                       # noqa: BLE001 - reported, the notebook raises it
+                failed += 1
+                write(f"  runs  {elapsed}  {what}: failed ({type(e).__name__}: {str(e).splitlines()[0][:200]})")
+                return
+            done += 1
+            write(f"  runs  {elapsed}  {done + failed}/{len(todo)}  {what}: {duration(seconds)}")
+
+        first = submit(todo[0])                          # computes the pre-training stage alone
+        report(*first)
+        running = dict(submit(r) for r in todo[1:])
+        while running:
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            for fut in finished:
+                report(fut, running.pop(fut))
+    write(f"  runs trained in {duration(time.perf_counter() - t0)}" + (f", {failed} failed" if failed else ""))
+    sys.stdout.flush()
+    return done, failed

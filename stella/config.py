@@ -275,6 +275,7 @@ class PretrainConfig:
     lr: float = 1e-3
     avm_lr: float = 1e-3
     seed: int = 0                     # fixed: all training seeds share one pre-trained start (a released checkpoint)
+    num_threads: int = 0              # torch threads while computing the stage (in its key); 0: run.num_threads
 
     def __post_init__(self) -> None:
         _check(self.source in ("none", "synthetic", "checkpoint", "manifest"), "pretrain.source",
@@ -289,6 +290,7 @@ class PretrainConfig:
                f"steps and avm_steps must be >= 0, got {self.steps}, {self.avm_steps}")
         _check(self.batch_size >= 2, "pretrain.batch_size", f"must be >= 2 (contrastive loss), got {self.batch_size}")
         _check(self.lr > 0 and self.avm_lr > 0, "pretrain.lr", f"learning rates must be > 0, got {self.lr}, {self.avm_lr}")
+        _check(self.num_threads >= 0, "pretrain.num_threads", f"must be >= 0, got {self.num_threads}")
 
 
 @dataclass(frozen=True)

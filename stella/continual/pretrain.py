@@ -50,8 +50,8 @@ def pretrain_spec(cfg: Config) -> dict[str, Any] | None:
     """What a computed pre-training stage depends on, and nothing else (None: nothing to compute).
 
     The model section, the data geometry and generator settings, the pre-training section (minus the
-    fields its source does not read), the optimiser's betas and weight decay, ``run.num_threads`` (the
-    stage is computed with it, and thread count changes float sums) and the package version.
+    fields its source does not read), the optimiser's betas and weight decay, the thread count it is
+    computed with (:func:`stage_threads`: it changes float sums) and the package version.
     Not the continual method, the training seed, the selection or the task order."""
     from stella import __version__
 
@@ -65,7 +65,13 @@ def pretrain_spec(cfg: Config) -> dict[str, Any] | None:
     return {"model": dataclasses.asdict(cfg.model), "data": data,
             "pretrain": {k: v for k, v in dataclasses.asdict(p).items() if k not in skip},
             "optimiser": {"betas": list(cfg.continual.betas), "weight_decay": cfg.continual.weight_decay},
-            "num_threads": cfg.run.num_threads, "version": __version__}
+            "threads": stage_threads(cfg), "version": __version__}
+
+
+def stage_threads(cfg: Config) -> int:
+    """Torch threads the stage is computed with: ``pretrain.num_threads``, else ``run.num_threads``
+    (0: torch's default, the machine's core count)."""
+    return cfg.pretrain.num_threads or cfg.run.num_threads
 
 
 def pretrain_key(cfg: Config) -> str | None:
@@ -209,8 +215,8 @@ def ensure_pretrained(cfg: Config, root: str | Path, device: torch.device | str 
         atomic_write_json(d / "spec.json", {"key": d.name, "spec": pretrain_spec(cfg)})
         announce("pretrain-start", key=d.name, steps=p.steps + p.avm_steps)
         t0, threads = time.perf_counter(), torch.get_num_threads()
-        if cfg.run.num_threads:                   # in the key: computed with it whoever asks (a notebook too)
-            torch.set_num_threads(cfg.run.num_threads)
+        if stage_threads(cfg):                    # in the key: computed with it whoever asks (a notebook too)
+            torch.set_num_threads(stage_threads(cfg))
         try:
             run_pretraining(cfg, d, device, progress)
         finally:

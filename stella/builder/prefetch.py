@@ -45,7 +45,7 @@ def _train(preset: str, method: str, seed: int, overrides: tuple[str, ...], resu
 
     logging.disable(logging.WARNING)       # a worker waiting on another's lock says so once, in the driver
     t0 = time.perf_counter()
-    rd = get_run(preset, method, seed, overrides, results_dir)
+    rd = get_run(preset, method, seed, (*overrides, "run.progress=false"), results_dir)   # not in the run key
     return bool(rd.computed), time.perf_counter() - t0
 
 
@@ -74,12 +74,15 @@ def prefetch_runs(preset: str, results_dir: str | Path, jobs: int, write=print) 
         def report(fut, r) -> None:
             nonlocal done, failed
             what = ", ".join([r.method, f"seed {r.seed}", *([r.overrides] if r.overrides else [])])
-            elapsed = duration(time.perf_counter() - t0)
+            error = None
             try:
                 _, seconds = fut.result()
             except Exception as e:                       # noqa: BLE001 - reported, the notebook raises it
+                error = f"{type(e).__name__}: {(str(e).splitlines() or [''])[0][:200]}"
+            elapsed = duration(time.perf_counter() - t0)
+            if error:
                 failed += 1
-                write(f"  runs  {elapsed}  {what}: failed ({type(e).__name__}: {str(e).splitlines()[0][:200]})")
+                write(f"  runs  {elapsed}  {what}: failed ({error})")
                 return
             done += 1
             write(f"  runs  {elapsed}  {done + failed}/{len(todo)}  {what}: {duration(seconds)}")

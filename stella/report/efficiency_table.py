@@ -45,12 +45,15 @@ def _batch_stream(trainer) -> Iterator[dict]:
 
 def build_trainer(preset: str, method: str, root: str, overrides: Iterable[str] = (), device: str = "cpu",
                   task_order: str | None = None):
-    """A Trainer for ``method`` at ``preset`` on a run directory under ``root`` (nothing is trained)."""
+    """A Trainer for ``method`` at ``preset`` on a run directory under ``root`` (nothing is trained).
+
+    It starts from random weights (``pretrain.source=none``): the weights' values change neither the
+    memory nor the time of a step, and a measurement must not compute a pre-training stage."""
     from stella.continual.trainer import Trainer
     from stella.report.runs import run_config
     from stella.store import RunStore
 
-    cfg = run_config(preset, method, overrides=[*overrides, f"run.device={device}", "run.progress=false"],
+    cfg = run_config(preset, method, overrides=[*overrides, f"run.device={device}", "run.progress=false", "pretrain.source=none"],
                      task_order=task_order)
     return Trainer(cfg, RunStore(root).dir(cfg))
 

@@ -57,7 +57,7 @@ def test_smoke_book_builds(tmp_path, capsys):
     assert trained == set(plan["key"])
     out = capsys.readouterr().out
     assert f"training the book's {len(plan)} missing runs of {len(plan)} with 2 processes" in out
-    assert out.count("  runs  ") == len(plan) + 1 and "failed" not in out
+    assert out.count("  runs  ") == len(plan) and "runs trained in" in out and "failed" not in out
     html = index.parent
     for p in notebook_paths(REPO):
         page = html / "book" / "notebooks" / f"{p.stem}.html"
@@ -86,6 +86,9 @@ def test_smoke_book_builds(tmp_path, capsys):
         after = text.split('class="cell tag_parameters', 1)[1].lstrip(' docutils container">\n')
         assert after.startswith('<div class="cell_input'), f"{page.name}: the parameters cell is folded"
         assert "Rerun this page" in text
+        if p.stem[:1].isdigit():    # results first: the chapter's first table or figure comes before the parameters
+            top = text.split('class="cell tag_parameters', 1)[0]
+            assert "<table" in top or "<img" in top, f"{page.name}: no table or figure before the parameters"
         # the executed notebook is offered for download and exists
         assert f'href="../../_sources/book/notebooks/{p.name}"' in text
         assert (html / "_sources" / "book" / "notebooks" / p.name).exists()
@@ -201,7 +204,31 @@ def test_injected_cell_goes_when_the_build_used_the_defaults(tmp_path):
     out = prepare_page(nb, "01_y", {"preset": "cpu", "results_dir": str(tmp_path / "results")}, tmp_path, tmp_path,
                        tmp_path / "results")
     assert [c["metadata"].get("tags") for c in out["cells"] if c["cell_type"] == "code"] == [["parameters"], ["hide-input"]]
-    assert "used them as they are" in out["cells"][0]["source"]
+    assert "as this build used them" in out["cells"][0]["source"]
+
+
+def test_results_first_pastes_the_first_table_or_figure_under_the_title():
+    from stella.builder.pages import GLUE_PREFIX, results_first
+
+    fig = [{"output_type": "display_data", "data": {"text/plain": "x"}, "metadata": {}},
+           {"output_type": "display_data", "data": {"image/png": "iVBOR"}, "metadata": {}},
+           {"output_type": "display_data", "data": {"text/markdown": "**Figure.** What is drawn."}, "metadata": {}}]
+    nb = _notebook(("markdown", [], "# Title\n\nThis page reproduces Fig. 2 of the paper. It also explains\nmuch more.", None),
+                   ("code", ["parameters"], 'preset = "cpu"', []),
+                   ("code", [], "x = load()", []),
+                   ("code", [], "plot(x)", fig))
+    code_before = [c["source"] for c in nb["cells"] if c["cell_type"] == "code"]
+    assert results_first(nb)
+    src = [c["source"] for c in nb["cells"]]
+    assert src[0] == "# Title\n\nThis page reproduces Fig. 2 of the paper.\n"
+    assert src[1] == "```{glue} stella-first-result\n```\n\n```{glue} stella-first-result-caption\n```\n"
+    assert src[2] == "## About this chapter\n\nIt also explains\nmuch more.\n"
+    assert [c["source"] for c in nb["cells"] if c["cell_type"] == "code"] == code_before   # still runs top to bottom
+    outs = nb["cells"][-1]["outputs"]
+    assert outs[0]["data"] == {"text/plain": "x"} and GLUE_PREFIX + "image/png" in outs[1]["data"]
+    assert outs[1]["metadata"]["scrapbook"]["name"] == "stella-first-result"
+    assert outs[2]["metadata"]["scrapbook"]["name"] == "stella-first-result-caption"
+    assert not results_first(_notebook(("markdown", [], "# T\n\nNo result below.", None), ("code", [], "x = 1", [])))
 
 
 def test_remote_assets_and_leaked_paths_find_what_a_page_would_fetch_or_leak(tmp_path):

@@ -6,6 +6,8 @@
 - results first: every code cell gets Jupyter Book's ``hide-input`` tag (its code one click away)
   unless it is the ``parameters`` cell or carries ``show-input`` (or another visibility tag);
 - a short markdown note before the ``parameters`` cell says how to rerun the page;
+- the chapter's first table or figure is shown under its title and first sentence, before the
+  opening prose and the parameters (``results_first``, by myst_nb's glue: the cells keep their order);
 - papermill's ``injected-parameters`` cell keeps only the values that differ from the
   notebook's defaults, or goes when none do;
 - no absolute path of the building machine remains in any string of the notebook (sources,
@@ -22,6 +24,7 @@ from typing import Any
 VISIBILITY_TAGS = {"show-input", "hide-input", "remove-input", "hide-cell", "remove-cell"}
 OUTSIDE = "<results_dir>"
 
+_SENTENCE_END = re.compile(r"(?<!Fig)(?<!Eq)(?<!e\.g)(?<!i\.e)(?<!\bal)(?<!vs)\.\s+(?=[A-Z*`(])")
 _BAR = re.compile(r"\d+%\|.*\|\s*\d+/\d+\s*\[")
 
 
@@ -69,11 +72,61 @@ def fold_code(nb: dict) -> int:
 
 def rerun_note(stem: str, preset: str, changed: bool) -> str:
     """The markdown shown before the parameters cell: how to rerun this page."""
-    build = ("the cell after it, what this build changed" if changed else "this build used them as they are")
-    return (f"**Rerun this page.** The next cell holds its parameters and their defaults; {build}. "
-            f"`stella book --preset {preset} --only {stem}` reruns this page with papermill (runs already "
-            f"in the run store are reused), or open `notebooks/{stem}.ipynb` in Jupyter, edit the cell and "
-            f"run all. The code of the other cells is folded: results first, code one click away.")
+    build = "the cell after it: what this build changed" if changed else "as this build used them"
+    return (f"**Rerun this page:** `stella book --preset {preset} --only {stem}` (stored runs are reused), or edit "
+            f"the defaults below ({build}) in `notebooks/{stem}.ipynb`. Other code is folded, one click away.")
+
+
+GLUE_PREFIX = "application/papermill.record/"      # myst_nb.glue's prefix: shown where pasted, not in its cell
+
+
+def _is_result(output: dict) -> bool:
+    data = output.get("data", {})
+    return "image/png" in data or "<table" in _text(data.get("text/html", ""))
+
+
+def _glue(output: dict, name: str) -> None:
+    """Turn ``output`` into a myst_nb glue record ``name``: the book shows it where it is pasted only."""
+    output.setdefault("metadata", {})["scrapbook"] = {"name": name, "mime_prefix": GLUE_PREFIX}
+    output["data"] = {GLUE_PREFIX + k: v for k, v in output["data"].items()}
+
+
+def results_first(nb: dict) -> bool:
+    """Show the chapter's first table or figure (with its caption) right under the title and the first
+    sentence, before the opening prose, the rerun note and the parameters; True if moved.
+
+    The output moves by myst_nb's glue (computed in its cell, pasted at the top), so the cells keep their
+    order and the offered notebook still runs top to bottom. The rest of the opening becomes "About
+    this chapter"."""
+    cells = nb.get("cells", [])
+    if not cells or cells[0]["cell_type"] != "markdown":
+        return False
+    title, _, body = _text(cells[0]["source"]).partition("\n")
+    where = next(((c, j) for c in cells if c["cell_type"] == "code"
+                  for j, o in enumerate(c.get("outputs", [])) if _is_result(o)), None)
+    if not title.startswith("#") or where is None:
+        return False
+    cell, j = where
+    outputs = cell["outputs"]
+    names = ["stella-first-result"]
+    _glue(outputs[j], names[0])
+    nxt = outputs[j + 1] if j + 1 < len(outputs) else None
+    if GLUE_PREFIX + "image/png" in outputs[j]["data"]:
+        if nxt is not None and "text/markdown" in nxt.get("data", {}):
+            names.append("stella-first-result-caption")
+            _glue(nxt, names[1])
+    m = _SENTENCE_END.search(body.strip())
+    lead, rest = (body.strip()[:m.start() + 1], body.strip()[m.end():]) if m else (body.strip(), "")
+    pasted = "\n\n".join(f"```{{glue}} {n}\n```" for n in names)
+    head = [dict(cells[0], source=f"{title}\n\n{lead}\n"),
+            {"cell_type": "markdown", "metadata": {}, "source": pasted + "\n"}]
+    if rest.strip():
+        head.append({"cell_type": "markdown", "metadata": {}, "source": f"## About this chapter\n\n{rest.strip()}\n"})
+    if "id" in cells[0]:
+        for k, c in enumerate(head[1:], 1):
+            c["id"] = f"stella-results-first-{k}"
+    nb["cells"] = head + cells[1:]
+    return True
 
 
 def public_value(value: Any, root: Path) -> tuple[Any, bool]:
@@ -151,6 +204,8 @@ def prepare_page(nb: dict, stem: str, params: dict, root: Path, stage: Path, res
     defaults = parameter_defaults(nb)
     strip_progress(nb)
     fold_code(nb)
+    if stem[:1].isdigit():                        # chapters; the landing page puts its summary first itself
+        results_first(nb)
     injected = injected_source(params, defaults, root)
     cells = []
     for cell in nb["cells"]:

@@ -276,9 +276,10 @@ def run_experiment(cfg: Config, results_dir: str | None = None, dist_info: DistI
         dist.broadcast_object_list(box, src=0)
         return bool(box[0])
 
-    if info.rank != 0:
+    if info.rank != 0:                  # the run directory only after rank 0 holds the lock and has cleaned it
+        train = decide(None)
         rd = store.dir(cfg)
-        if decide(None):
+        if train:
             Trainer(cfg, rd, info).run()
         return rd
 

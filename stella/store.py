@@ -246,12 +246,6 @@ class RunStore:
         if not os.access(self.root, os.W_OK | os.X_OK):
             raise StoreError(f"{self.root}: run store directory is not writable")
 
-    @contextlib.contextmanager
-    def lock(self, rd: RunDir) -> Iterator[RunDir]:
-        """Hold ``rd``'s lock file (:func:`locked`)."""
-        with locked(rd.path, rd.key):
-            yield rd
-
     def run(self, config: Config, compute: Callable[[RunDir], None]) -> RunDir:
         if not (self.root / config.digest() / "COMPLETE").exists():
             self.writable()

@@ -43,7 +43,7 @@ def _train(preset: str, method: str, seed: int, overrides: tuple[str, ...], resu
 
     from stella.report.runs import get_run
 
-    logging.disable(logging.WARNING)       # a worker waiting on another's lock says so once, in the driver
+    logging.disable(logging.WARNING)       # the driver prints one line per run; workers stay quiet
     t0 = time.perf_counter()
     rd = get_run(preset, method, seed, (*overrides, "run.progress=false"), results_dir)   # not in the run key
     return bool(rd.computed), time.perf_counter() - t0

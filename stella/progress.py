@@ -37,30 +37,20 @@ def announce(event: str, **fields: Any) -> None:
 
 
 @contextmanager
-def run_announced(cfg, results_dir: str | Path) -> Iterator[None]:
-    """Announce ``run-start`` before and ``run-end`` after the body (a run asked of the store)."""
+def run_announced(cfg, results_dir: str | Path, changes: Callable[[], list[str]] = list) -> Iterator[None]:
+    """Announce ``run-start`` before and ``run-end`` after the body (a run asked of the store);
+    ``changes()`` lists the run's values that differ from its preset's (called only when announcing)."""
     if not os.environ.get(ENV):
         yield
         return
     from stella.store import RunStore
 
     fields = {"method": cfg.continual.method, "seed": cfg.run.seed, "preset": cfg.preset,
-              "changes": changes_from_preset(cfg), "stored": RunStore(results_dir).dir(cfg).complete}
+              "changes": changes(), "stored": RunStore(results_dir).dir(cfg).complete}
     announce("run-start", **fields)
     t0 = time.perf_counter()
     yield
     announce("run-end", **fields, seconds=round(time.perf_counter() - t0, 2))
-
-
-def changes_from_preset(cfg) -> list[str]:
-    """``section.key=value`` for each value of ``cfg`` that differs from its preset's for the same method and seed."""
-    from stella.config import load_config
-    from stella.continual import resolve_method_config
-
-    base = resolve_method_config(load_config(cfg.preset, [f"continual.method={cfg.continual.method}",
-                                                          f"run.seed={cfg.run.seed}"])).to_dict()
-    return [f"{section}.{key}={value}" for section, values in cfg.to_dict().items() if isinstance(values, dict)
-            for key, value in values.items() if base[section].get(key) != value]
 
 
 def read_events(path: str | Path, offset: int = 0) -> tuple[list[dict], int]:

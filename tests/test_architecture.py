@@ -38,3 +38,71 @@ def test_core_and_report_never_import_the_book_driver():
     bad = {str(p.relative_to(STELLA)): sorted(n for n in _imports(p) if n.startswith("stella.builder"))
            for p in files}
     assert not {k: v for k, v in bad.items() if v}, f"modules below the book driver import it: {bad}"
+
+
+def _module_graph() -> dict[str, set[str]]:
+    """stella module -> the stella modules it imports anywhere in its file (function-level imports
+    too); ``from stella.report import claims`` counts as an import of ``stella.report.claims``."""
+    modules = {}
+    for p in sorted(STELLA.rglob("*.py")):
+        rel = p.relative_to(STELLA.parent).with_suffix("")
+        parts = list(rel.parts[:-1]) if rel.name == "__init__" else list(rel.parts)
+        modules[".".join(parts)] = p
+    graph = {}
+    for name, p in modules.items():
+        deps = set()
+        for n in _imports(p):
+            if n in modules:
+                deps.add(n)
+            elif n.rsplit(".", 1)[0] in modules:      # `from package import name` where name is not a module
+                deps.add(n.rsplit(".", 1)[0])
+        graph[name] = deps - {name}
+    return graph
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components with more than one module (Tarjan)."""
+    index, low, stack, on, out, counter = {}, {}, [], set(), [], [0]
+
+    def visit(v):
+        index[v] = low[v] = counter[0]
+        counter[0] += 1
+        stack.append(v)
+        on.add(v)
+        for w in graph.get(v, ()):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            comp = []
+            while True:
+                w = stack.pop()
+                on.discard(w)
+                comp.append(w)
+                if w == v:
+                    break
+            if len(comp) > 1:
+                out.append(sorted(comp))
+
+    for v in graph:
+        if v not in index:
+            visit(v)
+    return out
+
+
+def test_no_import_circle_anywhere_in_the_package():
+    """Parse every module of stella/ (imports inside functions included): no two modules import each
+    other, directly or through others; package __init__ files that re-export their submodules count
+    as a module of their own, and a submodule importing its parent package is ignored."""
+    graph = _module_graph()
+    assert len(graph) > 60
+    for name in graph:      # a submodule's import of its own package (e.g. stella.continual) is Python's, not a circle
+        graph[name] = {d for d in graph[name] if not name.startswith(d + ".")}
+    assert _cycles(graph) == []
+
+
+def test_the_circle_check_finds_a_circle():
+    assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+    assert _cycles({"a": {"b"}, "b": set()}) == []

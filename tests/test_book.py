@@ -111,7 +111,7 @@ def test_smoke_book_builds(tmp_path, capsys):
     assert text.count('class="cell ') > 10 and remote_assets(single.parent) == []
     for ref in re.findall(r'(?:src|href)="(_static/[^"?#]+|_images/[^"?#]+)', text):
         assert (single.parent / ref).exists(), f"print view: missing {ref}"
-    assert text.index("checked claims") < text.index('id="document-book/notebooks/00_method_walkthrough"')
+    assert text.index("comparisons were tested") < text.index('id="document-book/notebooks/00_method_walkthrough"')
     for stem in targets:   # the landing page's claim links point into the one page
         assert f'href="#document-book/notebooks/{stem}"' in text and f'id="document-book/notebooks/{stem}"' in text
     assert leaked_paths(single.parent, machine) == []
@@ -129,8 +129,8 @@ def _check_landing_page(html: Path, executed: Path) -> set[str]:
     page = html / "book" / "notebooks" / "index.html"
     text = page.read_text()
     first = text.split('class="cell tag_parameters', 1)[0]
-    assert "checked claims" in first and re.search(r'<img[^>]+src="[^"]+\.png"', first), "summary not first"
-    assert first.index("checked claims") < first.index("<img") < first.index("<strong>Figure.</strong>")
+    assert "comparisons were tested" in first and re.search(r'<img[^>]+src="[^"]+\.png"', first), "summary not first"
+    assert first.index("comparisons were tested") < first.index("<img") < first.index("<strong>Figure.</strong>")
     glued = {o["metadata"]["scrapbook"]["name"]: o["data"]
              for c in json.loads((executed / "index.ipynb").read_text())["cells"] for o in c.get("outputs", [])
              if "scrapbook" in o.get("metadata", {})}
@@ -142,13 +142,15 @@ def _check_landing_page(html: Path, executed: Path) -> set[str]:
     for stem in set(stems):
         assert (page.parent / f"{stem}.html").exists(), f"landing page links to a missing {stem}.html"
     # the same verdicts as chapter 09 (one claims frame, computed once)
-    ours = re.search(r"(\d+) of the paper's (\d+) checked claims holds?, (\d+) (?:is|are) contradicted and (\d+)",
+    ours = re.search(r"(\d+) of the paper's comparisons were tested over [^:]*: (\d+) hold, (\d+) are contradicted, "
+                     r"(\d+) are equivalent within the margin and (\d+) are inconclusive",
                      "".join(glued["headline"]["text/markdown"]))
     nb09 = json.loads((executed / "09_what_reproduced.ipynb").read_text())
     printed = "".join("".join(o.get("text", "")) for c in nb09["cells"] for o in c.get("outputs", []))
-    theirs = re.search(r"(\d+) claims: (\d+) hold, (\d+) contradicted, (\d+) inconclusive", printed)
-    assert ours and theirs and len(rows) == int(theirs[1])
-    assert (ours[2], ours[1], ours[3], ours[4]) == theirs.groups()
+    theirs = re.search(r"(\d+) claims tested: (\d+) hold, (\d+) contradicted, (\d+) equivalent, (\d+) inconclusive; "
+                       r"\d+ not tested; (\d+) families", printed)
+    assert ours and theirs and len(rows) == int(theirs[6])
+    assert ours.groups() == theirs.groups()[:5]
     return set(stems)
 
 
@@ -324,7 +326,7 @@ def test_pretraining_announces_itself_once(tmp_path, monkeypatch):
 
 def test_a_run_is_described_by_what_differs_from_its_preset():
     from stella.report.runs import run_config
-    from stella.progress import changes_from_preset
+    from stella.report.runs import changes_from_preset
 
     assert changes_from_preset(run_config("smoke", "stella+", seed=5)) == []
     assert changes_from_preset(run_config("smoke", "derpp", seed=5, overrides=["continual.memory_size=7"],

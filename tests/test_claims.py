@@ -1,4 +1,5 @@
-"""stella.report.claims: the paired statistics, the ceiling, and the claim rows on made-up seed values."""
+"""stella.report.claims: the paired statistics, Holm, equivalence, power, the registry, and the chapters'
+declarations on made-up seed values (no training)."""
 import math
 
 import numpy as np
@@ -18,109 +19,257 @@ def test_paired_verdict_holds_contradicted_inconclusive():
     assert r["verdict"] == "holds" and r["n_seeds"] == 3
     assert r["difference"] == pytest.approx(d.mean())
     assert (r["ci_low"], r["ci_high"]) == pytest.approx((d.mean() - half, d.mean() + half))
-    assert C.paired_verdict(ours, other, sign=-1)["verdict"] == "contradicted"   # the paper said "lower"
-    assert C.paired_verdict(other, ours, sign=-1)["verdict"] == "holds"
-    # a mean difference inside the seed noise gets no verdict
+    assert C.paired_verdict(ours, other, sign=-1)["verdict"] == "contradicted"
     noisy = C.paired_verdict([12.0, 9.0, 13.0], [10.0, 11.0, 10.5], sign=1)
-    assert noisy["difference"] > 0 and noisy["ci_low"] < 0 < noisy["ci_high"] and noisy["verdict"] == "inconclusive"
-
-
-def test_paired_verdict_pairs_by_seed_not_by_pooled_spread():
-    # Seeds shift both methods alike: an unpaired comparison would see overlap, the paired one does not.
-    base = np.array([5.0, 15.0, 25.0, 35.0])
-    assert C.paired_verdict(base + 1.0 + [0.1, -0.1, 0.05, 0.0], base, 1)["verdict"] == "holds"
-
-
-def test_one_seed_or_missing_values_are_inconclusive():
-    one = C.paired_verdict([20.0], [10.0], 1)
-    assert one["verdict"] == "inconclusive" and one["n_seeds"] == 1 and math.isnan(one["ci_low"])
-    assert one["difference"] == 10.0
-    nan = C.paired_verdict([20.0, float("nan")], [10.0, 11.0], 1)
-    assert nan["n_seeds"] == 1 and nan["verdict"] == "inconclusive"
+    assert noisy["ci_low"] < 0 < noisy["ci_high"] and noisy["verdict"] == "inconclusive"
     with pytest.raises(ValueError):
         C.paired_verdict([1.0], [1.0], 0)
 
 
+def test_paired_stats_p_value_power_and_zero_spread():
+    d = np.array([1.0, 2.0, 1.5, 2.5, 1.8])
+    s = C.paired_stats(d)
+    se = d.std(ddof=1) / math.sqrt(5)
+    assert s["p"] == pytest.approx(stats.ttest_1samp(d, 0).pvalue)
+    assert s["detectable"] == pytest.approx((stats.t.ppf(0.975, 4) + stats.t.ppf(0.8, 4)) * se)
+    # the detectable difference is what 80 % power means: simulate the paired t-test at that true difference
+    rng = np.random.default_rng(0)
+    sims = rng.normal(s["detectable"], d.std(ddof=1), size=(4000, 5))
+    power = (stats.ttest_1samp(sims, 0, axis=1).pvalue < 0.05).mean()
+    assert 0.74 < power < 0.86
+    exact = C.paired_stats([0.5, 0.5, 0.5])
+    assert exact["p"] == 0.0 and exact["ci_low"] == exact["ci_high"] == 0.5
+    assert C.paired_stats([0.0, 0.0])["p"] == 1.0
+    one = C.paired_stats([3.0])
+    assert one["n_seeds"] == 1 and math.isnan(one["p"]) and math.isnan(one["ci_low"])
+
+
+def test_holm_matches_the_step_down_definition_and_skips_nan():
+    p = [0.01, 0.04, 0.03, float("nan"), 0.5]
+    adj = C.holm(p)
+    # sorted: 0.01 (x4), 0.03 (x3), 0.04 (x2), 0.5 (x1); monotone
+    assert adj[0] == pytest.approx(0.04) and adj[2] == pytest.approx(0.09) and adj[1] == pytest.approx(0.09)
+    assert adj[4] == pytest.approx(0.5) and math.isnan(adj[3])
+    assert C.holm([0.9, 0.8])[0] == 1.0 or C.holm([0.9, 0.8])[0] == pytest.approx(0.9)
+
+
+def _cmp(ours, other, family="F", **kw):
+    return C.Comparison(kw.pop("claim", "x"), "02_retrieval", family, pd.Series(ours, dtype=float),
+                        pd.Series(other, dtype=float) if not np.isscalar(other) else other, **kw)
+
+
+def test_judge_verdicts_follow_holm_equivalence_and_non_inferiority():
+    out = C.judge([
+        _cmp([3, 4, 5], [1, 1, 1], claim="big"),                      # p = 0.035 alone ...
+        _cmp([1.0, 1.2, 0.9], [1, 1, 1], claim="tiny"),                # ... but Holm over 2: 0.07
+        _cmp([0.2, 0.1, 0.3, 0.2, 0.25], [0, 0, 0, 0, 0], family="G", claim="small but sure"),
+        _cmp([5, 5.5, 6, 5.2], [1, 1, 1, 1], family="H", sign=-1, claim="wrong side"),
+        _cmp([1.0, 1.05, 0.95, 1.0], 1.0, family="I", kind="equivalence", margin=0.1, claim="eq"),
+        _cmp([8.5, 8.7, 8.4], 10.0, family="J", kind="non-inferiority", claim="ni"),
+        _cmp([5.0, 7.0, 2.0], [1.0, 0.0, 6.0], family="K", kind="non-inferiority", claim="ni?"),
+        _cmp([1.0], [0.0], family="L", claim="one seed"),
+        C.not_tested("sat", "08_downstream", "M", "saturated"),
+    ]).set_index("claim")
+    assert out.at["big", "p_holm"] == pytest.approx(2 * out.at["big", "p"]) and out.at["big", "verdict"] == "inconclusive"
+    assert out.at["tiny", "verdict"] == "equivalent" and out.at["big", "family_size"] == 2
+    assert "Holm over 2" in out.at["big", "test"]
+    assert out.at["small but sure", "verdict"] == "holds"       # significant though inside the margin: a difference
+    assert out.at["wrong side", "verdict"] == "contradicted" and out.at["wrong side", "difference"] < 0
+    assert out.at["eq", "verdict"] == "holds"
+    assert out.at["ni", "verdict"] == "contradicted"            # 1 %p below with certainty: not within the margin
+    assert out.at["ni?", "verdict"] == "inconclusive"
+    assert out.at["one seed", "verdict"] == "not tested" and out.at["sat", "verdict"] == "not tested"
+    assert out.at["sat", "note"] == "saturated"
+    assert C.summary_line(out.reset_index()) == ("7 claims tested: 2 hold, 2 contradicted, 1 equivalent, "
+                                                 "2 inconclusive; 2 not tested")
+    with pytest.raises(ValueError, match="kind"):
+        C.judge([_cmp([1, 2], [0, 0], kind="better")])
+    with pytest.raises(ValueError, match="margin"):
+        C.judge([_cmp([1, 2], [0, 0], kind="equivalence", margin=None)])
+
+
+def test_the_best_baseline_is_not_picked_on_the_data_being_judged():
+    """An equal STELLA against 7 equal baselines: testing against each with Holm keeps the family-wise
+    error at 5 %; testing against the best-looking one does not (the issue's simulation: ~9 %)."""
+    rng = np.random.default_rng(1)
+    trials, n = 2000, 5
+    seeds = rng.normal(0, 2, size=(trials, n, 8))                       # stella, then the 7 baselines
+    d = seeds[:, :, :1] - seeds[:, :, 1:]                              # (trials, seeds, baselines)
+    mean, se = d.mean(1), d.std(1, ddof=1) / math.sqrt(n)
+    p = 2 * stats.t.sf(np.abs(mean / se), n - 1)
+    assert p[0, 0] == pytest.approx(C.paired_stats(d[0, :, 0])["p"])
+    holm = np.array([C.holm(row) for row in p])
+    wrong_holm = ((holm < 0.05) & (mean < 0)).any(1).mean()
+    best = seeds[:, :, 1:].mean(1).argmax(1)
+    wrong_best = ((p[np.arange(trials), best] < 0.05) & (mean[np.arange(trials), best] < 0)).mean()
+    assert wrong_holm <= 0.05 and wrong_best > 0.06
+
+
+def test_registry_declares_per_chapter_and_judges_each_family():
+    calls = []
+
+    @C.register("99_test")
+    def fake(ctx):
+        calls.append(ctx.preset)
+        return [_cmp([2, 3, 2.5], [1, 1, 1], claim="a"), _cmp([1, 1, 1.1], [1, 1, 1], family="G", claim="b")]
+
+    try:
+        C.register("99_test")(fake)                       # registering again does not duplicate
+        from stella.report.verdicts import chapter_claims
+        out = chapter_claims("99_test", C.ClaimContext("smoke"))
+        assert calls == ["smoke"] and list(out["claim"]) == ["a", "b"] and list(out["family_size"]) == [1, 1]
+        with pytest.raises(KeyError, match="no claims"):
+            C.declared("98_none", C.ClaimContext("smoke"))
+    finally:
+        C.REGISTRY.pop("99_test", None)
+
+
+def test_every_chapter_that_shows_claims_declares_them():
+    from stella.report.verdicts import CHAPTERS
+
+    assert set(CHAPTERS) <= set(C.REGISTRY)
+    for chapter in CHAPTERS:
+        assert all(fn.__module__.startswith("stella.report.") for fn in C.REGISTRY[chapter])
+
+
 def test_ceiling_from_class_composition():
-    # 16 classes of 8 clips: a query's match is among its 8 same-class clips, in random order.
     rec = C.ceiling_recall({c: 8 for c in range(16)})
     assert rec["R@1"] == pytest.approx(100 / 8) and rec["R@5"] == pytest.approx(500 / 8) and rec["R@10"] == 100.0
-    assert rec["avg"] == pytest.approx((12.5 + 62.5 + 100) / 3)
-    # unequal classes: a singleton class is always found first
     assert C.ceiling_recall([1, 3])["R@1"] == pytest.approx(100 * (1 + 1) / 4)
     s = C.retrieval_scale(pd.Series({0: 8, 1: 8}).to_dict())
     assert s["gallery"] == 16 and s["chance"] < s["ceiling"]
 
 
-def _runs(values: dict[str, list[float]], f: dict[str, list[float]] | None = None) -> pd.DataFrame:
+# --------------------------------------------------------------------------- the chapters' declarations
+def _runs(values: dict, f: dict | None = None, variant=None) -> pd.DataFrame:
     rows = []
     for m, per_seed in values.items():
         for s, a in enumerate(per_seed):
             for d in ("A→V", "V→A"):
-                rows.append({"method": m, "variant": None, "seed": s, "direction": d, "metric": "avg", "A": a,
+                rows.append({"method": m, "variant": variant, "seed": s, "direction": d, "metric": "avg", "A": a,
                              "F": (f or {}).get(m, [1.0] * len(per_seed))[s]})
     return pd.DataFrame(rows)
 
 
-def test_retrieval_claims_judge_each_ordering():
+@pytest.fixture
+def fake_store(monkeypatch):
+    """seed_table / gallery_classes replaced by made-up values, so declarations run without training."""
+    from stella.report import ablations, efficiency_claims, memory_size, retrieval, runs
+
+    tables = {}
+
+    def seed_table(preset, methods, seeds, results_dir="results", task_order="default", overrides=(),
+                   variants=None):
+        key = "shuffled" if task_order == "shuffled" else "default"
+        base = tables[key]
+        if variants:
+            return pd.concat([tables[("variant", v)] for v in variants], ignore_index=True)
+        return base[base["method"].isin(methods)]
+
+    monkeypatch.setattr(runs, "seed_table", seed_table)
+    monkeypatch.setattr(runs, "gallery_classes", lambda *a, **k: {c: 8 for c in range(16)})
+    for mod in (ablations, memory_size):
+        monkeypatch.setattr(mod, "seed_table", seed_table)
+    return tables
+
+
+def test_table1_and_table7_claims(fake_store):
+    from stella.report import retrieval
+
     vals = {m: [10.0, 11.0, 10.5] for m in TABLE1}
-    vals.update(finetune=[2.0, 2.5, 2.2], stella=[12.0, 13.1, 12.4], multitask=[20.0, 21.0, 20.5],
-                esmer=[11.0, 11.9, 11.6])
-    vals["stella+"] = [9.0, 12.0, 10.0]
-    out = C.retrieval_claims(_runs(vals, f={"stella": [0.5, 0.4, 0.6], "derpp": [2.0, 2.1, 1.9]}),
-                             {"chance": 4.0, "ceiling": 50.0}).set_index("claim")
-    assert list(out.columns) == [c for c in C.COLUMNS if c != "claim"]
-    assert out.at["STELLA has a higher A than the best baseline (A→V)", "verdict"] == "holds"
-    assert out.at["STELLA has a higher A than the best baseline (A→V)", "ours"].endswith("ESMER 11.50")
-    assert out.at["STELLA+ has a higher A than the best baseline (A→V)", "verdict"] == "inconclusive"
-    assert out.at["STELLA forgets less than DER++ (F, V→A)", "verdict"] == "holds"
-    assert out.at["Multitask is the upper bound (A, A→V)", "verdict"] == "holds"
-    assert out.at["Finetune is the lower bound (A, V→A)", "verdict"] == "holds"
-    assert (out["chapter"] == "02_retrieval").all() and (out["ceiling"] == 50.0).all() and (out["n_seeds"] == 3).all()
-    assert out.at["STELLA has a higher A than the best baseline (A→V)", "paper"] == "STELLA 14.16 vs ESMER 13.58"
-    assert len(C.BASELINES) == 7 and "finetune" not in C.BASELINES
+    vals.update(finetune=[2.0, 2.5, 2.2], stella=[12.0, 13.1, 12.4], multitask=[20.0, 21.0, 20.5])
+    vals["stella+"] = [13.0, 14.0, 13.6]
+    fake_store["default"] = _runs(vals, f={"stella": [0.1, 0.12, 0.11]})
+    fake_store["shuffled"] = _runs({m: [10.0, 11.0, 10.5] for m in ("stella", *C.BASELINES)})
+    ctx = C.ClaimContext("smoke")
+    out = C.judge(retrieval.table1_claims(ctx) + retrieval.table7_claims(ctx)).set_index("claim")
+    assert out.at["STELLA has a higher A than DER++ (A→V)", "verdict"] == "holds"
+    assert out.at["STELLA has a higher A than DER++ (A→V)", "family_size"] == 7
+    assert out.at["STELLA has a lower F than DER++ (V→A)", "verdict"] == "holds"     # 0.11 vs 1.0
+    assert out.at["Finetune has a lower A than STELLA (A→V)", "verdict"] == "holds"
+    assert out.at["STELLA+ has a higher A than STELLA (A→V)", "verdict"] == "holds"
+    t7 = out[out["family"].str.startswith("Table 7")]
+    assert len(t7) == 14 and (t7["kind"] == "non-inferiority").all()
+    assert (t7["verdict"] == "holds").all()         # identical sides: within the margin for sure
+    # the paper's difference is oriented like ours: + is the paper's side
+    row = out.loc["STELLA has a lower F than DER++ (A→V)"]
+    assert row["paper_difference"] > 0 and "STELLA 4.38 vs DER++ 5.68" == row["paper"]
 
 
-def test_ablation_memory_and_sweep_claims():
-    out = C.ablation_claims(_runs({"derpp": [5.0, 5.1], "lpis": [6.0, 6.2], "rca": [7.0, 7.1], "stella": [4.0, 4.1],
-                                   "random": [6.5, 6.4], "mats": [6.0, 6.1]}))
-    stella = out[out["claim"].str.startswith("STELLA")]
-    assert set(stella["verdict"]) == {"contradicted"} and len(out) == 12
-    assert "RCA only" in stella[stella["claim"].str.contains("better single")]["ours"].iloc[0]
-    runs = _runs({"stella": [10.0, 10.2, 10.1]}).assign(variant=0.4)
-    runs = pd.concat([runs, _runs({"stella": [8.0, 8.1, 8.3]}).assign(variant=0.1)])
-    from stella.report import paper_numbers as P
-    sw = C.sweep_claim(runs, 0.4, "beta", P.table10().set_index("beta"))
-    assert sw["verdict"].item() == "holds" and sw["paper"].item().startswith("0.4: 14.12 vs 0.1")
-    mem = pd.concat([_runs({"er": [5.0, 5.0], "stella": [6.0, 6.1]}).assign(variant=32),
-                     _runs({"er": [7.0, 7.2], "stella": [8.0, 8.1]}).assign(variant=64)])
-    m = C.memory_claims(mem).set_index("claim")["verdict"]
-    assert m["STELLA: memory 64 gives a higher A than 32 (mean of both directions)"] == "holds"
+def test_sweep_claims_encode_the_papers_sentences(fake_store, monkeypatch):
+    from stella.report import ablations as A
+
+    values = {"chunk_size": [2, 4], "audio_mode": ["time", "frequency", "none"], "rho_a": [0.375, 0.5, 0.625],
+              "rho_v": [0.375, 0.5, 0.625], "beta": [0.1, 0.4, 0.5]}
+    good = {"chunk_size": [4], "audio_mode": ["time"], "rho_a": [0.5], "rho_v": [0.5], "beta": [0.1, 0.4]}
+    monkeypatch.setattr(A, "sweep_runs", lambda nb, name: pd.concat(
+        [_runs({"stella": [10.0 + (1.0 if v in good[name] else 0.0) + e for e in (0.0, 0.3, 0.1)]},
+               variant=v) for v in values[name]], ignore_index=True))
+    out = C.judge(A.sweep_claims(C.ClaimContext("cpu")))
+    assert len(out) == 1 + 2 + 2 + 2 + 2
+    chunk = out[out["family"].str.startswith("Fig. 9 (a)")].iloc[0]
+    assert chunk["claim"].startswith("L_c = 4 gives a higher A than L_c = 2") and chunk["verdict"] == "holds"
+    assert chunk["reading"] == "preset's L_c: 2"             # the cpu preset runs 2, the paper's worse value
+    beta = out[out["family"].str.startswith("Table 10")]
+    assert sorted(beta["claim"].str[:10]) == ["beta = 0.1", "beta = 0.4"] and (beta["verdict"] == "holds").all()
+    rho = out[out["family"].str.startswith("Table 9: rho_v")]
+    for r in rho.itertuples():      # the paper's side compares the same two values as ours
+        worse = r.claim.split(" than rho_v = ")[1].split(" ")[0]
+        assert r.paper.startswith("rho_v 0.5 ") and f"vs rho_v {worse} " in r.paper
 
 
-def test_downstream_and_efficiency_claims():
-    vals = pd.DataFrame([{"method": m, "seed": s, "value": v} for m, vs in
-                         {"derpp": [50, 51], "esmer": [52, 52.5], "stella": [60, 61], "multitask": [55, 56]}.items()
-                         for s, v in enumerate(vs)])
-    from stella.report.downstream import paper_scores
-    out = C.downstream_claims(vals, paper_scores()["classification"], "classification").set_index("claim")["verdict"]
-    assert out["STELLA has a higher classification than the best baseline"] == "holds"
-    assert out["Multitask is the upper bound (classification)"] == "contradicted"
-    no_mt = C.downstream_claims(vals, paper_scores()["unseen retrieval"], "unseen retrieval")
-    assert not no_mt["claim"].str.startswith("Multitask").any()      # Table 4 (a) has no Multitask row
-    eff = pd.DataFrame([{"method": "derpp", "peak_bytes": 100, "throughput": 10.0},
-                        {"method": "stella", "peak_bytes": 50, "throughput": 8.0}])
-    e = C.efficiency_claims(eff, "batch 48")
-    assert e["verdict"].tolist() == ["holds", "contradicted"] and (e["n_seeds"] == 1).all()
-    assert e["claim"].str.endswith("(batch 48)").all() and e["test"].str.contains("one measurement").all()
+def test_memory_claims_per_size_without_invented_claims(fake_store, monkeypatch):
+    from stella.report import memory_size as M
+
+    monkeypatch.setattr(M, "memory_runs", lambda nb: pd.concat([
+        _runs({"er": [5.0, 5.1, 5.2], "derpp": [5.5, 5.4, 5.6], "stella": [6.0, 6.1, 6.3], "stella+": [6.5, 6.4, 6.6]},
+              variant=size) for size in nb.memory_sizes], ignore_index=True))
+    out = C.judge(M.memory_claims(C.ClaimContext("cpu")))
+    assert len(out) == 2 * 4 and out["family"].nunique() == 2
+    assert not out["claim"].str.contains("gives a higher A than").any()     # A growing with memory: not the paper's
+    assert (out["verdict"] == "holds").all()
 
 
-def test_chance_context_and_summary():
-    means = pd.DataFrame({"A→V A": [10.0, 4.0], "V→A A": [8.0, 5.0]}, index=["er", "stella"])
-    stds = means * 0.1
-    ctx = C.chance_context(means, stds, {"gallery": 128, "chance": 4.17, "ceiling": 49.0})
-    assert ctx.at["er", "A→V above chance (%p)"] == pytest.approx(10.0 - 4.17)
-    assert ctx.at["stella", "V→A below ceiling (%p)"] == pytest.approx(44.0)
-    assert "ER A→V" in C.scale_sentence(ctx, {"gallery": 128, "chance": 4.17, "ceiling": 49.0})
-    claims = pd.DataFrame({"verdict": ["holds", "inconclusive", "inconclusive"]})
-    assert C.summary_line(claims) == "3 claims: 1 hold, 0 contradicted, 2 inconclusive"
+def test_downstream_claims_are_not_tested_on_a_saturated_score(monkeypatch):
+    from stella.report import downstream as D
+
+    def scores(sat):
+        vals = {"finetune": [97.0, 97.5], "derpp": [98, 98.5], "stella": [99.0, 99.2], "multitask": [99.5, 99.6]} \
+            if sat else {"finetune": [40.0, 41.0], "derpp": [50, 51], "stella": [60, 61.5], "multitask": [55, 56]}
+        return pd.DataFrame([{"method": m, "seed": s, "value": v, "chance": 25.0} for m, vs in vals.items()
+                             for s, v in enumerate(vs)])
+
+    monkeypatch.setattr(D, "probe_data", lambda nb: None)
+    monkeypatch.setattr(D, "probe_results", lambda nb, data: None)
+    monkeypatch.setattr(D, "unseen_scale", lambda data: {"chance": 4.0, "ceiling": 60.0, "gallery": 64})
+    monkeypatch.setattr(D, "per_seed_scores", lambda r: {"classification": scores(True),
+                                                         "event localisation": scores(False)})
+    assert D.saturated(scores(True).pivot_table(index="seed", columns="method", values="value"), 25.0, 100.0)
+    out = C.judge(D.downstream_claims(C.ClaimContext("smoke"))).set_index("claim")
+    cls = out[out.index.str.contains("classification")]
+    assert (cls["verdict"] == "not tested").all() and cls["note"].str.startswith("saturated").all()
+    ev = out.loc["STELLA has a higher event localisation score than DER++"]
+    assert ev["verdict"] == "holds" and ev["chance"] == 25.0
+    assert out.loc["Multitask has a higher event localisation score than STELLA", "verdict"] == "contradicted"
+
+
+def test_efficiency_claims_pair_rounds(monkeypatch):
+    from stella.report import efficiency_claims as EC
+
+    def rounds(nb, batch, rounds=5, methods=EC.MEMORY_METHODS):
+        rows = []
+        for r in range(rounds):
+            for m in methods:
+                mem = {"stella": 50, "stella+": 49, "stella++": 70, "finetune": 60}.get(m, 100)
+                rows.append({"method": m, "round": r, "peak_bytes": mem, "throughput": 10.0 + 0.1 * r
+                             + (0.2 if m == "stella+" else 0.0) + (-0.1 if m == "stella" else 0.0)})
+        return pd.DataFrame(rows)
+
+    monkeypatch.setattr(EC, "measure_rounds", rounds)
+    out = C.judge(EC.table2_efficiency_claims(C.ClaimContext("cpu"))).set_index("claim")
+    row = out.loc["STELLA's training memory / Finetune's is below 1 (the paper's batch 9 (STELLA++ 15))"]
+    assert row["verdict"] == "holds" and row["n_seeds"] == 5 and row["unit"] == "ratio"
+    assert row["paper"] == "0.95"                   # 17.45 / 18.34
+    assert out.loc["STELLA's throughput is within ±10% of DER++'s (the preset's batch 16)", "verdict"] == "holds"
+    assert out.loc["STELLA+'s throughput / DER++'s is above 1 (the preset's batch 16)", "verdict"] == "holds"
+    assert not C.judge(EC.table2_efficiency_claims(C.ClaimContext("cpu", efficiency=False))).shape[0]

@@ -10,14 +10,17 @@ def test_defaults_per_preset():
     assert nb.seeds == [2021] and len(nb.methods) == 11 and nb.train_overrides == []
     assert notebook_setup("02_retrieval", "cpu").seeds == [2021, 2022, 2023, 2024, 2025]
     ab_cpu = notebook_setup("04_ablations", "cpu")
-    assert ab_cpu.seeds == [2021, 2022, 2023, 2024, 2025] and ab_cpu.sweep_seeds == [2021]   # frugal sweeps: one seed
-    assert notebook_setup("04_ablations", "cpu", n_sweep_seeds=3).sweep_seeds == [2021, 2022, 2023]
+    assert ab_cpu.seeds == [2021, 2022, 2023, 2024, 2025] and ab_cpu.sweep_seeds == [2021, 2022, 2023]  # a paired test
+    assert notebook_setup("04_ablations", "cpu", n_sweep_seeds=1).sweep_seeds == [2021]
+    assert ab_cpu.rho_values == [0.375, 0.5, 0.625] and ab_cpu.beta_values == [0.1, 0.4, 0.5]   # the paper's values
+    assert ab_cpu.audio_modes == ["time", "frequency", "none"]
+    assert notebook_setup("02_shuffled", "cpu").seeds == [2021, 2022, 2023]
     ab = notebook_setup("04_ablations", "smoke")
     assert ab.methods == ["random", "derpp", "stella"] and ab.chunk_sizes == [1, 2] and ab.rho_values == [0.5]
     assert notebook_setup("05_memory_size", "cpu").memory_sizes == [32, 64]
     eff = notebook_setup("03_efficiency", "cpu", n_seeds=3, acc_seeds=2)
-    assert eff.seeds == [2021, 2022] and eff.steps == 10
-    assert notebook_setup("09_what_reproduced", "cpu").efficiency_batches == [16, 48]
+    assert eff.seeds == [2021, 2022] and eff.steps == 10 and eff.efficiency_batches == [9, 16]   # the paper's batch 9
+    assert notebook_setup("09_what_reproduced", "cpu").efficiency_batches == [9, 16]
     assert notebook_setup("02_retrieval", "smoke", device="cuda").train_overrides == ["run.device=cuda"]
     assert "seeds [2021]" in str(nb)
 
@@ -59,7 +62,7 @@ def test_seed_table_pairs_every_claim_over_the_same_seeds():
     for chapter in ("02_retrieval", "04_ablations", "08_downstream", "09_what_reproduced"):
         assert notebook_setup(chapter, "cpu").n == 5 and notebook_setup(chapter, "paper").n == 3
         assert notebook_setup(chapter, "smoke").n == 1
-    assert default_seeds("04_sweeps", "cpu") == 1 and default_seeds("04_sweeps", "paper") == 3
+    assert default_seeds("04_sweeps", "cpu") == 3 and default_seeds("04_sweeps", "paper") == 3
     main = notebook_setup("02_retrieval", "cpu").seeds
     for chapter in ("03_efficiency", "05_memory_size", "06_modality_gap", "07_attention_localization"):
         seeds = notebook_setup(chapter, "cpu").seeds

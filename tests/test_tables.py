@@ -102,11 +102,16 @@ def test_show_hides_the_index_fixes_decimals_and_labels_columns():
     assert "row_heading" not in html and ">0<" not in html          # no pandas index column
     swept = pd.DataFrame({"A": [1.0, 2.0]}, index=pd.Index([0.375, 0.5], name="rho_a"))
     assert ">0.375<" in show(swept).to_html()                      # a swept value is not rounded
-    claims = pd.DataFrame([{"claim": "x", "chapter": "02_retrieval", "paper": "a", "ours": "b", "difference": 1.5,
-                            "ci_low": 0.5, "ci_high": 2.5, "n_seeds": 3, "chance": 4.0, "ceiling": 49.0,
-                            "verdict": "holds", "test": "paired t, 95 % CI"}])
-    html = show_claims(claims).to_html()
-    assert "+1.50 [+0.50, +2.50]" in html and "holds" in html and "row_heading" not in html
+    from stella.report import claims as C
+
+    claims = C.judge([C.Comparison("x beats y", "02_retrieval", "Table 1: x beats every baseline", pd.Series([2.0, 2.5, 2.2]),
+                                   pd.Series([1.0, 1.0, 1.0]), chance=4.0, ceiling=49.0),
+                      C.Comparison("x beats z", "02_retrieval", "Table 1: x beats every baseline", pd.Series([2.0, 2.5, 2.2]),
+                                   pd.Series([2.0, 2.4, 2.3]), chance=4.0, ceiling=49.0)])
+    html = show_claims(claims, "Cap.").to_html()
+    assert "+1.23 [" in html and "holds" in html and "equivalent" in html
+    assert "Table 1: x beats every baseline" in html and html.count("Table 1: x beats every baseline") == 1  # grouped
+    assert "n = 3; unit: %p; chance 4.00; ceiling 49.00." in html and "Holm" in html and html.count(">3<") == 0
 
 
 def test_af_table_is_the_per_seed_mean_and_std():

@@ -9,8 +9,12 @@ import numpy as np
 import pandas as pd
 
 from stella.report import paper_numbers as paper
+from stella.report.claims import (ClaimContext, Comparison, not_tested, per_seed, register, retrieval_scale,
+                                  versus)
 from stella.report.runs import run_config, seed_table
 from stella.report.tables import AF_COLUMNS, af_table, side_by_side
+
+CHAPTER = "04_ablations"
 
 # name -> (selection key, the column label a reader sees, the notebook parameter holding the values, caption)
 SWEEPS = {
@@ -63,15 +67,89 @@ def sweep_table(runs: pd.DataFrame, name: str, preset: str) -> tuple[pd.DataFram
     return means, stds
 
 
-def sweep_claims(preset: str, sweeps: dict[str, pd.DataFrame], scale=None) -> pd.DataFrame:
-    """"The preset's default value of each swept setting has the highest A" (:func:`claims.sweep_claim`)."""
-    from stella.report.claims import sweep_claim
+# What the paper says of each sweep: (claim, family, the better value, the worse values). The better value is
+# the paper's own, which the preset may not use (chapter 04 states the preset's value beside it).
+SWEEP_CLAIMS = {
+    "chunk_size": ("Fig. 9 (a): 'adopting a size of 2 results in a noticeable performance decline' (against 4)", 4, [2]),
+    "audio_mode": ("Fig. 9 (b): time-wise selection is better than the other audio selection modes", "time",
+                   ["frequency", "none"]),
+    "rho_a": ("Table 9: rho_a = 0.5 is better than 0.375 and 0.625", 0.5, [0.375, 0.625]),
+    "rho_v": ("Table 9: rho_v = 0.5 is better than 0.375 and 0.625", 0.5, [0.375, 0.625]),
+    "beta": ("Table 10: the best beta lies in 0.1-0.4; 0.5 is worse than both", None, [0.5]),
+}
 
-    what = {"chunk_size": "audio chunk size", "audio_mode": "audio selection mode", "rho_a": "audio ratio rho_a",
-            "rho_v": "video ratio rho_v", "beta": "AVM temperature beta"}
-    parts = [sweep_claim(runs, sweep_default(preset, name), what[name], sweep_paper(name), scale=scale)
-             for name, runs in sweeps.items()]
-    return pd.concat(parts, ignore_index=True)
+
+def _sweep_comparisons(ctx_preset: str, name: str, runs: pd.DataFrame, scale) -> list[Comparison]:
+    """The paper's claim of one sweep on the mean of both directions' avg-recall A per seed."""
+    family, better, worse = SWEEP_CLAIMS[name]
+    label = SWEEPS[name][1]
+    a = per_seed(runs, "A", None, column="variant")
+    theirs = sweep_paper(name)
+    p = theirs[[f"{d} A" for d in paper.DIRECTIONS]].mean(axis=1) if theirs is not None else None
+    preset_value = sweep_default(ctx_preset, name)
+    pairs = [(b, w) for w in worse for b in ([0.1, 0.4] if better is None else [better])]
+    out = []
+    for b, w in pairs:
+        claim = f"{label} = {b} gives a higher A than {label} = {w} (mean of both directions)"
+        if b == preset_value:
+            claim += " [the preset's value]"
+        if b not in a.columns or w not in a.columns:
+            out.append(not_tested(claim, CHAPTER, family, f"{label} = {b if b not in a.columns else w} was not run "
+                                  "at this preset", paper="a plot only" if p is None else ""))
+            continue
+        pa = float(p[b]) if p is not None and b in p.index else float("nan")
+        pw = float(p[w]) if p is not None and w in p.index else float("nan")
+        out.append(versus(claim, CHAPTER, family, a, b, w, 1, pa, pw, lambda v: f"{label} {v}",
+                          chance=scale["chance"], ceiling=scale["ceiling"],
+                          reading=f"preset's {label}: {preset_value}"))
+    return out
+
+
+@register(CHAPTER)
+def sweep_claims(ctx: ClaimContext) -> list[Comparison]:
+    """Fig. 9 (a, b), Table 9 and Table 10 as the paper states them, on the sweeps' seeds."""
+    from stella.report.runs import gallery_classes
+
+    nb = ctx.setup(CHAPTER, seeds=False)
+    scale = retrieval_scale(gallery_classes(ctx.preset, ctx.task_order))
+    return [c for name in SWEEPS for c in _sweep_comparisons(ctx.preset, name, sweep_runs(nb, name), scale)]
+
+
+@register(CHAPTER)
+def table3_claims(ctx: ClaimContext) -> list[Comparison]:
+    """Table 3 and its paragraph, per direction: STELLA's A above every other sampling method; LPIS
+    and RCA each above Random and MATS; LPIS has the higher A and RCA the lower F of the two; STELLA's
+    F below every other sampling method's."""
+    from stella.report.runs import gallery_classes
+
+    nb = ctx.setup(CHAPTER)
+    runs = seed_table(ctx.preset, nb.methods, nb.seeds, **nb.run_args())
+    scale = retrieval_scale(gallery_classes(ctx.preset, ctx.task_order))
+    ref = {"chance": scale["chance"], "ceiling": scale["ceiling"]}
+    t3 = paper.table3().set_index("method")
+    out = []
+    for d in paper.DIRECTIONS:
+        a, f = per_seed(runs, "A", d), per_seed(runs, "F", d)
+        pa, pf = t3[f"{d} A"], t3[f"{d} F"]
+        have = lambda *ms: all(m in a.columns for m in ms)
+        others = [m for m in ("random", "mats", "derpp", "lpis", "rca") if have(m, "stella")]
+        fam = f"Table 3: STELLA (LPIS + RCA) above every other sampling method (A, {d})"
+        out += [versus(f"STELLA has a higher A than {paper.label(m)} ({d})", CHAPTER, fam, a, "stella", m, 1,
+                       pa["stella"], pa[m], paper.label, **ref) for m in others]
+        fam = f"Table 3: LPIS and RCA each above Random and MATS (A, {d})"
+        out += [versus(f"{paper.label(x)} has a higher A than {paper.label(y)} ({d})", CHAPTER, fam, a, x, y, 1,
+                       pa[x], pa[y], paper.label, **ref)
+                for x in ("lpis", "rca") for y in ("random", "mats") if have(x, y)]
+        if have("lpis", "rca"):
+            fam = f"Table 3: LPIS understands more, RCA forgets less ({d})"
+            out += [versus(f"LPIS only has a higher A than RCA only ({d})", CHAPTER, fam, a, "lpis", "rca", 1,
+                           pa["lpis"], pa["rca"], paper.label, **ref),
+                    versus(f"RCA only has a lower F than LPIS only ({d})", CHAPTER, fam, f, "rca", "lpis", -1,
+                           pf["rca"], pf["lpis"], paper.label, unit="%p of F")]
+        fam = f"Table 3: STELLA forgets less than every other sampling method (F, {d})"
+        out += [versus(f"STELLA has a lower F than {paper.label(m)} ({d})", CHAPTER, fam, f, "stella", m, -1,
+                       pf["stella"], pf[m], paper.label, unit="%p of F") for m in others]
+    return out
 
 
 def table3(runs: pd.DataFrame, preset: str, eff: pd.DataFrame | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -92,3 +170,8 @@ def table3(runs: pd.DataFrame, preset: str, eff: pd.DataFrame | None = None) -> 
     for i, part in enumerate(("LPIS", "RCA")):
         nums.insert(i, (part, ""), [paper.TABLE3_COMPONENTS.get(m, ("?", "?"))[i] for m in means.index])
     return nums, sds
+
+
+def preset_values(preset: str) -> str:
+    """"L_c 2, mode time, rho_a 0.5, rho_v 0.5, beta 0.4": the preset's own value of each swept setting."""
+    return ", ".join(f"{SWEEPS[name][1]} {sweep_default(preset, name)}" for name in SWEEPS)

@@ -25,21 +25,23 @@ TABLE1 = ("finetune", "er", "mir", "derpp", "gmed", "clser", "lump", "esmer", "s
 TABLE3 = ("random", "mats", "derpp", "lpis", "rca", "stella")
 GAP_METHODS = ("finetune", "er", "derpp", "esmer", "stella", "stella+", "lpis", "rca")   # Fig. 6 / 10 / 12
 AUDIO_MODES = ("time", "frequency", "none")
-PAPER_BATCH = 48                                                                          # Table 2's batch
+PAPER_BATCH = 9      # Table 2: one V100 at batch 9 (STELLA++ 15); 48 is the training batch of Table 5
 
 # Training seeds of every table of the book: (smoke, cpu, any other preset). Seeds are the preset's
 # seed and the next ones (stella.report.runs.seeds_for), so a table with fewer seeds uses the first
 # seeds of one with more, and every claim pairs its two sides over the same seeds. At cpu the main
 # comparisons use 5 seeds (3 cannot separate differences of 2-4 %p with seed std 2-4 %p); the
-# sweeps of chapters 04 and 05 use one (their claims then read "inconclusive"), the measurements of
-# chapters 06 and 07 three; `make book` trains them within its 45-minute budget (README, Timings).
-# The paper averages 3 runs, so its presets use 3.
+# sweeps of chapter 04, the memory sizes of chapter 05, the shuffled task order (Table 7) and the
+# measurements of chapters 06 and 07 use three, the fewest that give a paired interval with some
+# power (each claim states the smallest difference its seeds detect). The paper averages 3 runs, so
+# its presets use 3.
 SEEDS = {
     "02_retrieval": (1, 5, 3),                 # Table 1: every method
-    "03_efficiency": (1, 1, 3),                # Table 2's A/F columns (the efficiency itself: one measurement)
+    "02_shuffled": (1, 3, 3),                  # Table 7: STELLA and the baselines, shuffled task order
+    "03_efficiency": (1, 5, 3),                # Table 2's A/F columns and STELLA++'s claims (the runs of Table 1)
     "04_ablations": (1, 5, 3),                 # Table 3: random, MATS, DER++, LPIS, RCA, STELLA
-    "04_sweeps": (1, 1, 3),                    # Fig. 9, Tables 9 and 10
-    "05_memory_size": (1, 1, 3),               # Fig. 5
+    "04_sweeps": (1, 3, 3),                    # Fig. 9, Tables 9 and 10
+    "05_memory_size": (1, 3, 3),               # Fig. 5
     "06_modality_gap": (1, 3, 3),              # Fig. 6, 10, 12
     "07_attention_localization": (1, 3, 3),    # Fig. 2, 7, 13, 14
     "08_downstream": (1, 5, 3),                # Tables 4 and 8 (the runs of Table 1)
@@ -243,8 +245,17 @@ def _retrieval(preset, p, quick, frugal):
     return _seeds(p, "02_retrieval", preset), p.pop("methods", None) or list(TABLE1)
 
 
+def _shuffled(preset, p, quick, frugal):
+    from stella.report.paper_numbers import BASELINES
+
+    return _seeds(p, "02_shuffled", preset), p.pop("methods", None) or ["stella", *BASELINES]
+
+
 def _efficiency(preset, p, quick, frugal):
     p["steps"] = p.get("steps") or (2 if quick else 10)
+    own = run_config(preset, "stella").continual.batch_size
+    p["efficiency_batches"] = p.get("efficiency_batches") or ([own] if quick else sorted({own, PAPER_BATCH}))
+    p["own_batch"] = own
     seeds = _seeds(p, "03_efficiency", preset, "acc_seeds")
     cap = p.pop("n_seeds", None)
     return seeds[:cap] if cap else seeds, p.pop("methods", None) or list(TABLE1[:-1]) + ["stella++"]
@@ -260,9 +271,9 @@ def _ablations(preset, p, quick, frugal):
     sizes = p.get("chunk_sizes") or ([1, 2] if quick else [2, 4] if frugal else [1, 2, 4])
     p["chunk_sizes"] = [c for c in sizes if c <= base.audio_grid[0]]
     p["dropped_chunk_sizes"] = [c for c in sizes if c > base.audio_grid[0]]
-    p["audio_modes"] = p.get("audio_modes") or (["time", "frequency"] if frugal else list(AUDIO_MODES))
-    p["rho_values"] = p.get("rho_values") or ([0.5] if quick else [0.5, 0.375] if frugal else [0.375, 0.5, 0.625])
-    p["beta_values"] = p.get("beta_values") or ([0.4, 0.1] if frugal else [0.1, 0.4, 0.5])
+    p["audio_modes"] = p.get("audio_modes") or (["time", "frequency"] if quick else list(AUDIO_MODES))
+    p["rho_values"] = p.get("rho_values") or ([0.5] if quick else [0.375, 0.5, 0.625])
+    p["beta_values"] = p.get("beta_values") or ([0.4, 0.5] if quick else [0.1, 0.4, 0.5])
     p.setdefault("measure_memory", True)
     return seeds, methods
 
@@ -313,6 +324,7 @@ def _reproduced(preset, p, quick, frugal):
 
 
 _CHAPTERS = {"00_method_walkthrough": _walkthrough, "01_benchmark": _benchmark, "02_retrieval": _retrieval,
+             "02_shuffled": _shuffled,
              "03_efficiency": _efficiency, "04_ablations": _ablations, "05_memory_size": _memory_size,
              "06_modality_gap": _gap, "07_attention_localization": _localization, "08_downstream": _downstream,
              "09_what_reproduced": _reproduced}

@@ -18,7 +18,8 @@ from stella.report.tables import display_frame, mark_frame
 BEST_CSS = "font-weight: bold"
 SECOND_CSS = "text-decoration: underline"
 VERDICT_CSS = {"holds": "color: #1a7f37; font-weight: bold", "contradicted": "color: #b42318; font-weight: bold",
-               "inconclusive": "color: #6e7781"}
+               "equivalent": "color: #0550ae; font-weight: bold", "inconclusive": "color: #6e7781",
+               "not tested": "color: #a0a7b0; font-style: italic"}
 
 # Column names in the package's frames -> what a reader sees.
 LABELS = {
@@ -97,23 +98,39 @@ def show(df: pd.DataFrame, caption: str | None = None, digits: int = 2, stds: pd
     return styler
 
 
-def show_claims(claims: pd.DataFrame, caption: str | None = None, chapter: bool = False):
-    """The claims table (:mod:`stella.report.claims`): claim, paper, ours, difference with its 95 %
-    interval, seeds, chance, ceiling, verdict (coloured)."""
+def show_claims(claims: pd.DataFrame, caption: str | None = None):
+    """A claims table (:func:`stella.report.claims.judge`): rows grouped under their family; per
+    comparison the verdict (coloured), the claim, the paper's numbers, ours, the difference oriented to
+    the paper's side with its 95 % interval, the Holm-adjusted p and the smallest difference the
+    seeds detect. What every row shares (seeds, test, margin, chance, ceiling) goes into the caption."""
     def interval(r):
-        if r.difference != r.difference:
+        if r.verdict == "not tested" or r.difference != r.difference:
             return "—"
         ci = "" if r.ci_low != r.ci_low else f" [{r.ci_low:+.2f}, {r.ci_high:+.2f}]"
         return f"{r.difference:+.2f}{ci}"
 
-    view = pd.DataFrame({"claim": claims["claim"], **({"chapter": claims["chapter"]} if chapter else {}),
-                         "paper": claims["paper"], "ours": claims["ours"],
-                         "difference (%p) [95 % CI]": [interval(r) for r in claims.itertuples()],
-                         "seeds": claims["n_seeds"], "chance (%)": claims["chance"],
-                         "ceiling (%)": claims["ceiling"], "verdict": claims["verdict"], "test": claims["test"]})
-    styler = view.reset_index(drop=True).style.format({"chance (%)": "{:.2f}", "ceiling (%)": "{:.2f}"}, na_rep="—")
-    styler = styler.hide(axis="index").map(lambda v: VERDICT_CSS.get(v, ""), subset=["verdict"])
-    return styler.set_caption(caption) if caption else styler
+    num = lambda v, f: "—" if v != v else f.format(v)
+    view = pd.DataFrame({"family": claims["family"], "verdict": claims["verdict"], "claim": claims["claim"],
+                         "paper": claims["paper"],
+                         "ours": [r.note if r.verdict == "not tested" and r.note else r.ours
+                                  for r in claims.itertuples()],
+                         "difference [95 % CI]": [interval(r) for r in claims.itertuples()],
+                         "p (Holm)": [num(v, "{:.3f}") for v in claims["p_holm"]],
+                         "detectable": [num(v, "{:.2f}") for v in claims["detectable"]]})
+    shared = []
+    for col, text in (("n_seeds", "n = {}"), ("unit", "unit: {}"), ("chance", "chance {:.2f}"),
+                      ("ceiling", "ceiling {:.2f}")):
+        vals = claims.loc[claims["verdict"] != "not tested", col].dropna().unique()
+        if len(vals) == 1:
+            shared.append(text.format(vals[0]))
+        elif len(vals) > 1 and col in ("n_seeds", "unit"):
+            view.insert(len(view.columns), "n" if col == "n_seeds" else col, claims[col].values)
+    note = ("Difference: oriented so that + is the paper's side; p: two-sided paired t (one-sided for "
+            f"non-inferiority), Holm-adjusted within each family; equivalent: the 90 % interval inside ±margin; "
+            "detectable: the smallest true difference the seeds detect with 80 % power.")
+    text = " ".join(t for t in (caption, "; ".join(shared) + "." if shared else "", note) if t)
+    styler = view.set_index(["family", "claim"]).style.map(lambda v: VERDICT_CSS.get(v, ""), subset=["verdict"])
+    return styler.set_caption(text)
 
 
 def caption(text: str, n_seeds: int | None = None):

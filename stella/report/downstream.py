@@ -13,11 +13,13 @@ import pandas as pd
 import torch
 from torch.utils.data import ConcatDataset
 
-from stella.report import paper_numbers as paper
 from stella.data import unseen_tasks
+from stella.report import paper_numbers as paper
+from stella.report.claims import ClaimContext, Comparison, register, versus
 from stella.report.runs import cached_frame, dataset_labels, get_run, load_trained, run_config
 from stella.report.tables import aggregate, display_frame, mark_frame, side_by_side, wide, wide_mean_std
 
+CHAPTER = "08_downstream"
 RECALLS = ("R@1", "R@5", "R@10")
 
 
@@ -139,3 +141,51 @@ def unseen_scale(data: ProbeData) -> dict[str, float]:
     from stella.report.claims import retrieval_scale
 
     return retrieval_scale(Counter(y for d in data.unseen_eval.datasets for y in dataset_labels(d)))
+
+
+# --------------------------------------------------------------------------- the chapter's claims
+SATURATED = 0.10    # a score every method brings within this share of the room (chance -> ceiling) of its ceiling
+
+
+def saturated(table: pd.DataFrame, chance: float, ceiling: float) -> bool:
+    """Whether every method's mean (columns of a seed x method ``table``) lies within :data:`SATURATED`
+    of the room between ``chance`` and ``ceiling`` below the ceiling: such a score cannot order methods."""
+    room = ceiling - chance
+    return bool(room > 0 and ((ceiling - table.mean()) / room < SATURATED).all())
+
+
+@register(CHAPTER)
+def downstream_claims(ctx: ClaimContext) -> list[Comparison]:
+    """Tables 4 and 8 per score: STELLA and STELLA+ each above every baseline ("our methods
+    consistently outperform the baselines"), Multitask above every continual method where the paper
+    reports Multitask. A saturated score (:func:`saturated`) makes its claims "not tested"."""
+    from stella.report.claims import continual, not_tested
+
+    nb = ctx.setup(CHAPTER)
+    data = probe_data(nb)
+    scores, theirs = per_seed_scores(probe_results(nb, data)), paper_scores()
+    scales = {w: {"chance": float(scores[w]["chance"].mean()), "ceiling": 100.0}
+              for w in ("classification", "event localisation")}
+    scales["unseen retrieval"] = {k: v for k, v in unseen_scale(data).items() if k in ("chance", "ceiling")}
+    out = []
+    for what, rows in scores.items():
+        table = rows.pivot_table(index="seed", columns="method", values="value", aggfunc="mean")
+        pv, sc = theirs[what], scales[what]
+        full = saturated(table, sc["chance"], sc["ceiling"])
+        why = (f"saturated: every method within {SATURATED:.0%} of the room between chance ({sc['chance']:.1f} %) and "
+               f"the ceiling ({sc['ceiling']:.1f} %)")
+        pairs = [(m, b, f"{paper.label(m)} outperforms every baseline ({what})") for m in paper.OURS
+                 for b in paper.BASELINES]
+        if pv.get("multitask", float("nan")) == pv.get("multitask"):
+            pairs += [("multitask", m, f"Multitask is the upper bound ({what})") for m in continual(table.columns)]
+        for a, b, fam in pairs:
+            if a not in table.columns or b not in table.columns:
+                continue
+            claim = f"{paper.label(a)} has a higher {what} score than {paper.label(b)}"
+            if full:
+                out.append(not_tested(claim, CHAPTER, fam, why, paper=f"{paper.label(a)} {pv.get(a, float('nan')):.2f} "
+                                      f"vs {paper.label(b)} {pv.get(b, float('nan')):.2f}", **sc))
+            else:
+                out.append(versus(claim, CHAPTER, fam, table, a, b, 1, float(pv.get(a, float("nan"))),
+                                  float(pv.get(b, float("nan"))), paper.label, **sc))
+    return out

@@ -132,7 +132,7 @@ def _undirected(claim: str) -> tuple[str, str | None]:
 
 
 def claims_forest(claims: pd.DataFrame, titles: Mapping[str, str] | None = None, width: float = 8.0):
-    """The landing page's figure: every paired claim of :func:`stella.report.claims.book_claims`, grouped
+    """Chapter 09's figure: every paired claim in %p of :func:`stella.report.verdicts.book_claims`, grouped
     under its chapter's title (``titles``: stem -> title), one row per claim with both retrieval
     directions on it (circle: A→V or the claim's one score, square: V→A). Filled: our mean per-seed
     difference, its 95 % interval as a bar (none from one seed), coloured by verdict; hollow: the
@@ -143,7 +143,8 @@ def claims_forest(claims: pd.DataFrame, titles: Mapping[str, str] | None = None,
     from matplotlib.transforms import blended_transform_factory
 
     titles = titles or {}
-    paired = claims[claims["difference"].notna()]
+    paired = claims[claims["difference"].notna() & claims["unit"].isin(["%p", "%p of F"])
+                    & (claims["verdict"] != "not tested")]
     rows: list[tuple[str, list]] = []
     for chapter, part in paired.groupby("chapter", sort=False):
         rows.append((titles.get(chapter, chapter), []))
@@ -171,7 +172,7 @@ def claims_forest(claims: pd.DataFrame, titles: Mapping[str, str] | None = None,
                 ax.plot(r.paper_difference, y + dy, marker, mfc="none", mec="0.2", ms=5, mew=0.9)
     ax.set_yticks(range(len(rows)), [label if points else "" for label, points in rows], fontsize=8)
     ax.set_ylim(len(rows) - 0.5, -0.5)
-    ax.set_xlabel("the claim's method minus the one it is compared with (%p)", fontsize=8)
+    ax.set_xlabel("difference oriented to the paper's side (%p): right of 0 = as the paper says", fontsize=8)
     ax.tick_params(axis="x", labelsize=8)
     ax.grid(axis="x", color="0.85", lw=0.6)
     ax.tick_params(axis="y", length=0)
@@ -193,3 +194,44 @@ def png(fig, dpi: int = 150):
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi)
     return Image(data=buf.getvalue(), format="png")
+
+
+def verdict_bars(families: pd.DataFrame, titles: Mapping[str, str] | None = None, width: float = 8.0):
+    """The landing page's figure: one horizontal bar per family of claims
+    (:func:`stella.report.verdicts.family_table`), its comparisons stacked by verdict in the tables'
+    colours, grouped under each chapter's title. Returns the Figure, not shown (for ``myst_nb.glue``)."""
+    from matplotlib.figure import Figure
+
+    from stella.report.claims import VERDICTS
+
+    titles = titles or {}
+    labels, rows = [], []
+    for chapter, part in families.groupby("chapter", sort=False):
+        labels.append(titles.get(chapter, chapter))
+        rows.append(None)
+        for _, r in part.iterrows():
+            labels.append(re.sub(r"^(Table|Fig\.) [^:]*: ", "", r["family"]))
+            rows.append(r)
+    fig = Figure(figsize=(width, 0.8 + 0.2 * len(rows)), layout="constrained")
+    ax = fig.add_subplot()
+    for y, r in enumerate(rows):
+        if r is None:
+            ax.axhspan(y - 0.5, y + 0.5, color="0.93", lw=0)
+            continue
+        left = 0
+        for v in VERDICTS:
+            if r[v]:
+                ax.barh(y, r[v], left=left, color=VERDICT_COLORS.get(v, "0.8"), height=0.7)
+                left += r[v]
+    ax.set_yticks(range(len(rows)), labels, fontsize=7)
+    for tick, r in zip(ax.get_yticklabels(), rows):
+        tick.set_fontweight("bold" if r is None else "normal")
+    ax.set_ylim(len(rows) - 0.5, -0.5)
+    ax.set_xlabel("comparisons in the family", fontsize=8)
+    ax.tick_params(axis="x", labelsize=8)
+    ax.tick_params(axis="y", length=0)
+    from matplotlib.patches import Patch
+
+    fig.legend(handles=[Patch(color=VERDICT_COLORS.get(v, "0.8"), label=v) for v in VERDICTS],
+               loc="outside lower center", ncol=len(VERDICTS), fontsize=7.5, frameon=False)
+    return fig

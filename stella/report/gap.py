@@ -11,10 +11,13 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
+from stella.report import paper_numbers as paper
+from stella.report.claims import ClaimContext, Comparison, register, versus
 from stella.report.display import yes_no
+from stella.report.paper_numbers import BASELINES, OURS
 from stella.report.runs import get_run, load_trained, quiet, run_config
 
-OURS = ("stella", "stella+")
+CHAPTER = "06_modality_gap"
 
 
 def gap_curve(g: np.ndarray) -> np.ndarray:
@@ -155,3 +158,48 @@ def umap_sentence(umap: pd.DataFrame, seed: int) -> str:
     return ("Paper (Fig. 6 right, Fig. 11): STELLA keeps a larger gap on the first task's clips than ESMER. "
             f"Ours: {yes_no(ug['stella'] > ug['esmer'])} (stella {ug['stella']:.3f}, esmer {ug['esmer']:.3f}, "
             f"seed {seed}).")
+
+
+# --------------------------------------------------------------------------- the chapter's claims
+def _per_seed_gap(runs: dict, methods) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(seed x method of the mean gap over the task sequence, seed x method of |gap decline|)."""
+    curve = gap_curves(runs, methods)
+    level = curve.groupby(["seed", "method"])["gap"].mean().unstack("method")
+    decl = declines(runs, methods)
+    return level, decl.assign(d=decl["gap decline"].abs()).pivot_table(index="seed", columns="method", values="d")
+
+
+@register(CHAPTER)
+def gap_claims(ctx: ClaimContext) -> list[Comparison]:
+    """Fig. 6 left ("our methods consistently maintain the highest modality gap"), Fig. 10a ("the
+    smallest average modality gap difference"), Fig. 12a (LPIS keeps the highest gap of STELLA's
+    parts) and Fig. 12b (RCA's gap declines relatively little), paired over the chapter's seeds.
+    "Consistently highest" is read as the highest gap averaged over the tasks' ends; a decline is
+    compared by its size |decline| (the paper plots the difference)."""
+    nb = ctx.setup(CHAPTER, seeds=False)
+    level, decline = _per_seed_gap(gap_runs(nb, nb.methods), nb.methods)
+    ours = [m for m in OURS if m in level.columns]
+    base = [m for m in level.columns if m in BASELINES or m == "finetune"]
+    kw = {"label": paper.label, "unit": "gap", "margin": None, "paper": "a plot only"}
+    out = []
+    for m in ours:
+        out += [versus(f"{paper.label(m)} keeps a larger modality gap than {paper.label(b)} (mean over the tasks' ends)",
+                       CHAPTER, "Fig. 6: STELLA and STELLA+ keep the highest modality gap", level, m, b, 1,
+                       reading="gap averaged over the ends of the tasks", **kw) for b in base]
+    if "stella" in decline.columns:
+        out += [versus(f"STELLA's modality gap declines less than {paper.label(b)}'s (|decline|)", CHAPTER,
+                       "Fig. 10a: STELLA has the smallest modality-gap decline", decline, "stella", b, -1,
+                       reading="size of the average decline", **kw) for b in base]
+    if {"lpis", "rca", "stella"} <= set(level.columns):
+        fam = "Fig. 12: LPIS keeps the highest gap, RCA declines little"
+        out += [versus(f"LPIS only keeps a larger gap than {paper.label(o)} (mean over the tasks' ends)", CHAPTER, fam,
+                       level, "lpis", o, 1, **kw) for o in ("rca", "stella")]
+        out.append(versus("RCA only's gap declines less than LPIS only's (|decline|)", CHAPTER, fam, decline, "rca",
+                          "lpis", -1, **kw))
+    from stella.report.claims import not_tested
+    from stella.report.retrieval import AS_ONLY
+
+    out.append(not_tested("STELLA keeps the highest modality gap after every Continual-AS task", CHAPTER,
+                          "Fig. 10b (Continual-AS): STELLA keeps the highest modality gap", AS_ONLY, paper="a plot only",
+                          unit="gap", margin=None))
+    return out

@@ -19,10 +19,12 @@ from torch.utils.data import ConcatDataset
 
 from stella.continual import METHODS
 from stella.report import paper_numbers as paper
+from stella.report.claims import ClaimContext, Comparison, register, versus
 from stella.report.display import yes_no
 from stella.report.runs import get_run, load_trained, quiet, run_config
 from stella.report.signal_tables import TRUTHS
 
+CHAPTER = "07_attention_localization"
 METRICS = ["cIoU", "AUC", "mIoU", "pointing"]
 SHOWN = ["AUC", "cIoU", "pointing"]
 
@@ -229,3 +231,56 @@ def drift_sentence(drift: pd.DataFrame) -> str:
             f"{dm[('derpp', 'similarity')]:.3f}); comparing like with like, STELLA's own similarity map drifts less "
             f"than DER++'s: {yes_no(dm[('stella', 'similarity')] < dm[('derpp', 'similarity')])} "
             f"({dm[('stella', 'similarity')]:.3f}).")
+
+
+# --------------------------------------------------------------------------- measured once, the chapter's claims
+def measurements(nb, maps: Maps | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(:func:`localization_frame`, :func:`drift_frame`) of the notebook's runs, kept beside its first
+    STELLA run (:func:`cached_frame`), so chapter 09 reads what chapter 07 measured; the maps are
+    computed (``maps`` or :func:`compute_maps`) only when either frame is missing."""
+    from stella import __version__
+    from stella.report.runs import cached_frame
+
+    params = {"methods": list(nb.methods), "seeds": list(nb.seeds), "iou": nb.iou_threshold,
+              "map_threshold": nb.map_threshold, "task_order": nb.task_order, "device": nb.device,
+              "version": __version__}
+    made: list[Maps] = [maps] if maps is not None else []
+    m = lambda: made[0] if made else made.append(compute_maps(nb)) or made[0]
+    rd = get_run(nb.preset, "stella", nb.seeds[0], nb.train_overrides, nb.results_dir, nb.task_order)
+    loc = cached_frame(rd, "localization", params,
+                       lambda: localization_frame(m(), nb.methods, nb.seeds[0], nb.iou_threshold, nb.map_threshold))
+    drift = cached_frame(rd, "attention-drift", params, lambda: drift_frame(m()))
+    return loc, drift
+
+
+@register(CHAPTER)
+def localization_claims(ctx: ClaimContext) -> list[Comparison]:
+    """Fig. 7 / 13: STELLA's AVM map finds the sound source better than every baseline's map (AUC
+    against the sounding object while it sounds; AUC needs no binarisation). Fig. 2 c-d / 14: DER++'s
+    attention moves after later tasks while STELLA's stays (JS drift of task-1 maps), under both
+    readings of which maps the paper compares (as drawn: STELLA's AVM vs DER++'s similarity map;
+    like with like: both similarity maps)."""
+    nb = ctx.setup(CHAPTER, seeds=False)
+    loc, drift = measurements(nb)
+    part = loc[(loc["truth"] == TRUTHS["sounding"]) & (loc["binarisation"] == loc["binarisation"].iloc[0])]
+    auc = part.pivot_table(index="seed", columns=["method", "map"], values="AUC", aggfunc="mean")
+    auc.columns = [f"{m} ({k})" for m, k in auc.columns]
+    show = lambda c: paper.label(c.split(" (")[0]) + (" AVM" if c.endswith("(avm)") else " similarity")
+    out = []
+    base = [m for m in nb.methods if map_kind(m) == "similarity" and f"{m} (similarity)" in auc.columns]
+    if "stella (avm)" in auc.columns:
+        out += [versus(f"STELLA's AVM map localises the sounding object better than {paper.label(b)}'s map (AUC)",
+                       CHAPTER, "Fig. 7 / 13: STELLA's AVM finds the sound source better than every baseline", auc,
+                       "stella (avm)", f"{b} (similarity)", 1, label=show, unit="AUC", margin=None,
+                       paper="qualitative (Fig. 7, 13)", chance=float(part.loc[part["method"] == "random map", "AUC"]
+                                                                      .mean())) for b in base]
+    js = drift.pivot_table(index="seed", columns=["method", "map"], values="drift (JS distance)", aggfunc="mean")
+    js.columns = [f"{m} ({k})" for m, k in js.columns]
+    fam = "Fig. 2 / 14: STELLA's attention drifts less than DER++'s"
+    for ours, reading in (("stella (avm)", "as drawn: STELLA's AVM map vs DER++'s similarity map"),
+                          ("stella (similarity)", "like with like: both similarity maps")):
+        if {ours, "derpp (similarity)"} <= set(js.columns):
+            out.append(versus(f"{show(ours)} map drifts less than DER++'s similarity map on task-1 clips (JS)", CHAPTER,
+                              fam, js, ours, "derpp (similarity)", -1, label=show, unit="JS", margin=None,
+                              paper="qualitative (Fig. 2, 14)", reading=reading))
+    return out

@@ -31,6 +31,10 @@ METHOD_LABELS = {
 TABLE1_METHODS = ("finetune", "er", "mir", "derpp", "gmed", "clser", "lump", "esmer", "stella", "stella+",
                   "multitask")
 
+# The paper's baselines of STELLA (Finetune and Multitask are its bounds, claimed separately) and its methods.
+BASELINES = ("er", "mir", "derpp", "gmed", "clser", "lump", "esmer")
+OURS = ("stella", "stella+")
+
 _ = None  # the paper's "—"
 
 # Row layout of Tables 1 and 7: R@1 A, R@1 F, R@5 A, R@5 F, R@10 A, R@10 F, Avg A, Avg F,

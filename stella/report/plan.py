@@ -37,8 +37,11 @@ def _requests(chapter: str, preset: str) -> list[tuple[str, int | None, tuple[st
         return grid([*nb.methods, *nb.umap_methods], nb.seeds)
     if chapter == "07_attention_localization":
         return grid([*nb.methods, *nb.signal_methods], nb.seeds)
-    if chapter == "09_what_reproduced":
-        return [r for c in ("02_retrieval", "04_ablations", "08_downstream") for r in _requests(c, preset)]
+    if chapter == "02_retrieval":      # Table 1, and Table 7's runs (shuffled task order) for its claims
+        shuffled = notebook_setup("02_shuffled", preset)
+        return grid(nb.methods, nb.seeds) + grid(shuffled.methods, shuffled.seeds, ["data.task_order=shuffled"])
+    if chapter == "09_what_reproduced":     # the claims of every chapter (stella.report.claims.REGISTRY)
+        return [r for c in CHAPTERS[1:-1] for r in _requests(c, preset)]
     return grid(nb.methods, nb.seeds)
 
 

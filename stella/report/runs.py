@@ -36,8 +36,16 @@ def run_config(preset: str, method: str, seed: int | None = None, overrides: Ite
 def get_run(preset: str, method: str, seed: int | None = None, overrides: Iterable[str] = (),
             results_dir: str | Path = "results", task_order: str | None = None) -> RunDir:
     cfg = run_config(preset, method, seed, overrides, task_order)
-    with run_announced(cfg, results_dir):  # a line in `stella book`'s terminal (stella.progress)
+    with run_announced(cfg, results_dir, lambda: changes_from_preset(cfg)):  # a line in `stella book`'s terminal
         return run_experiment(cfg, results_dir=str(results_dir))
+
+
+def changes_from_preset(cfg: Config) -> list[str]:
+    """``section.key=value`` for each value of ``cfg`` that differs from its preset's for the same method and seed."""
+    base = resolve_method_config(load_config(cfg.preset, [f"continual.method={cfg.continual.method}",
+                                                          f"run.seed={cfg.run.seed}"])).to_dict()
+    return [f"{section}.{key}={value}" for section, values in cfg.to_dict().items() if isinstance(values, dict)
+            for key, value in values.items() if base[section].get(key) != value]
 
 
 def seeds_for(preset: str, n: int) -> list[int]:

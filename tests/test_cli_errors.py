@@ -98,13 +98,60 @@ def test_bad_manifests(capsys, tmp_path, text, names):
                         "--set", f"data.manifest={tmp_path / 'nope.json'}")[::2], "data.manifest", "nope.json")
 
 
-def test_bad_run_config_json(capsys, tmp_path, trained):
+@pytest.mark.parametrize("name, damage, state", [
+    ("config.json", "truncate", "unreadable"),
+    ("summary.json", "garbage", "damaged"),
+    ("results.json", "delete", "damaged"),
+    ("model_after_task2.pt", "truncate", "damaged"),
+])
+def test_damaged_run_is_named_moved_aside_and_recomputed(capsys, caplog, tmp_path, trained, name, damage, state):
     store, rd = copy_of(trained, tmp_path)
-    cfg = rd / "config.json"
-    cfg.write_text(cfg.read_text()[:-30])
-    one_line_error(*run(capsys, "train", *SMOKE, "--results", str(store))[::2], str(cfg), "not valid JSON", "line")
-    code, out, err = run(capsys, "runs", "--results", str(store))
-    assert code == 0 and "unreadable" in out and str(cfg) in out
+    want = {n: (rd / n).read_bytes() for n in ("results.json", "summary.json", "model_after_task2.pt")}
+    f = rd / name
+    if damage == "truncate":
+        f.write_bytes(f.read_bytes()[: f.stat().st_size // 2])
+    elif damage == "garbage":
+        f.write_bytes(b"\x00\x17 not a summary \xff" * 3)
+    else:
+        f.unlink()
+    code, out, _ = run(capsys, "runs", "--results", str(store))
+    [line] = [l for l in out.splitlines() if l.startswith(rd.name)]
+    assert code == 0 and f"{state}: {f}" in line, line
+    code, out, err = run(capsys, "train", *SMOKE, "--results", str(store))
+    assert code == 0 and "trained" in out, err
+    lines = [r.getMessage() for r in caplog.records if "damaged" in r.getMessage()]
+    assert len(lines) == 1 and str(f) in lines[0] and "moved its files to" in lines[0], lines
+    [aside] = [d for d in store.iterdir() if d.name.startswith(f"{rd.name}.damaged-")]
+    assert str(aside) in lines[0] and (aside / name).exists() == (damage != "delete")
+    assert {n: (rd / n).read_bytes() for n in want} == want                      # the same run, computed again
+    code, out, _ = run(capsys, "runs", "--results", str(store))
+    assert f"{rd.name}  smoke  finetune     complete" in out and f"{aside.name}  moved aside" in out, out
+    code, out, _ = run(capsys, "train", *SMOKE, "--results", str(store))
+    assert code == 0 and "reused" in out
+
+
+def test_runs_clean_is_a_dry_run_until_yes(capsys, tmp_path, trained):
+    store, rd = copy_of(trained, tmp_path)
+    (tmp_path / "m.json").write_text("[]")
+    code, _, err = run(capsys, "train", *SMOKE, "--results", str(store), "--set", "data.dataset=manifest",
+                       "--set", f"data.manifest={tmp_path / 'm.json'}")
+    assert code == 2                                     # validation failed after the run directory was made
+    [failed] = [d for d in store.iterdir() if d.name not in (rd.name, "pretrain")]
+    unreadable = store / ("0" * 16)
+    unreadable.mkdir()
+    (unreadable / "config.json").write_text("{")
+    (rd / "summary.json").write_text("garbage")
+    code, out, _ = run(capsys, "runs", "--results", str(store), "--clean")
+    assert code == 0 and "nothing removed (a dry run)" in out and "3 directories" in out, out
+    for d, why in ((failed, "(incomplete"), (unreadable, "(unreadable"), (rd, "(damaged: " + str(rd / "summary.json"))):
+        assert f"would remove {d}  {why}" in out and d.exists(), out
+    assert "pretrain" not in out
+    code, out, _ = run(capsys, "runs", "--results", str(store), "--clean", "--yes")
+    assert code == 0 and out.count("removed ") == 3 and not failed.exists() and not unreadable.exists()
+    assert not rd.exists() and (store / "pretrain").is_dir()
+    code, out, _ = run(capsys, "runs", "--results", str(store), "--clean")
+    assert "nothing to remove" in out
+    one_line_error(*run(capsys, "runs", "--results", str(store), "--yes")[::2], "--yes", "--clean")
 
 
 @pytest.mark.parametrize("damage", ["truncate", "zero", "zero both"])

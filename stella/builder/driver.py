@@ -42,13 +42,17 @@ class BookBuildError(RuntimeError):
     pass
 
 
+class BookInputError(BookBuildError, ValueError):
+    """A bad option of the build (``--only`` matching no notebook): ``stella book`` exits 2 on it."""
+
+
 def notebook_paths(root: Path = REPO, only: list[str] | None = None) -> list[Path]:
     paths = sorted((root / "notebooks").glob("*.ipynb"))
     if only:
         wanted = [paths_ for paths_ in paths if any(o in paths_.stem for o in only)]
         missing = [o for o in only if not any(o in p.stem for p in paths)]
         if missing:
-            raise BookBuildError(f"--only: no notebook matches {missing} (have: {[p.stem for p in paths]})")
+            raise BookInputError(f"--only: no notebook matches {missing} (have: {[p.stem for p in paths]})")
         paths = wanted
     return paths
 

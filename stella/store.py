@@ -160,7 +160,8 @@ def file_problem(path: Path, size: int | None = None) -> str | None:
         return f"{path}: missing"
     actual = path.stat().st_size
     if size is not None and actual != size:
-        return f"{path}: {actual} bytes, {size} when it was written"
+        return f"{path}: " + (f"truncated ({actual} of the {size} bytes written)" if actual < size
+                              else f"{actual} bytes, {size} when it was written")
     if path.suffix == ".json":
         try:
             read_json(path)

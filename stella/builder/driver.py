@@ -190,9 +190,9 @@ def build_book(preset: str = "cpu", root: Path = REPO, stage: Path | None = None
     for printing or saving as PDF from a browser."""
     from stella.progress import duration
 
+    paths = notebook_paths(root, only)                 # a bad --only fails before anything is staged
     build_root = stage_sources(Path(stage), root) if stage else root
     results = Path(results_dir) if results_dir else root / "results"
-    paths = notebook_paths(root, only)
     if not paths:
         raise BookBuildError(f"{root / 'notebooks'}: no notebooks to execute")
     from stella.builder.prefetch import default_jobs, prefetch_runs

@@ -153,6 +153,8 @@ def _read_entries(path: Path) -> list[dict]:
 
     raw = read_json(path)
     try:
+        if not isinstance(raw, (list, dict)):           # read_manifest takes a string for a path
+            raise ValueError(raw)
         entries = read_manifest(raw)
     except ValueError:
         if isinstance(raw, dict) and "data" in raw:

@@ -42,10 +42,8 @@ def run_announced(cfg, results_dir: str | Path) -> Iterator[None]:
     if not os.environ.get(ENV):
         yield
         return
-    from stella.store import RunStore
-
     fields = {"method": cfg.continual.method, "seed": cfg.run.seed, "preset": cfg.preset,
-              "changes": changes_from_preset(cfg), "stored": RunStore(results_dir).dir(cfg).complete}
+              "changes": changes_from_preset(cfg), "stored": (Path(results_dir) / cfg.digest() / "COMPLETE").exists()}
     announce("run-start", **fields)
     t0 = time.perf_counter()
     yield

@@ -54,6 +54,7 @@ RESUME_STATE = re.compile(r"checkpoint.*\.pt|state\.pt")   # resumable state: ne
 RUN_FILES = ("config.json", "results.json", "summary.json", "meta.json")   # every complete training run has them
 STAGE_FILES = ("spec.json", "weights.pt", "log.json", "summary.json")      # ... and every pre-training stage
 ASIDE = ".damaged-"                                                         # <key>.damaged-<UTC time>: moved aside
+KEYED = re.compile(r"[0-9a-f]{16}(\.damaged-.+)?")                           # the directories the store made
 
 
 def _umask() -> int:
@@ -395,7 +396,8 @@ class RunStore:
         return rd
 
     def runs(self) -> list[dict]:
-        """One row per directory of the store, runs first, then pre-training stages: ``key``, ``kind``
+        """One row per directory the store made (a key, or a key moved aside; nothing else is listed or
+        removed), runs first, then pre-training stages: ``key``, ``kind``
         ("run" or "stage"), ``path``, ``state`` and, for a run with a readable config.json, ``preset`` and
         ``method``. States: complete, incomplete, running (its lock is held), damaged (complete, but a file
         does not verify: ``error`` names it; the next run that needs it computes it again), unreadable (a
@@ -404,8 +406,9 @@ class RunStore:
             raise StoreError(f"{self.root}: " + ("is a file, not a run store directory" if self.root.exists()
                                                  else "no such run store directory"))
         stages = self.root / "pretrain"
-        dirs = [(d, "run") for d in sorted(self.root.iterdir()) if d.is_dir() and d != stages]
-        dirs += [(d, "stage") for d in sorted(stages.iterdir()) if d.is_dir()] if stages.is_dir() else []
+        dirs = [(d, "run") for d in sorted(self.root.iterdir()) if d.is_dir() and KEYED.fullmatch(d.name)]
+        dirs += [(d, "stage") for d in sorted(stages.iterdir()) if d.is_dir() and KEYED.fullmatch(d.name)] \
+            if stages.is_dir() else []
         return [_row(d, kind) for d, kind in dirs]
 
     def removable(self) -> list[dict]:

@@ -214,6 +214,7 @@ def test_runs_clean_is_a_dry_run_until_yes(capsys, tmp_path, trained):
     unreadable.mkdir()
     (unreadable / "config.json").write_text("{")
     (rd / "summary.json").write_text("garbage")
+    (store / "notes").mkdir()                            # not a directory the store made: never listed or removed
     code, out, _ = run(capsys, "runs", "--results", str(store), "--clean")
     assert code == 0 and "nothing removed (a dry run)" in out and "3 directories" in out, out
     for d, why in ((failed, "(incomplete"), (unreadable, "(unreadable"), (rd, "(damaged: " + str(rd / "summary.json"))):
@@ -221,7 +222,7 @@ def test_runs_clean_is_a_dry_run_until_yes(capsys, tmp_path, trained):
     assert "pretrain" not in out
     code, out, _ = run(capsys, "runs", "--results", str(store), "--clean", "--yes")
     assert code == 0 and out.count("removed ") == 3 and not failed.exists() and not unreadable.exists()
-    assert not rd.exists() and (store / "pretrain").is_dir()
+    assert not rd.exists() and (store / "pretrain").is_dir() and (store / "notes").is_dir()
     code, out, _ = run(capsys, "runs", "--results", str(store), "--clean")
     assert "nothing to remove" in out
     one_line_error(*run(capsys, "runs", "--results", str(store), "--yes")[::2], "--yes", "--clean")

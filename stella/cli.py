@@ -94,7 +94,8 @@ def _cmd_runs(args: argparse.Namespace) -> int:
     if not rows:
         print(f"{store.root}: nothing to remove (no incomplete, unreadable, damaged or moved-aside run)")
     elif not args.yes:
-        print(f"{len(rows)} directories; nothing removed (a dry run): rerun with --clean --yes to remove them")
+        print(f"{len(rows)} {'directory' if len(rows) == 1 else 'directories'}; nothing removed (a dry run): "
+              "rerun with --clean --yes to remove them")
     return 0
 
 

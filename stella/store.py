@@ -154,15 +154,12 @@ def locked(directory: Path, name: str) -> Iterator[Path]:
 
 
 def file_problem(path: Path, size: int | None = None) -> str | None:
-    """Why ``path`` cannot be a result file of a complete run (None: it can): missing, not ``size`` bytes,
-    a JSON file that does not parse, a ``.pt`` file that is not a whole zip archive (torch.save's
-    format; a truncated one has lost its central directory). Reads only a ``.pt`` file's directory."""
+    """Why ``path`` cannot be a result file of a complete run (None: it can): missing, a JSON file that
+    does not parse, a ``.pt`` file that is not a whole zip archive (torch.save's format; a truncated one
+    has lost its central directory), or not the ``size`` bytes it had. Reads only a ``.pt`` file's directory."""
     if not path.is_file():
         return f"{path}: missing"
     actual = path.stat().st_size
-    if size is not None and actual != size:
-        return f"{path}: " + (f"truncated ({actual} of the {size} bytes written)" if actual < size
-                              else f"{actual} bytes, {size} when it was written")
     if path.suffix == ".json":
         try:
             read_json(path)
@@ -175,6 +172,8 @@ def file_problem(path: Path, size: int | None = None) -> str | None:
                     raise zipfile.BadZipFile("an entry lies past the end of the file")
         except (zipfile.BadZipFile, OSError, ValueError) as e:
             return f"{path}: truncated or not a torch file ({' '.join(str(e).split())[:80]})"
+    if size is not None and actual != size:
+        return f"{path}: {actual} bytes, {size} when it was written"
     return None
 
 

@@ -150,13 +150,14 @@ def test_bad_manifests(capsys, tmp_path, text, names):
                         "--set", f"data.manifest={tmp_path / 'nope.json'}")[::2], "data.manifest", "nope.json")
 
 
-@pytest.mark.parametrize("name, damage, state", [
-    ("config.json", "truncate", "unreadable"),
-    ("summary.json", "garbage", "damaged"),
-    ("results.json", "delete", "damaged"),
-    ("model_after_task2.pt", "truncate", "damaged"),
+@pytest.mark.parametrize("name, damage, state, why", [
+    ("config.json", "truncate", "unreadable", "not valid JSON"),
+    ("summary.json", "garbage", "damaged", "not a JSON text file"),
+    ("summary.json", "same size", "damaged", "not valid JSON"),
+    ("results.json", "delete", "damaged", "missing"),
+    ("model_after_task2.pt", "truncate", "damaged", "truncated or not a torch file"),
 ])
-def test_damaged_run_is_named_moved_aside_and_recomputed(capsys, caplog, tmp_path, trained, name, damage, state):
+def test_damaged_run_is_named_moved_aside_and_recomputed(capsys, caplog, tmp_path, trained, name, damage, state, why):
     store, rd = copy_of(trained, tmp_path)
     want = {n: (rd / n).read_bytes() for n in ("results.json", "summary.json", "model_after_task2.pt")}
     f = rd / name
@@ -164,15 +165,17 @@ def test_damaged_run_is_named_moved_aside_and_recomputed(capsys, caplog, tmp_pat
         f.write_bytes(f.read_bytes()[: f.stat().st_size // 2])
     elif damage == "garbage":
         f.write_bytes(b"\x00\x17 not a summary \xff" * 3)
+    elif damage == "same size":
+        f.write_bytes(b"x" * f.stat().st_size)
     else:
         f.unlink()
     code, out, _ = run(capsys, "runs", "--results", str(store))
     [line] = [l for l in out.splitlines() if l.startswith(rd.name)]
-    assert code == 0 and f"{state}: {f}" in line, line
+    assert code == 0 and f"{state}: {f}: {why}" in line, line
     code, out, err = run(capsys, "train", *SMOKE, "--results", str(store))
     assert code == 0 and "trained" in out, err
     lines = [r.getMessage() for r in caplog.records if "damaged" in r.getMessage()]
-    assert len(lines) == 1 and str(f) in lines[0] and "moved its files to" in lines[0], lines
+    assert len(lines) == 1 and f"{f}: {why}" in lines[0] and "moved its files to" in lines[0], lines
     [aside] = [d for d in store.iterdir() if d.name.startswith(f"{rd.name}.damaged-")]
     assert str(aside) in lines[0] and (aside / name).exists() == (damage != "delete")
     assert {n: (rd / n).read_bytes() for n in want} == want                      # the same run, computed again
@@ -191,7 +194,7 @@ def test_truncated_stage_is_recomputed_by_the_next_train_that_needs_it(capsys, c
     want = torch.load(weights, weights_only=True)
     weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
     code, out, _ = run(capsys, "runs", "--results", str(store))
-    assert f"{stage.name}  pre-training damaged: {weights}: truncated" in out, out
+    assert f"{stage.name}  pre-training damaged: {weights}: truncated or not a torch file" in out, out
     code, out, _ = run(capsys, "train", *SMOKE, "--results", str(store))          # complete: needs no stage
     assert code == 0 and "reused" in out and not caplog.records
     code, out, err = run(capsys, "train", *SMOKE, "--seed", "7", "--results", str(store))

@@ -191,7 +191,7 @@ def test_complete_marker_lists_the_files_and_a_changed_size_is_damage(tmp_path, 
     size = rd.file("metrics.json").stat().st_size
     rd.file("metrics.json").write_text('{"x": 10}')                             # parses, but not what was written
     assert store.run(cfg, compute).computed and calls == [1, 2] and rd.load_json("metrics") == {"x": 2}
-    assert f"metrics.json: truncated (9 of the {size} bytes written)" in caplog.text
+    assert f"metrics.json: 9 bytes, {size} when it was written" in caplog.text
 
 
 def test_complete_run_of_an_older_version_is_verified_by_its_files(tmp_path):

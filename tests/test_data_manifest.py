@@ -129,8 +129,8 @@ def write_vorbis(path, seconds=1.0, sr=22050, empty=True):
 
 
 class Untimed:
-    """An opened container whose zero-byte audio packets come without a timestamp, as the 5,572 of
-    Debian's movie-hello.ogg do (FFmpeg's ogg demuxer times those of :func:`write_vorbis`)."""
+    """An opened container whose zero-byte audio packets come without a timestamp, as those of Debian's
+    movie-hello.ogg do (FFmpeg's ogg demuxer times those of :func:`write_vorbis`)."""
 
     def __init__(self, container):
         self.container = container

@@ -15,10 +15,10 @@ Zero-byte packets: FFmpeg's ``avcodec_send_packet`` rejects a packet that has a 
 (EINVAL, "Invalid argument"; a packet without a buffer is the flush at the end of a stream). Theora
 encoders write one for every frame identical to the one before: the Theora specification's dropped
 frame, shown as a repeat of the previous frame. Ogg files write zero-byte Vorbis packets too (the
-Vorbis specification: a zero-length audio packet holds no audio), often without a timestamp: the
-Theora/Vorbis ``movie-hello.ogg`` of Debian's forensics samples has 5,572 of them among 642 audio
-frames. Such packets are never passed to the decoder, with or without a timestamp; for video the
-previous frame is repeated at the packet's timestamp, for audio nothing is added.
+Vorbis specification: a zero-length audio packet holds no audio), at times without a timestamp, as
+in the Theora/Vorbis ``movie-hello.ogg`` of Debian's forensics samples. Such packets are never passed
+to the decoder, with or without a timestamp; for video the previous frame is repeated at the packet's
+timestamp, for audio nothing is added.
 """
 from __future__ import annotations
 

@@ -74,13 +74,28 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_runs(args: argparse.Namespace) -> int:
-    from stella.store import RunStore
+    from stella.store import RunStore, remove
 
-    for r in RunStore(args.results).runs():
-        if "error" in r:
-            print(f"{r['key']}  unreadable: {r['error']}")
-            continue
-        print(f"{r['key']}  {r['preset']:<6} {r['method']:<12} {'complete' if r['complete'] else 'incomplete'}")
+    store = RunStore(args.results)
+    if args.yes and not args.clean:
+        raise ValueError("--yes: only with --clean")
+    if not args.clean:
+        for r in store.runs():
+            what = f"{r.get('preset') or '?':<6} {r.get('method') or '?':<12} " if "method" in r else \
+                ("pre-training " if r["kind"] == "stage" else "")
+            print(f"{r['key']}  {what}{r['state']}" + (f": {r['error']}" if "error" in r else ""))
+        return 0
+    rows = store.removable()
+    for r in rows:
+        if args.yes:
+            remove(r)
+        print(f"{'removed' if args.yes else 'would remove'} {r['path']}  ({r['state']}"
+              + (f": {r['error']}" if "error" in r else "") + ")")
+    if not rows:
+        print(f"{store.root}: nothing to remove (no incomplete, unreadable, damaged or moved-aside run)")
+    elif not args.yes:
+        print(f"{len(rows)} {'directory' if len(rows) == 1 else 'directories'}; nothing removed (a dry run): "
+              "rerun with --clean --yes to remove them")
     return 0
 
 
@@ -95,6 +110,8 @@ def _cmd_book(args: argparse.Namespace) -> int:
         index = build_book(args.preset, stage=args.stage, results_dir=args.results, only=args.only,
                            print_view=args.print_view, jobs=args.jobs)
     except BookBuildError as e:
+        if isinstance(e, ValueError):      # a bad option: one line, exit status 2 (main)
+            raise
         print(f"book: {e}", file=sys.stderr)
         return 1
     print(f"book built: {index}")
@@ -137,6 +154,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp.set_defaults(fn=_cmd_train)
     sp = sub.add_parser("runs", parents=[common], help="list runs in the run store")
     sp.add_argument("--results", default="results")
+    sp.add_argument("--clean", action="store_true", help="list the incomplete, unreadable, damaged and moved-aside "
+                    "directories that --yes would remove (runs being computed are kept)")
+    sp.add_argument("--yes", action="store_true", help="with --clean: remove them")
     sp.set_defaults(fn=_cmd_runs)
     sp = sub.add_parser("book", parents=[common], help="execute every notebook and build the Jupyter Book")
     sp.add_argument("--preset", default="cpu")

@@ -134,6 +134,7 @@ class DataConfig:
         for k in ("num_tasks", "classes_per_task", "train_per_class", "eval_per_class",
                   "sample_rate", "num_frames", "image_size", "audio_frames", "mel_bins"):
             _check(getattr(self, k) >= 1, f"data.{k}", f"must be >= 1, got {getattr(self, k)}")
+        _check(self.seed >= 0, "data.seed", f"a seed must be an integer >= 0, got {self.seed}")
         _check(self.num_distractors >= 0, "data.num_distractors", f"must be >= 0, got {self.num_distractors}")
         _check(self.noise_level >= 0, "data.noise_level", f"must be >= 0, got {self.noise_level}")
         _check((self.audio_norm_mean is None) == (self.audio_norm_std is None), "data.audio_norm_mean",
@@ -291,6 +292,7 @@ class PretrainConfig:
         _check(self.batch_size >= 2, "pretrain.batch_size", f"must be >= 2 (contrastive loss), got {self.batch_size}")
         _check(self.lr > 0 and self.avm_lr > 0, "pretrain.lr", f"learning rates must be > 0, got {self.lr}, {self.avm_lr}")
         _check(self.num_threads >= 0, "pretrain.num_threads", f"must be >= 0, got {self.num_threads}")
+        _check(self.seed >= 0, "pretrain.seed", f"a seed must be an integer >= 0, got {self.seed}")
 
 
 @dataclass(frozen=True)
@@ -305,6 +307,7 @@ class RunConfig:
     progress: bool = True             # tqdm bars per task
 
     def __post_init__(self) -> None:
+        _check(self.seed >= 0, "run.seed", f"a seed must be an integer >= 0, got {self.seed}")
         _check(self.device in ("auto", "cpu", "cuda"), "run.device", f"must be auto/cpu/cuda, got {self.device!r}")
         _check(self.checkpoint_every >= 1, "run.checkpoint_every", f"must be >= 1, got {self.checkpoint_every}")
         _check(self.num_threads >= 0, "run.num_threads", f"must be >= 0, got {self.num_threads}")
@@ -390,8 +393,13 @@ def _merge(base: dict, upd: Mapping) -> dict:
 
 
 def _scalar(text: str) -> Any:
-    """YAML scalar, plus numbers YAML 1.1 leaves as strings (``3e-4``)."""
-    v = yaml.safe_load(text)
+    """YAML scalar, plus numbers YAML 1.1 leaves as strings (``3e-4``); nothing (``key=``) is the empty string."""
+    if not text.strip():
+        return ""
+    try:
+        v = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
     if isinstance(v, str):
         try:
             return float(v)
@@ -434,7 +442,26 @@ def _apply_overrides(base: Mapping[str, Any], overrides: Mapping[str, Any] | lis
     if size in MODEL_SIZES:
         model = {k: v for k, v in (base.get("model") or {}).items() if k not in MODEL_SIZES[size]}
         base = {**base, "model": model}
-    return from_dict(_merge(base, upd))
+    cfg = from_dict(_merge(base, upd))
+    _check_read(cfg, upd)
+    return cfg
+
+
+def _check_read(cfg: Config, upd: Mapping[str, Mapping[str, Any]]) -> None:
+    """An override naming a file that ``cfg`` then never reads is an error, not ignored silently."""
+    d, p = cfg.data, cfg.pretrain
+    rules = {("data", "manifest"): (d.dataset == "manifest", f"data.dataset is {d.dataset!r}", "data.dataset=manifest"),
+             ("data", "category_csv"): (d.dataset == "manifest" or p.source == "manifest",
+                                        f"data.dataset is {d.dataset!r} and pretrain.source {p.source!r}",
+                                        "data.dataset=manifest or pretrain.source=manifest"),
+             ("pretrain", "manifest"): (p.source == "manifest", f"pretrain.source is {p.source!r}", "pretrain.source=manifest"),
+             ("pretrain", "checkpoint"): (p.source == "checkpoint", f"pretrain.source is {p.source!r}",
+                                          "pretrain.source=checkpoint")}
+    for (sec, key), (read, why, fix) in rules.items():
+        value = (upd.get(sec) or {}).get(key) if isinstance(upd.get(sec), Mapping) else None
+        if value and not read:
+            raise ConfigError(f"{sec}.{key}: set to {value!r}, but {why}, so it would never be read; "
+                              f"set {fix} to use it")
 
 
 def _number(key: str, v: Any) -> float:
@@ -496,6 +523,10 @@ def from_dict(d: Mapping[str, Any]) -> Config:
     return Config(preset=str(d.get("preset", "custom")), **secs)
 
 
+def _yaml_kind(v: Any) -> str:
+    return {list: "list", str: "string", bool: "boolean", int: "number", float: "number"}.get(type(v), type(v).__name__)
+
+
 def preset_names() -> list[str]:
     return sorted(p.stem for p in PRESET_DIR.glob("*.yaml"))
 
@@ -512,7 +543,12 @@ def load_config(preset: str | Path = "cpu", overrides: Mapping[str, Any] | list[
     try:
         raw = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as e:
-        raise ConfigError(f"preset: {path} is not valid YAML: {e}") from e
+        raise ConfigError(f"preset: {path} is not valid YAML: {' '.join(str(e).split())}") from e
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"preset: {path} is not a YAML text file ({e.reason})") from e
+    if not isinstance(raw, dict):
+        raise ConfigError(f"preset: {path} must be a YAML mapping of sections (model, data, ...), "
+                          f"its top level is a {_yaml_kind(raw)}")
     raw.setdefault("preset", path.stem)
     return _apply_overrides(raw, overrides)
 

@@ -43,10 +43,8 @@ def run_announced(cfg, results_dir: str | Path, changes: Callable[[], list[str]]
     if not os.environ.get(ENV):
         yield
         return
-    from stella.store import RunStore
-
     fields = {"method": cfg.continual.method, "seed": cfg.run.seed, "preset": cfg.preset,
-              "changes": changes(), "stored": RunStore(results_dir).dir(cfg).complete}
+              "changes": changes(), "stored": (Path(results_dir) / cfg.digest() / "COMPLETE").exists()}
     announce("run-start", **fields)
     t0 = time.perf_counter()
     yield

@@ -6,6 +6,7 @@ import shutil
 import pytest
 
 from stella.cli import main
+from stella.config import ConfigError, load_config
 
 SMOKE = ["--preset", "smoke", "--method", "finetune"]
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -51,10 +52,61 @@ def one_line_error(code, err, *names):
     ("continual.esmer_beta=-1", ["continual.esmer_beta", ">= 0"]),
     ("continual.gmed_alpha=-0.1", ["continual.gmed_alpha", ">= 0"]),
     ("run.progress=1", ["run.progress", "true or false"]),
+    ("data.manifest=/nonexistent/m.json", ["data.manifest", "/nonexistent/m.json", "data.dataset is 'synthetic'",
+                                           "never be read", "data.dataset=manifest"]),
+    ("pretrain.checkpoint=/w.pt", ["pretrain.checkpoint", "pretrain.source is", "pretrain.source=checkpoint"]),
+    ("data.category_csv=stat.csv", ["data.category_csv", "never be read"]),
+    ("model.size=", ["model.size", "got ''"]),
+    ("continual.method=", ["continual.method", "unknown method ''"]),
+    ("continual.lr=[1,", ["continual.lr", "expected a number", "'[1,'"]),
+    ("run.seed=-5", ["run.seed", "a seed must be an integer >= 0", "-5"]),
 ])
 def test_bad_config_values(capsys, tmp_path, override, names):
     one_line_error(*run(capsys, "train", *SMOKE, "--results", str(tmp_path), "--set", override)[::2], *names)
     assert not any(tmp_path.iterdir())
+
+
+def test_cli_options_that_name_nothing(capsys, tmp_path):
+    one_line_error(*run(capsys, "train", "--preset", "smoke", "--method", "", "--results", str(tmp_path))[::2],
+                   "continual.method", "unknown method ''")
+    one_line_error(*run(capsys, "train", *SMOKE, "--seed", "-5", "--results", str(tmp_path))[::2],
+                   "run.seed", "a seed must be an integer >= 0, got -5")
+    code, _, err = run(capsys, "book", "--preset", "smoke", "--only", "nosuchnotebook", "--stage", str(tmp_path / "b"))
+    assert code == 2
+    one_line_error(code, err, "--only", "nosuchnotebook", "02_retrieval")
+    assert not any(tmp_path.iterdir())
+
+
+def test_a_seed_is_an_integer_ge_0_for_the_cli_and_the_notebooks():
+    from stella.report.defaults import ParameterError, notebook_setup
+
+    with pytest.raises(ParameterError, match="notebook parameter seed: a seed must be an integer >= 0, got -5"):
+        notebook_setup("00_method_walkthrough", "smoke", seed=-5)
+    assert notebook_setup("00_method_walkthrough", "smoke", seed=0).seed == 0
+    for key in ("run.seed", "data.seed", "pretrain.seed"):
+        with pytest.raises(ConfigError, match=f"{key}: a seed must be an integer >= 0, got -5"):
+            load_config("smoke", [f"{key}=-5"])
+
+
+@pytest.mark.parametrize("text, names", [
+    ("- model\n- data\n", ["must be a YAML mapping of sections", "top level is a list"]),
+    ("just words\n", ["top level is a string"]),
+    ("model: [1\n", ["is not valid YAML"]),
+])
+def test_preset_file_that_is_not_a_mapping(capsys, tmp_path, text, names):
+    f = tmp_path / "mine.yaml"
+    f.write_text(text)
+    code, _, err = run(capsys, "info", "--preset", str(f))
+    assert code == 2
+    one_line_error(code, err, "preset", str(f), *names)
+
+
+def test_missing_category_csv_names_the_key(capsys, tmp_path):
+    (tmp_path / "m.json").write_text("[]")
+    one_line_error(*run(capsys, "train", *SMOKE, "--results", str(tmp_path / "r"), "--set", "data.dataset=manifest",
+                        "--set", f"data.manifest={tmp_path / 'm.json'}",
+                        "--set", f"data.category_csv={tmp_path / 'stat.csv'}")[::2],
+                   "data.category_csv", str(tmp_path / "stat.csv"), "does not exist")
 
 
 def test_results_and_stage_that_are_files(capsys, tmp_path):
@@ -98,13 +150,85 @@ def test_bad_manifests(capsys, tmp_path, text, names):
                         "--set", f"data.manifest={tmp_path / 'nope.json'}")[::2], "data.manifest", "nope.json")
 
 
-def test_bad_run_config_json(capsys, tmp_path, trained):
+@pytest.mark.parametrize("name, damage, state, why", [
+    ("config.json", "truncate", "unreadable", "not valid JSON"),
+    ("summary.json", "garbage", "damaged", "not a JSON text file"),
+    ("summary.json", "same size", "damaged", "not valid JSON"),
+    ("results.json", "delete", "damaged", "missing"),
+    ("model_after_task2.pt", "truncate", "damaged", "truncated or not a torch file"),
+])
+def test_damaged_run_is_named_moved_aside_and_recomputed(capsys, caplog, tmp_path, trained, name, damage, state, why):
     store, rd = copy_of(trained, tmp_path)
-    cfg = rd / "config.json"
-    cfg.write_text(cfg.read_text()[:-30])
-    one_line_error(*run(capsys, "train", *SMOKE, "--results", str(store))[::2], str(cfg), "not valid JSON", "line")
-    code, out, err = run(capsys, "runs", "--results", str(store))
-    assert code == 0 and "unreadable" in out and str(cfg) in out
+    want = {n: (rd / n).read_bytes() for n in ("results.json", "summary.json", "model_after_task2.pt")}
+    f = rd / name
+    if damage == "truncate":
+        f.write_bytes(f.read_bytes()[: f.stat().st_size // 2])
+    elif damage == "garbage":
+        f.write_bytes(b"\x00\x17 not a summary \xff" * 3)
+    elif damage == "same size":
+        f.write_bytes(b"x" * f.stat().st_size)
+    else:
+        f.unlink()
+    code, out, _ = run(capsys, "runs", "--results", str(store))
+    [line] = [l for l in out.splitlines() if l.startswith(rd.name)]
+    assert code == 0 and f"{state}: {f}: {why}" in line, line
+    code, out, err = run(capsys, "train", *SMOKE, "--results", str(store))
+    assert code == 0 and "trained" in out, err
+    lines = [r.getMessage() for r in caplog.records if "damaged" in r.getMessage()]
+    assert len(lines) == 1 and f"{f}: {why}" in lines[0] and "moved its files to" in lines[0], lines
+    [aside] = [d for d in store.iterdir() if d.name.startswith(f"{rd.name}.damaged-")]
+    assert str(aside) in lines[0] and (aside / name).exists() == (damage != "delete")
+    assert {n: (rd / n).read_bytes() for n in want} == want                      # the same run, computed again
+    code, out, _ = run(capsys, "runs", "--results", str(store))
+    assert f"{rd.name}  smoke  finetune     complete" in out and f"{aside.name}  moved aside" in out, out
+    code, out, _ = run(capsys, "train", *SMOKE, "--results", str(store))
+    assert code == 0 and "reused" in out
+
+
+def test_truncated_stage_is_recomputed_by_the_next_train_that_needs_it(capsys, caplog, tmp_path, trained):
+    import torch
+
+    store, rd = copy_of(trained, tmp_path)
+    [stage] = (store / "pretrain").iterdir()
+    weights = stage / "weights.pt"
+    want = torch.load(weights, weights_only=True)
+    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+    code, out, _ = run(capsys, "runs", "--results", str(store))
+    assert f"{stage.name}  pre-training damaged: {weights}: truncated or not a torch file" in out, out
+    code, out, _ = run(capsys, "train", *SMOKE, "--results", str(store))          # complete: needs no stage
+    assert code == 0 and "reused" in out and not caplog.records
+    code, out, err = run(capsys, "train", *SMOKE, "--seed", "7", "--results", str(store))
+    assert code == 0 and "trained" in out, err
+    lines = [r.getMessage() for r in caplog.records if "damaged" in r.getMessage()]
+    assert len(lines) == 1 and str(weights) in lines[0] and "computing it again" in lines[0], lines
+    got = torch.load(weights, weights_only=True)
+    assert all(torch.equal(got[k][n], want[k][n]) for k in ("model", "avm") for n in want[k])
+    assert len(list((store / "pretrain").glob(f"{stage.name}.damaged-*"))) == 1
+
+
+def test_runs_clean_is_a_dry_run_until_yes(capsys, tmp_path, trained):
+    store, rd = copy_of(trained, tmp_path)
+    (tmp_path / "m.json").write_text("[]")
+    code, _, err = run(capsys, "train", *SMOKE, "--results", str(store), "--set", "data.dataset=manifest",
+                       "--set", f"data.manifest={tmp_path / 'm.json'}")
+    assert code == 2                                     # validation failed after the run directory was made
+    [failed] = [d for d in store.iterdir() if d.name not in (rd.name, "pretrain")]
+    unreadable = store / ("0" * 16)
+    unreadable.mkdir()
+    (unreadable / "config.json").write_text("{")
+    (rd / "summary.json").write_text("garbage")
+    (store / "notes").mkdir()                            # not a directory the store made: never listed or removed
+    code, out, _ = run(capsys, "runs", "--results", str(store), "--clean")
+    assert code == 0 and "nothing removed (a dry run)" in out and "3 directories" in out, out
+    for d, why in ((failed, "(incomplete"), (unreadable, "(unreadable"), (rd, "(damaged: " + str(rd / "summary.json"))):
+        assert f"would remove {d}  {why}" in out and d.exists(), out
+    assert "pretrain" not in out
+    code, out, _ = run(capsys, "runs", "--results", str(store), "--clean", "--yes")
+    assert code == 0 and out.count("removed ") == 3 and not failed.exists() and not unreadable.exists()
+    assert not rd.exists() and (store / "pretrain").is_dir() and (store / "notes").is_dir()
+    code, out, _ = run(capsys, "runs", "--results", str(store), "--clean")
+    assert "nothing to remove" in out
+    one_line_error(*run(capsys, "runs", "--results", str(store), "--yes")[::2], "--yes", "--clean")
 
 
 @pytest.mark.parametrize("damage", ["truncate", "zero", "zero both"])

@@ -69,3 +69,44 @@ def test_seed_table_pairs_every_claim_over_the_same_seeds():
         assert seeds == main[:len(seeds)], chapter
     assert all(len(v) == 3 and min(v) >= 1 for v in SEEDS.values())
     assert notebook_setup("07_attention_localization", "cpu").signal_methods == ["stella", "derpp"]
+
+
+class FakeShell:
+    def __init__(self, inputs):
+        self.user_ns = {"In": ["", *inputs]}
+
+
+@pytest.mark.parametrize("inputs, stray", [
+    (['preset = "cpu"\nresults_dir = "results"\nn_seeds = None', '# Parameters\npreset = "smoke"\nnosuchparam = 3\n',
+      "from stella.report.defaults import notebook_setup"], "nosuchparam"),
+    (['# Parameters\npreset = "smoke"\nmethods = "derpp"\n'], None),
+    (["x = 1", "# not parameters\ncolour = 3"], None),
+])
+def test_a_parameter_papermill_injected_that_the_chapter_does_not_take(monkeypatch, inputs, stray):
+    import IPython
+
+    monkeypatch.setattr(IPython, "get_ipython", lambda: FakeShell(inputs))
+    if stray is None:
+        assert notebook_setup("02_retrieval", "smoke", "results", n_seeds=None, methods="derpp").methods == ["derpp"]
+        return
+    with pytest.raises(ParameterError) as err:
+        notebook_setup("02_retrieval", "smoke", "results", n_seeds=None, methods=None)
+    assert str(err.value) == ("notebook parameter nosuchparam: not a parameter of chapter 02_retrieval "
+                              "(its parameters: preset, results_dir, n_seeds, methods)")
+
+
+@pytest.mark.smoke
+def test_papermill_stops_on_an_unknown_parameter(tmp_path):
+    """The issue's probe: papermill only warns about ``-p nosuchparam 3``; the chapter's first cell stops."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    cmd = [sys.executable, "-m", "papermill", str(repo / "notebooks" / "02_retrieval.ipynb"), str(tmp_path / "out.ipynb"),
+           "-p", "preset", "smoke", "-p", "results_dir", str(tmp_path / "results"), "-p", "nosuchparam", "3",
+           "-k", "python3", "--cwd", str(repo)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert proc.returncode != 0
+    assert "ParameterError: notebook parameter nosuchparam: not a parameter of chapter 02_retrieval" in proc.stderr
+    assert not (tmp_path / "results").exists()                     # stopped before any run was trained

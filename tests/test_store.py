@@ -162,3 +162,50 @@ def test_run_key_leaves_out_what_cannot_change_results():
     assert same.digest() == cfg.digest()
     for o in ("run.num_threads=2", "run.device=cpu", "run.seed=1", "continual.lr=0.002"):
         assert cfg.with_overrides([o]).digest() != cfg.digest(), o
+
+
+def test_a_run_being_computed_is_listed_running_and_never_cleaned(tmp_path):
+    from stella.store import locked
+
+    store, cfg = RunStore(tmp_path), load_config("smoke")
+    rd = store.dir(cfg)
+    assert [r["state"] for r in store.runs()] == ["incomplete"] and len(store.removable()) == 1
+    with locked(rd.path, rd.key):
+        assert [r["state"] for r in store.runs()] == ["running"] and store.removable() == []
+
+
+def test_complete_marker_lists_the_files_and_a_changed_size_is_damage(tmp_path, caplog):
+    store, cfg, calls = RunStore(tmp_path), load_config("smoke"), []
+
+    def compute(rd):
+        calls.append(len(calls) + 1)
+        rd.save_json("metrics", {"x": len(calls)})
+        rd.save_tensors("acc", {"m": torch.eye(2)})
+        torch.save({}, rd.file("checkpoint.pt"))
+    rd = store.run(cfg, compute)
+    files = json.loads(rd.file("COMPLETE").read_text())["files"]
+    assert sorted(files) == ["acc.pt", "config.json", "metrics.json"]           # resumable state is not listed
+    assert files["acc.pt"] == rd.file("acc.pt").stat().st_size
+    rd.file("checkpoint.pt").write_bytes(b"")                                   # not read once complete
+    assert not store.run(cfg, compute).computed
+    size = rd.file("metrics.json").stat().st_size
+    rd.file("metrics.json").write_text('{"x": 10}')                             # parses, but not what was written
+    assert store.run(cfg, compute).computed and calls == [1, 2] and rd.load_json("metrics") == {"x": 2}
+    assert f"metrics.json: 9 bytes, {size} when it was written" in caplog.text
+
+
+def test_complete_run_of_an_older_version_is_verified_by_its_files(tmp_path):
+    from stella.store import verify_complete
+
+    rd = RunStore(tmp_path).dir(load_config("smoke"))
+    for n in ("results", "summary", "meta"):
+        rd.save_json(n, [])
+    rd.save_tensors("model_after_task1", {"x": torch.zeros(3)})
+    rd.file("COMPLETE").write_bytes(b"ok\n")
+    assert verify_complete(rd.path, ("config.json", "summary.json")) == []
+    rd.file("meta.json").unlink()
+    data = rd.file("model_after_task1.pt").read_bytes()
+    rd.file("model_after_task1.pt").write_bytes(data[:-30])
+    assert verify_complete(rd.path, ("config.json", "meta.json")) == [
+        f"{rd.file('meta.json')}: missing",
+        f"{rd.file('model_after_task1.pt')}: truncated or not a torch file (File is not a zip file)"]

@@ -42,13 +42,17 @@ class BookBuildError(RuntimeError):
     pass
 
 
+class BookInputError(BookBuildError, ValueError):
+    """A bad option of the build (``--only`` matching no notebook): ``stella book`` exits 2 on it."""
+
+
 def notebook_paths(root: Path = REPO, only: list[str] | None = None) -> list[Path]:
     paths = sorted((root / "notebooks").glob("*.ipynb"))
     if only:
         wanted = [paths_ for paths_ in paths if any(o in paths_.stem for o in only)]
         missing = [o for o in only if not any(o in p.stem for p in paths)]
         if missing:
-            raise BookBuildError(f"--only: no notebook matches {missing} (have: {[p.stem for p in paths]})")
+            raise BookInputError(f"--only: no notebook matches {missing} (have: {[p.stem for p in paths]})")
         paths = wanted
     return paths
 
@@ -186,9 +190,9 @@ def build_book(preset: str = "cpu", root: Path = REPO, stage: Path | None = None
     for printing or saving as PDF from a browser."""
     from stella.progress import duration
 
+    paths = notebook_paths(root, only)                 # a bad --only fails before anything is staged
     build_root = stage_sources(Path(stage), root) if stage else root
     results = Path(results_dir) if results_dir else root / "results"
-    paths = notebook_paths(root, only)
     if not paths:
         raise BookBuildError(f"{root / 'notebooks'}: no notebooks to execute")
     from stella.builder.prefetch import default_jobs, prefetch_runs

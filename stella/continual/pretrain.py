@@ -23,7 +23,9 @@ of exactly what the weights depend on (:func:`pretrain_spec`): ``spec.json``, ``
 resumable state, written atomically every ``run.checkpoint_every`` steps: a killed stage resumes
 where it stopped), ``weights.pt``, ``log.json`` (one row per step: the loss curve), ``summary.json``
 (what it reached) and ``COMPLETE``: computed under the run store's lock (:func:`stella.store.compute_once`),
-so two processes never compute one stage twice and stale temporary files are removed first.
+so two processes never compute one stage twice and stale temporary files are removed first. A
+complete stage whose files do not verify (a truncated ``weights.pt``, say) is moved aside, named in
+one line and computed again by the next run that needs it.
 """
 from __future__ import annotations
 
@@ -207,7 +209,7 @@ def ensure_pretrained(cfg: Config, root: str | Path, device: torch.device | str 
                                     "(layout {'model': state_dict, 'avm': state_dict}, see stella.models.load_checkpoint), or set "
                                     "pretrain.source=synthetic / none")
         return path
-    from stella.store import atomic_write_json, compute_once
+    from stella.store import STAGE_FILES, atomic_write_json, compute_once
 
     from stella.progress import announce
 
@@ -224,7 +226,7 @@ def ensure_pretrained(cfg: Config, root: str | Path, device: torch.device | str 
         announce("pretrain-end", key=d.name, seconds=round(time.perf_counter() - t0, 2))
 
     d = pretrain_dir(cfg, root)
-    compute_once(d, compute, f"pretrain/{d.name}")
+    compute_once(d, compute, f"pretrain/{d.name}", required=STAGE_FILES)
     return d / "weights.pt"
 
 

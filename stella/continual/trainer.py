@@ -102,8 +102,11 @@ class Trainer:
         if self.skipped and self.dist.rank == 0:
             run_dir.save_json("skipped", self.skipped)
             counts = _counts(self.skipped)
-            log.warning("%s: %d clips skipped (%s), listed in %s", self.bench.name, len(self.skipped),
-                        ", ".join(f"{k}={v}" for k, v in counts.items()), run_dir.file("skipped.json"))
+            names = [os.path.basename(s["path"]) or s["path"] for s in self.skipped[:3]]
+            more = f" and {len(self.skipped) - 3} more" if len(self.skipped) > 3 else ""
+            log.warning("%s: %d clips skipped (%s): %s%s, listed in %s", self.bench.name, len(self.skipped),
+                        ", ".join(f"{k}={v}" for k, v in counts.items()), ", ".join(names), more,
+                        run_dir.file("skipped.json"))
         model, avm = build_model(cfg)
         load_pretrained(cfg, model, avm, run_dir.path.parent, self.device, self.dist)   # before EMA / teacher copies
         model, avm = model.to(self.device), avm.to(self.device)

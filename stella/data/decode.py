@@ -8,12 +8,17 @@ both streams, also past the part it keeps, so a file damaged anywhere fails here
 no_video, no_audio, decode_error (a packet fails to decode, e.g. an mp4 cut short whose index still
 lists the lost packets), truncated (the video stream ends more than one segment before its stated
 duration) or too_short (fewer than T frames, or audio under ``min_frames`` fbank frames); ``detail``
-holds the decoder's message and where it failed.
+holds the decoder's message and where it failed. A path that is a directory (or
+another non-file) is ``not_a_file``.
 
-Theora: FFmpeg's ``avcodec_send_packet`` rejects a zero-byte packet (EINVAL, "Invalid argument"),
-and Theora encoders write one for every frame identical to the one before: the Theora
-specification's dropped frame, shown as a repeat of the previous frame. Such packets are not passed
-to the decoder; the previous frame is repeated at the packet's timestamp.
+Zero-byte packets: FFmpeg's ``avcodec_send_packet`` rejects a packet that has a buffer but no bytes
+(EINVAL, "Invalid argument"; a packet without a buffer is the flush at the end of a stream). Theora
+encoders write one for every frame identical to the one before: the Theora specification's dropped
+frame, shown as a repeat of the previous frame. Ogg files write zero-byte Vorbis packets too (the
+Vorbis specification: a zero-length audio packet holds no audio), at times without a timestamp, as
+in the Theora/Vorbis ``movie-hello.ogg`` of Debian's forensics samples. Such packets are never passed
+to the decoder, with or without a timestamp; for video the previous frame is repeated at the packet's
+timestamp, for audio nothing is added.
 """
 from __future__ import annotations
 
@@ -120,8 +125,8 @@ def _decode(path: Path, num_frames: int | None, audio: _AudioCollector | None) -
                 kind = pkt.stream.type
                 if pkt.pts is not None and pkt.time_base is not None:
                     t = float(pkt.pts * pkt.time_base)
-                if pkt.size == 0 and pkt.pts is not None:      # Theora's dropped frame (module docstring)
-                    if kind == "video" and picker.prev is not None:
+                if pkt.size == 0 and pkt.buffer_ptr:           # zero-byte packet, not the flush (module docstring)
+                    if kind == "video" and pkt.pts is not None and picker.prev is not None:
                         picker.add(t, picker.prev[1])
                     continue
                 for f in pkt.decode():
@@ -151,8 +156,10 @@ def decode_clip(video: Path, audio: Path, data: DataConfig, min_frames: int) -> 
 
     Raises ClipError with the reason the clip cannot be used (module docstring)."""
     for p in dict.fromkeys((video, audio)):
-        if not p.is_file():
+        if not p.exists():
             raise ClipError("missing", f"no file {p}")
+        if not p.is_file():
+            raise ClipError("not_a_file", f"{p} is {'a directory' if p.is_dir() else 'not a regular file'}")
     collector = _AudioCollector(data.sample_rate, A.duration_for_frames(data.audio_frames, data.sample_rate))
     picker = _decode(video, data.num_frames, collector if audio == video else None)
     if audio != video:

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 import logging
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -142,17 +141,27 @@ class ManifestDataset(Dataset):
                 "index": index}
 
 
+def _json_kind(v) -> str:
+    if v is None:
+        return "JSON null"
+    return {dict: "a JSON object", list: "a JSON list", str: "a JSON string", bool: "a JSON boolean"}.get(type(v), "a JSON number")
+
+
 def _read_entries(path: Path) -> list[dict]:
     from stella.data.splits import read_manifest
     from stella.store import read_json
 
     raw = read_json(path)
     try:
+        if not isinstance(raw, (list, dict)):           # read_manifest takes a string for a path
+            raise ValueError(raw)
         entries = read_manifest(raw)
     except ValueError:
-        kind = {dict: "object without \"data\"", list: "array", str: "string", bool: "boolean"}.get(type(raw), "number")
-        raise ValueError(f"{path}: expected a JSON list of entries or {{\"data\": [...]}}, got a JSON "
-                         f"{'null' if raw is None else kind}") from None
+        if isinstance(raw, dict) and "data" in raw:
+            got = f"a JSON object whose \"data\" is {_json_kind(raw['data'])}, not a list"
+        else:
+            got = "a JSON object without \"data\"" if isinstance(raw, dict) else f"{_json_kind(raw)}"
+        raise ValueError(f"{path}: expected a JSON list of entries or {{\"data\": [...]}}, got {got}") from None
     bad = [i for i, e in enumerate(entries) if not isinstance(e, dict)]
     if bad:
         raise ValueError(f"{path}: entry {bad[0]} is {json.dumps(entries[bad[0]])[:40]}, not an object with "
@@ -187,7 +196,8 @@ def build_manifest_benchmark(cfg):
     mapping = label_to_task(d.benchmark, d.category_csv or None)
     by_task, unknown = assign_tasks(entries, mapping)
     if unknown:
-        warnings.warn(f"{path}: {sum(unknown.values())} clips with labels outside {d.benchmark}: {sorted(unknown)[:5]}")
+        log.warning("%s: %d clips with labels outside %s, not used: %s", path, sum(unknown.values()), d.benchmark,
+                    ", ".join(sorted(unknown)[:5]) + (f" and {len(unknown) - 5} more labels" if len(unknown) > 5 else ""))
     norm = norm_from_config(d) or A.PAPER_NORM
     cache = DecodedClips()
     class_names: list[str] = []

@@ -10,7 +10,6 @@ import csv
 import json
 import logging
 import re
-import warnings
 from pathlib import Path
 
 SPLIT_DIR = Path(__file__).parent / "splits"
@@ -70,6 +69,9 @@ def label_to_task(benchmark: str, category_csv: str | Path | None = None) -> dic
     s = load_split(benchmark)
     mapping = {label: task for task, labels in s["tasks"].items() for label in labels}
     if category_csv:
+        if not Path(category_csv).is_file():
+            raise FileNotFoundError(f"data.category_csv: {category_csv} " + ("is not a file" if Path(category_csv).exists()
+                                                                             else "does not exist"))
         tasks = set(s["default_order"])
         part1 = set(s.get("others_part1_labels", []))
         bad: dict[str, list[str]] = {}
@@ -83,8 +85,8 @@ def label_to_task(benchmark: str, category_csv: str | Path | None = None) -> dic
                 continue
             mapping[label] = task
         if bad:
-            warnings.warn(f"{category_csv}: unknown categories {sorted(bad)} "
-                          f"(known: {sorted(s['category_to_task'])}); their labels are unassigned")
+            log.warning("%s: unknown categories %s (known: %s); their labels are unassigned", category_csv,
+                        ", ".join(sorted(bad)), ", ".join(sorted(s["category_to_task"])))
     return mapping
 
 
@@ -149,8 +151,8 @@ def split_manifest(manifest: str | Path | list | dict, benchmark: str, out_dir: 
     (out / "unknown_labels.json").write_text(json.dumps(unknown, indent=1, sort_keys=True))
     if unknown:
         n = sum(unknown.values())
-        warnings.warn(f"split_manifest: {n} clips with {len(unknown)} labels not in the {benchmark} split, e.g. "
-                      f"{sorted(unknown)[:5]}; listed in {out / 'unknown_labels.json'} "
-                      f"(pass category_csv=VGGSound's stat.csv to assign them)")
+        log.warning("split_manifest: %d clips with %d labels not in the %s split, e.g. %s; listed in %s "
+                    "(pass category_csv=VGGSound's stat.csv to assign them)", n, len(unknown), benchmark,
+                    ", ".join(sorted(unknown)[:5]), out / "unknown_labels.json")
     log.info("split_manifest: %s", ", ".join(f"{t}={c}" for t, c in counts.items()))
     return {"order": order, "files": files, "counts": counts, "unknown": unknown}

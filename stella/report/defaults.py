@@ -9,9 +9,15 @@ preset"; "smoke" (``quick``) runs the fewest runs that still draw every table an
 the run shared with chapter 02. How many training seeds each table uses is :data:`SEEDS`, one
 table for the book. Training runs keep the preset's ``run.device`` unless a GPU is asked for
 (``train_overrides``), so every chapter shares the store's runs.
+
+A parameter papermill injects (``-p name value``) that the chapter does not take would be assigned and
+never read: papermill only warns. So ``notebook_setup`` reads the injected-parameters cell papermill
+ran in this kernel (the last input in IPython's history that begins with ``# Parameters``) and rejects
+any name it assigns that the chapter does not pass to ``notebook_setup`` (:func:`injected_parameters`).
 """
 from __future__ import annotations
 
+import ast
 import numbers
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,6 +66,13 @@ def _fail(name: str, value: Any, want: str) -> ParameterError:
 def _int(name: str, value: Any, low: int) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
         raise _fail(name, value, f"must be an integer >= {low}")
+    return int(value)
+
+
+def _seed(name: str, value: Any) -> int:
+    """A seed: an integer >= 0, the rule of the config's run.seed, data.seed and pretrain.seed."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
+        raise _fail(name, value, "a seed must be an integer >= 0")
     return int(value)
 
 
@@ -142,7 +155,7 @@ CHECKS: dict[str, Callable[[str, Any], Any]] = {
     "n_seeds": _optional(lambda n, v: _int(n, v, 1)),
     "methods": _optional(check_methods), "umap_methods": check_methods, "signal_methods": _optional(check_methods),
     "trained": _flag, "play_audio": _flag, "measure_memory": _flag,
-    "seed": lambda n, v: _int(n, v, 0), "clip": lambda n, v: _int(n, v, 0),
+    "seed": _seed, "clip": lambda n, v: _int(n, v, 0),
     "clips_per_task": lambda n, v: _int(n, v, 0), "n_clips": lambda n, v: _int(n, v, 0),
     "prefill": lambda n, v: _int(n, v, 0), "acc_seeds": _optional(lambda n, v: _int(n, v, 1)),
     "n_sweep_seeds": _optional(lambda n, v: _int(n, v, 1)),
@@ -200,6 +213,27 @@ class Setup:
         return f"preset {self.preset!r}, " + ", ".join(f"{k} {v}" for k, v in shown.items() if v not in (None, []))
 
 
+def injected_parameters() -> list[str]:
+    """Names assigned by papermill's injected-parameters cell in the running IPython kernel, in order
+    ([] outside a kernel, or when papermill injected nothing): the last input of the kernel's history
+    (``In``) whose first line is ``# Parameters``."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return []
+    shell = get_ipython()
+    history = getattr(shell, "user_ns", {}).get("In") or []
+    for source in reversed(history):
+        if isinstance(source, str) and source.lstrip().split("\n", 1)[0].strip() == "# Parameters":
+            try:
+                tree = ast.parse(source)
+            except SyntaxError:
+                return []
+            return [t.id for node in tree.body if isinstance(node, ast.Assign)
+                    for t in node.targets if isinstance(t, ast.Name)]
+    return []
+
+
 def default_seeds(table: str, preset: str) -> int:
     """How many training seeds ``table`` (a key of :data:`SEEDS`) uses at ``preset``."""
     smoke, cpu, other = SEEDS[table]
@@ -213,7 +247,15 @@ def _seeds(p: dict, table: str, preset: str, name: str = "n_seeds") -> list[int]
 
 
 def notebook_setup(chapter: str, preset: str, results_dir: str | Path = "results", **params: Any) -> Setup:
-    """Check ``params`` (one :class:`ParameterError` per bad value) and resolve ``chapter``'s defaults."""
+    """Check ``params`` (one :class:`ParameterError` per bad value) and resolve ``chapter``'s defaults.
+
+    ``params`` are every parameter of the chapter's ``parameters`` cell but ``preset`` and ``results_dir``;
+    a name papermill injected that is none of them raises ParameterError (:func:`injected_parameters`)."""
+    accepted = ["preset", "results_dir", *params]
+    stray = [n for n in injected_parameters() if n not in accepted]
+    if stray:
+        raise ParameterError(f"notebook parameter {stray[0]}: not a parameter of chapter {chapter} "
+                             f"(its parameters: {', '.join(accepted)})")
     try:
         name = load_config(preset).preset
     except (ConfigError, TypeError) as e:

@@ -14,7 +14,7 @@ from stella.report.defaults import notebook_setup
 from stella.report.runs import run_config
 
 CHAPTERS = ("00_method_walkthrough", "02_retrieval", "03_efficiency", "04_ablations", "05_memory_size",
-            "06_modality_gap", "07_attention_localization", "08_downstream", "09_what_reproduced")
+            "06_modality_gap", "07_attention_localization", "08_downstream", "09_what_reproduced", "lab")
 
 
 def _requests(chapter: str, preset: str) -> list[tuple[str, int | None, tuple[str, ...]]]:
@@ -37,6 +37,10 @@ def _requests(chapter: str, preset: str) -> list[tuple[str, int | None, tuple[st
         return grid([*nb.methods, *nb.umap_methods], nb.seeds)
     if chapter == "07_attention_localization":
         return grid([*nb.methods, *nb.signal_methods], nb.seeds)
+    if chapter == "lab":
+        from stella.report.lab import BY_KEY
+
+        return [r for key in nb.exercises for r in BY_KEY[key].runs(preset, nb.seeds)]
     if chapter == "09_what_reproduced":
         return [r for c in ("02_retrieval", "04_ablations", "08_downstream") for r in _requests(c, preset)]
     return grid(nb.methods, nb.seeds)

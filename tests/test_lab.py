@@ -122,3 +122,24 @@ def test_every_exercise_command_runs_at_the_smoke_preset(tmp_path):
         assert f"Exercise 1: {e.title}" in shown and "Expected outcome (smoke preset, " in shown
         assert any("image/png" in o.get("data", {}) for o in outputs)
         assert not any(o.get("output_type") == "error" for o in outputs)
+
+
+def test_signal_outcomes_are_computed_from_the_per_clip_measurements(monkeypatch):
+    import stella.report.signal_tables as S
+
+    clips = pd.DataFrame({"clips": L.SIGNAL_CLIPS, "kept_sounding_stella": [0.8, 0.7, 0.9, np.nan],
+                          "kept_sounding_random": [0.5, 0.4, 0.6, 0.5], "iou_avm_sounding": [0.5, 0.4, 0.6, 0.3],
+                          "iou_random_sounding": [0.1, 0.2, 0.1, 0.2]})
+    monkeypatch.setattr(S, "clip_sets", lambda cfg, continual=True: {})
+    monkeypatch.setattr(S, "pretrained_signal", lambda *a, **k: clips)
+    sel = L.signal_outcome(L.BY_KEY["selection"], "cpu", "x")
+    assert sel.sentences[0].startswith("On 3 clips of unseen classes, STELLA's kept half of the video patches holds "
+                                       "80.0 % of the sounding object's patches while it sounds, a random half 50.0 %: "
+                                       "+30.0 %p per clip")
+    assert list(sel.signal["ours"]) == pytest.approx([80.0, 70.0, 90.0])
+    from stella.eval.localization import iou_auc
+    ratio = iou_auc(clips["iou_avm_sounding"].to_numpy()) / iou_auc(clips["iou_random_sounding"].to_numpy())
+    amap = L.signal_outcome(L.BY_KEY["attention"], "cpu", "x")
+    assert f": {ratio:.1f}x (95 % bootstrap interval over clips" in amap.sentences[0] and "On 4 clips" in amap.sentences[0]
+    clips.loc[0, "iou_avm_sounding"] = 0.0                 # change one clip: the sentence follows it
+    assert L.signal_outcome(L.BY_KEY["attention"], "cpu", "x").sentences[0] != amap.sentences[0]

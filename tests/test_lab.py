@@ -119,7 +119,7 @@ def test_every_exercise_command_runs_at_the_smoke_preset(tmp_path):
         executed = json.loads(out.read_text())
         outputs = [o for c in executed["cells"] for o in c.get("outputs", [])]
         shown = "".join("".join(o.get("data", {}).get("text/markdown", "")) for o in outputs)
-        assert f"Exercise 1: {e.title}" in shown and "Expected outcome (smoke preset, " in shown
+        assert f"Exercise {L.number(e)}: {e.title}" in shown and "Expected outcome (smoke preset, " in shown
         assert any("image/png" in o.get("data", {}) for o in outputs)
         assert not any(o.get("output_type") == "error" for o in outputs)
 
@@ -143,3 +143,9 @@ def test_signal_outcomes_are_computed_from_the_per_clip_measurements(monkeypatch
     assert f": {ratio:.1f}x (95 % bootstrap interval over clips" in amap.sentences[0] and "On 4 clips" in amap.sentences[0]
     clips.loc[0, "iou_avm_sounding"] = 0.0                 # change one clip: the sentence follows it
     assert L.signal_outcome(L.BY_KEY["attention"], "cpu", "x").sentences[0] != amap.sentences[0]
+
+
+def test_exercises_are_numbered_as_on_the_page_and_timed():
+    assert [L.number(e) for e in L.EXERCISES] == list(range(1, len(L.EXERCISES) + 1))
+    assert L.duration(12) == "12 s" and L.duration(81) == "1.4 min"
+    assert all(0 < e.seconds < 5 * 60 for e in L.EXERCISES)   # "a few minutes on a 2-core laptop"

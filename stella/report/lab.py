@@ -44,15 +44,16 @@ class Arm:
 class Exercise:
     """``key`` is the papermill value; ``arms`` are compared on ``value`` (A or F, A→V avg) per seed with each
     pair of ``contrasts`` (first minus second); ``signal`` ("selection" or "map") adds the per-clip
-    measurement of the pre-trained start on unseen classes; ``minutes`` is the measured wall time of the
-    command at the cpu preset with one thread, the pre-training stage already in the store."""
+    measurement of the pre-trained start on unseen classes; ``seconds`` is the command's measured CPU time
+    (user + sys, ``/usr/bin/time``) at the cpu preset with one thread, each exercise in a fresh store holding
+    only the pre-training stage: about its wall time on an idle 2-core laptop."""
 
     key: str
     title: str
     objective: str
     question: str
     chapter: str
-    minutes: float
+    seconds: float
     arms: tuple[Arm, ...] = ()
     value: str = "A"
     contrasts: tuple[tuple[int, int], ...] = ()
@@ -79,20 +80,20 @@ EXERCISES: tuple[Exercise, ...] = (
              "The AVM was pre-trained on {pretrain_classes} classes. On a clip of a class it has never seen, will its attention map "
              "find the object that makes the sound? How much better than a random map (AUC against the sounding "
              "object while it sounds), 1x, 2x, 5x?",
-             "01_benchmark", 1.0, signal="map",
+             "01_benchmark", 12, signal="map",
              extra="The command also draws the map on one unseen clip: compare the red area with the white outline."),
     Exercise("forgetting", "Forgetting with and without rehearsal",
              "read an accuracy matrix, compute A and F from it, and see catastrophic forgetting and what rehearsal does",
              "Finetune trains on each task in turn; ER and DER++ also replay clips kept in a memory of {memory} clips. "
              "Which forgets more, and by how many %p of F? Does rehearsal also raise A?",
-             "02_retrieval", 1.5, arms=(Arm("Finetune", "finetune"), Arm("ER", "er"), Arm("DER++", "derpp")),
+             "02_retrieval", 73, arms=(Arm("Finetune", "finetune"), Arm("ER", "er"), Arm("DER++", "derpp")),
              value="F", contrasts=((0, 1), (0, 2)),
              extra="Open chapter 02's section \"The accuracy matrix, drawn\" to see where F comes from."),
     Exercise("memory", "How much memory does rehearsal need?",
              "relate the rehearsal memory's size to what the model retains",
              "ER replays clips from a memory. With no memory (Finetune), a quarter of the default memory and the "
              "default memory, how does A change: steadily, or most of the gain from the first few clips?",
-             "05_memory_size", 1.5, arms=(Arm("no memory (Finetune)", "finetune"), Arm("ER, 1/4 memory", "er", 0.25),
+             "05_memory_size", 81, arms=(Arm("no memory (Finetune)", "finetune"), Arm("ER, 1/4 memory", "er", 0.25),
                                           Arm("ER, full memory", "er")),
              value="A", contrasts=((1, 0), (2, 1))),
     Exercise("selection", "STELLA's patch selection against a random one at the same budget",
@@ -100,10 +101,19 @@ EXERCISES: tuple[Exercise, ...] = (
              "Both keep the same share of the patches (ρ = {rho}), STELLA the ones the AVM points at, Random any. (a) Which keeps "
              "more of the sounding object? (b) Which reaches the higher A after the four tasks, and would one seed "
              "tell you?",
-             "04_ablations", 1.5, arms=(Arm("Random", "random"), Arm("STELLA", "stella")), value="A",
+             "04_ablations", 49, arms=(Arm("Random", "random"), Arm("STELLA", "stella")), value="A",
              contrasts=((1, 0),), signal="selection"),
 )
 BY_KEY = {e.key: e for e in EXERCISES}
+
+
+def number(ex: Exercise) -> int:
+    """The exercise's number on the lab page (1-based)."""
+    return EXERCISES.index(ex) + 1
+
+
+def duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 60 else f"{seconds / 60:.1f} min"
 
 
 @dataclass
@@ -124,7 +134,7 @@ SIDE = {"holds": "above zero", "contradicted": "below zero", "inconclusive": "no
 
 def _spread(v: np.ndarray) -> str:
     v = np.asarray(v, float)
-    return f"{v[0]:.1f}, 1 seed" if len(v) == 1 else f"{v.min():.1f} to {v.max():.1f} over {len(v)} seeds"
+    return "1 seed" if len(v) == 1 else f"{v.min():.1f} to {v.max():.1f} over {len(v)} seeds"
 
 
 def _contrast_sentence(c: dict, unit: str = "%p") -> str:
@@ -230,16 +240,17 @@ def exercises_markdown(outs: list[Outcome], preset: str, n_seeds: int) -> str:
     """Every exercise as MyST: objective, command, question and time, then the expected outcome folded
     in a dropdown (predict first), its numbers computed from ``outs``."""
     parts = []
-    for k, o in enumerate(outs, 1):
-        e = o.exercise
+    for o in outs:
+        e, k = o.exercise, number(o.exercise)
         how = f"{n_seeds} seed{'s' if n_seeds != 1 else ''} of the runs" if e.arms else ""
         if e.signal:
             how += (" and " if how else "") + "the pre-trained start on a task of unseen classes"
         parts.append(
             f"### Exercise {k}: {e.title}\n\n*Objective:* {e.objective}.\n\n"
             f"```bash\n{e.command()}\n```\n\n"
-            f"It takes about {e.minutes:.1f} min on a 2-core laptop at the `cpu` preset with one thread per run, once "
-            "the pre-training stage is in the store. Then read `lab-" + e.key + ".ipynb`, and chapter "
+            f"It takes about {duration(e.seconds)} on a 2-core laptop at the `cpu` preset with one thread per run "
+            "(measured CPU time), once the pre-training stage is in the store. Then read `lab-" + e.key + ".ipynb`, "
+            "and chapter "
             f"{{doc}}`{e.chapter}` for more.\n\n"
             f"**Predict first.** {e.ask(preset)}\n\n"
             f":::{{dropdown}} Expected outcome ({preset} preset, {how})\n"
@@ -255,8 +266,8 @@ def outcome_figure(outs: list[Outcome]):
         return None
     fig, axes = plt.subplots(1, panels, figsize=(3.2 * panels + 0.5, 3.4), squeeze=False)
     ax_iter = iter(axes[0])
-    for k, o in enumerate(outs, 1):
-        e = o.exercise
+    for o in outs:
+        e, k = o.exercise, number(o.exercise)
         if e.arms:
             ax = next(ax_iter)
             for x, arm in enumerate(e.arms):
@@ -287,7 +298,8 @@ def outcome_figure(outs: list[Outcome]):
 
 def figure_caption(outs: list[Outcome], n_seeds: int) -> str:
     bits = []
-    for k, o in enumerate(outs, 1):
+    for o in outs:
+        k = number(o.exercise)
         if o.exercise.arms:
             bits.append(f"exercise {k}: {o.exercise.value} of each run (dots: {n_seeds} seed(s); bars: their mean)")
         if o.signal is not None:

@@ -35,7 +35,7 @@ def test_bibtex_has_both_entries_from_the_file():
     text = bibtex(read_citation())
     assert text.count("@") == 2 and "@inproceedings{lee2024stella" in text and "@software{stella_book" in text
     assert "Lee, Jaewoo and Yoon, Jaehong and Kim, Wonjae and Kim, Yunji and Hwang, Sung Ju" in text
-    assert f"version = {{{stella.__version__}}}" in text
+    assert f"version = {{{stella.__version__}}}" in text and "author = {{stella-book contributors}}" in text
     assert "```bibtex" in citation()
 
 

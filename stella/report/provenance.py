@@ -72,7 +72,7 @@ def read_citation(root: str | Path = REPO) -> dict[str, Any]:
 
 
 def _names(authors: list[dict]) -> str:
-    return " and ".join(f"{a['family-names']}, {a['given-names']}" if "family-names" in a else a["name"]
+    return " and ".join(f"{a['family-names']}, {a['given-names']}" if "family-names" in a else f"{{{a['name']}}}"
                         for a in authors)
 
 
@@ -91,7 +91,8 @@ def citation(root: str | Path = REPO) -> str:
     """The "How to cite" text: what to cite for what, and both BibTeX entries, from ``CITATION.cff``."""
     cff = read_citation(root)
     p = cff["preferred-citation"]
-    return (f"Cite the paper, *{p['title']}* ({p['conference']['name']} {p['year']}), for the method and its "
+    return (f"Cite the paper, *{p['title']}* ({p['authors'][0]['family-names']} et al., {p['conference']['name']}), "
+            f"for the method and its "
             f"results; cite this book ({cff['title']}, version {cff['version']}, with the commit above) for the "
             f"re-implementation and the numbers it computes. Both are in `CITATION.cff` at the root of the "
             f"repository (Citation File Format 1.2.0):\n\n```bibtex\n{bibtex(cff)}\n```")

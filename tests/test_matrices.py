@@ -22,12 +22,16 @@ def test_read_off_names_the_entries_a_and_f_use():
     assert list(r["last"]) == [20.0, 35.0, 45.0]
 
 
-def test_mean_matrix_f_is_at_most_the_seeds_mean_f():
+def test_mean_matrix_f_is_at_most_the_tables_f():
     b = np.array([[20.0, 0, 0], [60.0, 50.0, 0], [20.0, 35.0, 45.0]])   # task 1 peaks later in this seed
-    table = M.af_read_off({"finetune": np.stack([ACC, b])}).iloc[0]
-    assert table["A (mean matrix)"] == pytest.approx(table["A (mean of seeds)"])
-    assert table["F (mean of seeds)"] == pytest.approx((17.5 + (40 + 15) / 2) / 2)
-    assert table["F (mean matrix)"] < table["F (mean of seeds)"]
+    stack = np.stack([ACC, b])
+    table_f = M.table_forgetting({"R@1": {"finetune": stack}, "R@5": {"finetune": stack + np.eye(3)[None] * 10}})
+    # per seed and metric: ACC 17.5 and 27.5 (R@5 peaks 10 higher on the diagonal), b 27.5 and 32.5
+    assert table_f["finetune"] == pytest.approx(((17.5 + 27.5) / 2 + (27.5 + 32.5) / 2) / 2)
+    row = M.af_read_off({"finetune": stack}, table_f).iloc[0]
+    assert row["A (mean matrix)"] == pytest.approx(row["A (tables)"])
+    assert row["F (mean matrix)"] == pytest.approx(20.0) and row["F (mean matrix)"] < row["F (tables)"]
+    assert np.isnan(M.af_read_off({"finetune": stack}).iloc[0]["F (tables)"])
 
 
 def test_run_matrix_pivots_results_rows():
@@ -64,5 +68,5 @@ def test_forgetting_curves_draw_each_earlier_column_from_the_row_it_was_learned(
 
 def test_heatmap_caption_states_both_forgetting_values():
     b = np.array([[20.0, 0, 0], [60.0, 50.0, 0], [20.0, 35.0, 45.0]])
-    text = M.heatmap_caption(M.af_read_off({"finetune": np.stack([ACC, b])}))
+    text = M.heatmap_caption(M.af_read_off({"finetune": np.stack([ACC, b])}, {"finetune": 22.5}))
     assert "(Finetune 20.0 against 22.5)" in text and "A→V avg recall" in text

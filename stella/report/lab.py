@@ -264,8 +264,12 @@ def outcome_figure(outs: list[Outcome]):
     panels = sum(bool(o.exercise.arms) + (o.signal is not None) for o in outs)
     if not panels:
         return None
-    fig, axes = plt.subplots(1, panels, figsize=(3.2 * panels + 0.5, 3.4), squeeze=False)
-    ax_iter = iter(axes[0])
+    cols = min(panels, 3)
+    rows = -(-panels // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols + 0.5, 3.3 * rows), squeeze=False)
+    for ax in axes.flat[panels:]:
+        ax.axis("off")
+    ax_iter = iter(axes.flat)
     for o in outs:
         e, k = o.exercise, number(o.exercise)
         if e.arms:

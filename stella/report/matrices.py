@@ -137,7 +137,7 @@ def forgetting_curves(matrices: Mapping[str, np.ndarray], direction: str = "A→
                       reference: Mapping[str, float] | None = None, panel: float = 3.0):
     """Each earlier task's recall as later tasks are learned: one panel per task i < T, x = tasks learned
     (t = i .. T), one line per method, the mean over seeds with a ±1 std band. ``reference`` adds
-    horizontal lines (label -> recall %, e.g. chance). Returns the figure, shown."""
+    horizontal lines (label -> recall %: the first dashed, the second dotted). Returns the figure, shown."""
     names = list(matrices)
     if not names:
         raise ValueError("forgetting_curves: no matrices")
@@ -153,7 +153,7 @@ def forgetting_curves(matrices: Mapping[str, np.ndarray], direction: str = "A→
             ax.plot(x, mu, marker="o", color=f"C{k}", label=paper.label(m))
             ax.fill_between(x, mu - sd, mu + sd, color=f"C{k}", alpha=0.15, linewidth=0)
         for j, (lab, v) in enumerate((reference or {}).items()):
-            ax.axhline(v, color="0.4", linestyle=(0, (4, 2 + 2 * j)), linewidth=1, label=lab if i == 0 else None)
+            ax.axhline(v, color="0.35", linestyle=("--", ":", "-.")[j % 3], linewidth=1.2, label=lab if i == 0 else None)
         ax.set_xticks(range(1, T + 1))
         ax.set_xlim(0.7, T + 0.3)
         ax.set_xlabel("tasks learned so far")
@@ -193,7 +193,7 @@ def curves_caption(curves: Mapping[str, np.ndarray], direction: str = "A→V") -
     names = [paper.label(m) for m in curves]
     listed = ", ".join(names[:-1]) + f" and {names[-1]}" if len(names) > 1 else names[0]
     return (f"Each earlier task's {direction} avg recall (%) as the later tasks are learned, for {listed}: the mean "
-            "over seeds, the band ±1 std over seeds; dashed lines: chance (a random ranking of the gallery) and the "
+            "over seeds, the band ±1 std over seeds; dashed: chance (a random ranking of the gallery), dotted: the "
             "ceiling (perfect class knowledge). " + curve_sentence(curves))
 
 

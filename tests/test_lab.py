@@ -81,8 +81,12 @@ def test_outcome_sentences_state_the_numbers_they_are_computed_from(monkeypatch)
     changed = L.run_outcome(ex, "cpu", [1, 2, 3], {"results_dir": "x"})
     assert changed.sentences[0].startswith("Finetune F = 14.0 % (2.0 to 22.0 over 3 seeds)")
     assert "not distinguishable from zero; positive in 2 of 3 seeds" in changed.sentences[1]
+    assert changed.sentences[3] == ("Finetune A = 11.0 % (10.0 to 12.0 over 3 seeds); ER A = 20.0 % (19.0 to 21.0 "
+                                    "over 3 seeds); DER++ A = 21.7 % (20.0 to 23.0 over 3 seeds) (A→V avg recall, "
+                                    "mean over seeds).")
+    assert changed.sentences[4].startswith("A, Finetune minus ER: -9.0 %p per seed")
     one = L.run_outcome(ex, "cpu", [1], {"results_dir": "x"})
-    assert "(1 seed: no interval)" in one.sentences[1]
+    assert "(1 seed: no interval)" in one.sentences[1] and len(one.sentences) == 6
 
 
 def test_memory_outcome_names_the_sizes_it_compares(monkeypatch):

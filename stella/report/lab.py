@@ -43,7 +43,7 @@ class Arm:
 @dataclass(frozen=True)
 class Exercise:
     """``key`` is the papermill value; ``arms`` are compared on ``value`` (A or F, A→V avg) per seed with each
-    pair of ``contrasts`` (first minus second); ``signal`` ("selection" or "map") adds the per-clip
+    pair of ``contrasts`` (first minus second), and the text also on ``also``; ``signal`` ("selection" or "map") adds the per-clip
     measurement of the pre-trained start on unseen classes; ``seconds`` is the command's measured CPU time
     (user + sys, ``/usr/bin/time``) at the cpu preset with one thread, each exercise in a fresh store holding
     only the pre-training stage: about its wall time on an idle 2-core laptop."""
@@ -56,6 +56,7 @@ class Exercise:
     seconds: float
     arms: tuple[Arm, ...] = ()
     value: str = "A"
+    also: str | None = None
     contrasts: tuple[tuple[int, int], ...] = ()
     signal: str | None = None
     extra: str = ""
@@ -87,7 +88,7 @@ EXERCISES: tuple[Exercise, ...] = (
              "Finetune trains on each task in turn; ER and DER++ also replay clips kept in a memory of {memory} clips. "
              "Which forgets more, and by how many %p of F? Does rehearsal also raise A?",
              "02_retrieval", 73, arms=(Arm("Finetune", "finetune"), Arm("ER", "er"), Arm("DER++", "derpp")),
-             value="F", contrasts=((0, 1), (0, 2)),
+             value="F", also="A", contrasts=((0, 1), (0, 2)),
              extra="Open chapter 02's section \"The accuracy matrix, drawn\" to see where F comes from."),
     Exercise("memory", "How much memory does rehearsal need?",
              "relate the rehearsal memory's size to what the model retains",
@@ -147,7 +148,7 @@ def _contrast_sentence(c: dict, unit: str = "%p") -> str:
 
 
 def run_outcome(ex: Exercise, preset: str, seeds, run_args: dict) -> Outcome:
-    """Per seed: each arm's ``ex.value`` (A→V avg, %) and each contrast's paired difference."""
+    """Per seed: each arm's ``ex.value`` (and ``ex.also``; A→V avg, %) and each contrast's paired difference."""
     from stella.report.claims import paired_verdict
 
     frames = []
@@ -155,21 +156,22 @@ def run_outcome(ex: Exercise, preset: str, seeds, run_args: dict) -> Outcome:
         rows = seed_table(preset, [arm.method], seeds, **{**run_args, "overrides": [*run_args.get("overrides", ()),
                                                                                  *arm.overrides(preset)]})
         rows = rows[(rows["direction"] == "A→V") & (rows["metric"] == "avg")]
-        frames.append(pd.DataFrame({"arm": arm.label, "seed": rows["seed"].to_numpy(),
-                                    "value": rows[ex.value].to_numpy(float)}))
-    values = pd.concat(frames, ignore_index=True)
-    out = Outcome(ex, values)
-    per = values.pivot(index="seed", columns="arm", values="value")
-    names = {"A": "A", "F": "F"}
-    out.sentences.append("; ".join(f"{a.label}{f' ({a.memory_size(preset)} clips)' if a.memory_scale else ''} "
-                                   f"{names[ex.value]} = {per[a.label].mean():.1f} % ({_spread(per[a.label])})"
-                                   for a in ex.arms) + f" (A→V avg recall, mean over seeds).")
-    for i, j in ex.contrasts:
-        first, second = ex.arms[i].label, ex.arms[j].label
-        v = paired_verdict(per[first].to_numpy(), per[second].to_numpy())
-        c = {"name": f"{first} minus {second}", "diffs": (per[first] - per[second]).to_numpy(), **v}
-        out.contrasts.append(c)
-        out.sentences.append(_contrast_sentence(c))
+        frames.append(pd.DataFrame({"arm": arm.label, "seed": rows["seed"].to_numpy(), "A": rows["A"].to_numpy(float),
+                                    "F": rows["F"].to_numpy(float)}))
+    table = pd.concat(frames, ignore_index=True)
+    out = Outcome(ex, table[["arm", "seed", ex.value]].rename(columns={ex.value: "value"}))
+    for k, measure in enumerate([ex.value, *([ex.also] if ex.also else [])]):
+        per = table.pivot(index="seed", columns="arm", values=measure)
+        out.sentences.append("; ".join(f"{a.label}{f' ({a.memory_size(preset)} clips)' if a.memory_scale else ''} "
+                                       f"{measure} = {per[a.label].mean():.1f} % ({_spread(per[a.label])})"
+                                       for a in ex.arms) + " (A→V avg recall, mean over seeds).")
+        for i, j in ex.contrasts:
+            first, second = ex.arms[i].label, ex.arms[j].label
+            v = paired_verdict(per[first].to_numpy(), per[second].to_numpy())
+            c = {"name": f"{'' if k == 0 else measure + ', '}{first} minus {second}",
+                 "diffs": (per[first] - per[second]).to_numpy(), **v}
+            out.contrasts.append(c)
+            out.sentences.append(_contrast_sentence(c))
     return out
 
 

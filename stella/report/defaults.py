@@ -52,6 +52,7 @@ SEEDS = {
     "07_attention_localization": (1, 3, 3),    # Fig. 2, 7, 13, 14
     "08_downstream": (1, 5, 3),                # Tables 4 and 8 (the runs of Table 1)
     "09_what_reproduced": (1, 5, 3),           # the claims of 02, 04 and 08 (each with its own seeds)
+    "lab": (1, 5, 3),                          # the lab page's expected outcomes (a student's command: 1 seed)
 }
 
 
@@ -145,6 +146,14 @@ def _modes(name: str, value: Any) -> list[str]:
     return modes
 
 
+def _exercise(name: str, value: Any) -> str:
+    from stella.report.lab import BY_KEY
+
+    if value not in BY_KEY:
+        raise _fail(name, value, f"must be one of {', '.join(BY_KEY)} (or None: every exercise)")
+    return value
+
+
 def _map_threshold(name: str, value: Any) -> float | str:
     return value if value == "median" else _number(name, value, 0.0, 1.0)
 
@@ -170,6 +179,7 @@ CHECKS: dict[str, Callable[[str, Any], Any]] = {
     "beta_values": _optional(lambda n, v: _number_list(n, v, lambda n2, x: _number(n2, x, 0.0, None, True))),
     "audio_modes": _optional(_modes),
     "iou_threshold": lambda n, v: _number(n, v, 0.0, 1.0), "map_threshold": _map_threshold,
+    "exercise": _optional(_exercise),
 }
 
 
@@ -365,9 +375,20 @@ def _reproduced(preset, p, quick, frugal):
     return _seeds(p, "09_what_reproduced", preset), list(TABLE1)
 
 
+def _lab(preset, p, quick, frugal):
+    """Every exercise over the book's seeds, or one exercise (``exercise``) over one seed unless ``n_seeds``."""
+    from stella.report.lab import EXERCISES
+
+    one = p.get("exercise")
+    p["exercises"] = [one] if one else [e.key for e in EXERCISES]
+    seeds = seeds_for(preset, p.pop("n_seeds", None) or 1) if one else _seeds(p, "lab", preset)
+    return seeds, list(dict.fromkeys(a.method for e in EXERCISES if e.key in p["exercises"] for a in e.arms))
+
+
 _CHAPTERS = {"00_method_walkthrough": _walkthrough, "01_benchmark": _benchmark, "02_retrieval": _retrieval,
              "02_shuffled": _shuffled,
              "03_efficiency": _efficiency, "04_ablations": _ablations, "05_memory_size": _memory_size,
              "06_modality_gap": _gap, "07_attention_localization": _localization, "08_downstream": _downstream,
              "09_what_reproduced": _reproduced}
+_CHAPTERS["lab"] = _lab
 _CHAPTERS["index"] = _reproduced   # the landing page summarises chapter 09 at its settings (same runs, same claims)

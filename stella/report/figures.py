@@ -15,6 +15,7 @@ import pandas as pd
 
 from stella.report import paper_numbers as paper
 from stella.report.display import VERDICT_CSS
+from stella.report.matrices import matrix_section   # chapter 02's accuracy matrices and forgetting curves
 
 # The verdict colours of the claims tables (display.VERDICT_CSS), for figures.
 VERDICT_COLORS = {v: css.split(";")[0].split(":")[1].strip() for v, css in VERDICT_CSS.items()}

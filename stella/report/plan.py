@@ -14,7 +14,7 @@ from stella.report.defaults import notebook_setup
 from stella.report.runs import run_config
 
 CHAPTERS = ("00_method_walkthrough", "02_retrieval", "03_efficiency", "04_ablations", "05_memory_size",
-            "06_modality_gap", "07_attention_localization", "08_downstream", "09_what_reproduced")
+            "06_modality_gap", "07_attention_localization", "08_downstream", "09_what_reproduced", "lab")
 
 
 def _requests(chapter: str, preset: str) -> list[tuple[str, int | None, tuple[str, ...]]]:
@@ -40,8 +40,13 @@ def _requests(chapter: str, preset: str) -> list[tuple[str, int | None, tuple[st
     if chapter == "02_retrieval":      # Table 1, and Table 7's runs (shuffled task order) for its claims
         shuffled = notebook_setup("02_shuffled", preset)
         return grid(nb.methods, nb.seeds) + grid(shuffled.methods, shuffled.seeds, ["data.task_order=shuffled"])
+    if chapter == "lab":
+        from stella.report.lab import BY_KEY
+
+        return [r for key in nb.exercises for r in BY_KEY[key].runs(preset, nb.seeds)]
     if chapter == "09_what_reproduced":     # the claims of every chapter (stella.report.claims.REGISTRY)
-        return [r for c in CHAPTERS[1:-1] for r in _requests(c, preset)]
+        return [r for c in CHAPTERS if c not in ("00_method_walkthrough", "lab", "09_what_reproduced")
+                for r in _requests(c, preset)]
     return grid(nb.methods, nb.seeds)
 
 

@@ -29,18 +29,15 @@ correction and the test, so a table reader sees what each verdict rests on.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field, replace
 from typing import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from stella.report.paper_numbers import BASELINES, OURS  # noqa: F401  (the claims' sides, one list for the book)
+from stella.report.stats import LEVEL, POWER, holm, one_sided_p, paired_stats, paired_verdict  # noqa: F401
 
-LEVEL = 0.95
-POWER = 0.80
 MARGIN = 1.0            # %p: the equivalence / non-inferiority margin of recall and probe scores, fixed in advance
 PAIRED_TEST = "paired t, 95 % CI"
 KINDS = ("superiority", "non-inferiority", "equivalence")
@@ -88,64 +85,6 @@ class Comparison:
             ours, other = ours.align(other, join="inner")
         d = self.sign * (ours.to_numpy() - other.to_numpy())
         return d[~np.isnan(d)]
-
-
-# --------------------------------------------------------------------------- statistics
-def paired_stats(d: Sequence[float], level: float = LEVEL) -> dict[str, float | int]:
-    """Mean of the per-seed differences ``d``, its two-sided ``level`` t-interval, the two-sided p of
-    "mean = 0", the 90 % interval (for equivalence) and ``detectable`` (80 % power). Fewer than two
-    values: NaN interval and p. Zero spread: a point interval, p = 0 (or 1 when every d is 0)."""
-    d = np.asarray(d, float)
-    d = d[~np.isnan(d)]
-    n = len(d)
-    mean = float(d.mean()) if n else float("nan")
-    out = {"difference": mean, "n_seeds": n, "ci_low": float("nan"), "ci_high": float("nan"), "p": float("nan"),
-           "ci90_low": float("nan"), "ci90_high": float("nan"), "detectable": float("nan"), "se": float("nan")}
-    if n < 2:
-        return out
-    se = float(d.std(ddof=1) / math.sqrt(n))
-    t, t90 = stats.t.ppf(0.5 + level / 2, n - 1), stats.t.ppf(0.95, n - 1)
-    out.update(se=se, ci_low=mean - t * se, ci_high=mean + t * se, ci90_low=mean - t90 * se, ci90_high=mean + t90 * se,
-               detectable=float((t + stats.t.ppf(POWER, n - 1)) * se),
-               p=float(2 * stats.t.sf(abs(mean) / se, n - 1)) if se > 0 else (0.0 if mean != 0 else 1.0))
-    return out
-
-
-def one_sided_p(mean: float, se: float, n: int, bound: float) -> float:
-    """p of H0: true mean <= ``bound`` against "mean > bound" (paired t with n−1 degrees of freedom)."""
-    if n < 2 or mean != mean:
-        return float("nan")
-    if se == 0:
-        return 0.0 if mean > bound else 1.0
-    return float(stats.t.sf((mean - bound) / se, n - 1))
-
-
-def holm(pvalues: Sequence[float]) -> np.ndarray:
-    """Holm's step-down adjusted p-values (NaN entries are left out of the family and stay NaN)."""
-    p = np.asarray(pvalues, float)
-    out = np.full(len(p), np.nan)
-    idx = np.flatnonzero(~np.isnan(p))
-    m = len(idx)
-    order = idx[np.argsort(p[idx], kind="stable")]
-    running = 0.0
-    for rank, i in enumerate(order):
-        running = max(running, min(1.0, (m - rank) * p[i]))
-        out[i] = running
-    return out
-
-
-def paired_verdict(ours: Sequence[float], other: Sequence[float], sign: int = 1,
-                   level: float = LEVEL) -> dict[str, float | int | str]:
-    """One uncorrected paired comparison (a family of one): ``difference`` (mean of ours − other, not
-    oriented), ``ci_low``, ``ci_high``, ``n_seeds`` and the verdict for "the difference has sign
-    ``sign``" (holds / contradicted / inconclusive; fewer than two pairs: inconclusive)."""
-    if sign not in (1, -1):
-        raise ValueError(f"sign must be +1 or -1, got {sign}")
-    s = paired_stats(np.asarray(ours, float) - np.asarray(other, float), level)
-    side = 0 if s["n_seeds"] < 2 else 1 if s["ci_low"] > 0 else -1 if s["ci_high"] < 0 else 0
-    verdict = "inconclusive" if side == 0 else "holds" if side == sign else "contradicted"
-    return {"difference": s["difference"], "ci_low": s["ci_low"], "ci_high": s["ci_high"], "n_seeds": s["n_seeds"],
-            "verdict": verdict}
 
 
 def _verdict(c: Comparison, s: Mapping[str, float], p_holm: float) -> str:

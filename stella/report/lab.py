@@ -149,7 +149,7 @@ def _contrast_sentence(c: dict, unit: str = "%p") -> str:
 
 def run_outcome(ex: Exercise, preset: str, seeds, run_args: dict) -> Outcome:
     """Per seed: each arm's ``ex.value`` (and ``ex.also``; A→V avg, %) and each contrast's paired difference."""
-    from stella.report.claims import paired_verdict
+    from stella.report.stats import paired_verdict
 
     frames = []
     for arm in ex.arms:
@@ -192,7 +192,7 @@ def signal_outcome(ex: Exercise, preset: str, results_dir: str, device: str = "c
     """The pre-trained start on every clip of a task of unseen classes: STELLA's kept share of the sounding
     object against a random half (``selection``), or the AVM map's AUC against a random map's (``map``)."""
     from stella.eval.localization import iou_auc
-    from stella.report.claims import paired_verdict
+    from stella.report.stats import paired_verdict
     from stella.report.signal_tables import clip_sets, pretrained_signal
 
     cfg = run_config(preset, "stella")

@@ -251,7 +251,7 @@ def audio_attention_table(sig: pd.DataFrame, clips: str) -> pd.DataFrame:
 def _paired(part: pd.DataFrame, a: str, b: str) -> dict:
     """``a - b`` (% points) paired per clip for one seed, per seed (of the per-seed means) for several:
     :func:`stella.report.claims.paired_verdict` (mean, 95 % interval, "holds" when above zero)."""
-    from stella.report.claims import paired_verdict
+    from stella.report.stats import paired_verdict
 
     part = _sparse(part, a)
     seeds = [g for _, g in part.groupby("seed", sort=False)]

@@ -124,5 +124,16 @@ def caption(text: str, n_seeds: int | None = None):
     return Markdown(f"**Figure.** {text}{seeds}")
 
 
+def details(summary: str, lines, open_: bool = False):
+    """Collapsible detail: an html ``<details>`` block (closed unless ``open_``) whose summary line is
+    ``summary`` and whose body lists ``lines``; shown the same in Jupyter and in the book, offline."""
+    import html
+
+    from IPython.display import HTML
+
+    items = "".join(f"<li>{html.escape(str(line))}</li>" for line in lines if line)
+    return HTML(f"<details{' open' if open_ else ''}><summary>{html.escape(summary)}</summary><ul>{items}</ul></details>")
+
+
 def yes_no(flag: bool) -> str:
     return "yes" if bool(flag) else "no"

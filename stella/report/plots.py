@@ -145,12 +145,16 @@ def plot_overwriting_pairs(bench, pairs):
         fig.tight_layout()
 
 
-def plot_sparsity(sp):
-    """Bars per task: share of video patches on the object and of audio tokens with the event."""
-    fig, ax = plt.subplots(figsize=(6, 3))
-    sp.set_index("name")[["video_patches", "audio_chunks"]].plot.bar(ax=ax, rot=0)
-    ax.set_ylabel("fraction of patches / time tokens")
-    ax.set_xlabel("task")
-    ax.set_title("share of the input that carries the audio-visual correspondence", fontsize=9)
+def plot_sparsity(sp) -> None:
+    """Bars per task: the share of video patches on the object and of audio time tokens with the event
+    (:func:`stella.report.benchmark_tables.sparsity_frame`, in %), legend beside the axes; shown once."""
+    fig, ax = plt.subplots(figsize=(7, 2.8))
+    x = np.arange(len(sp))
+    for k, (col, name) in enumerate((("video_patches", "video patches on the sounding object"),
+                                     ("audio_chunks", "audio time tokens with its sound"))):
+        ax.bar(x + (k - 0.5) * 0.38, 100 * sp[col].to_numpy(), 0.38, label=name)
+    ax.set_xticks(x, [f"task {t}" for t in sp["task"]])
+    ax.set_ylabel("share of the clip (%)")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     fig.tight_layout()
-    return fig
+    plt.show()

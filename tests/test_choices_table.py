@@ -12,7 +12,7 @@ from stella.config import SECTIONS, load_config, preset_names
 
 MODEL_MD = Path(__file__).resolve().parent.parent / "book" / "model.md"
 PRESETS = ("smoke", "cpu", "paper", "paper-as")
-PER_PRESET = "reading at each preset"
+PER_PRESET = "switch — reading at each preset"   # "`section.key` — smoke, cpu: x; paper, paper-as: y"
 
 
 def _cells(line: str) -> list[str]:
@@ -39,7 +39,10 @@ def choices_rows() -> list[dict[str, str]]:
         cells = _cells(line)
         assert len(cells) == len(header), f"{MODEL_MD.name}: row has {len(cells)} cells, header {len(header)}: {line}"
         row = dict(zip(header, cells))
-        row.update(per_preset(row.pop(PER_PRESET)))
+        key, sep, readings = row.pop(PER_PRESET).partition(" — ")
+        assert sep, f"{MODEL_MD.name}: {PER_PRESET!r} cell of {row['where']!r} needs 'switch — readings'"
+        row["key"] = "—" if key == "no switch" else key
+        row.update(per_preset(readings))
         rows.append(row)
     return rows
 

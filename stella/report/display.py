@@ -62,8 +62,8 @@ def _flat(df: pd.DataFrame) -> pd.DataFrame:
 def show(df: pd.DataFrame, caption: str | None = None, digits: int = 2, stds: pd.DataFrame | None = None,
          marks: pd.DataFrame | bool = False, exclude=(), formats: Mapping[str, Callable | str] | None = None,
          method_labels: bool = True):
-    """A Styler of ``df``: index hidden (a meaningful index shown as first column, method keys as the
-    paper's names), numbers with ``digits`` decimals, ``stds`` as ``mean ± std``, reader labels.
+    """A Styler of ``df``: index hidden (a meaningful index shown as first column, method keys in the
+    index or a ``method`` column as the paper's names), numbers with ``digits`` decimals, ``stds`` as ``mean ± std``, reader labels.
 
     ``marks=True`` marks best (bold) and second best (underlined) per numeric column (F, time and
     memory columns lower-better), ``exclude``-d rows unmarked; a frame of "best"/"second" is used as
@@ -76,6 +76,8 @@ def show(df: pd.DataFrame, caption: str | None = None, digits: int = 2, stds: pd
     if method_labels and (keys or "method" in names):
         shown = shown.rename(index=lambda m: paper.label(m) if isinstance(m, str) else m,
                              level="method" if "method" in names else None)
+    if method_labels and "method" in shown.columns:
+        shown["method"] = shown["method"].map(lambda m: paper.label(m) if isinstance(m, str) else m)
     flat = _flat(shown)
     keys = list(flat.columns[:len(flat.columns) - len(shown.columns)])   # the index, now first column(s)
     fmt = {c: (lambda v, d=digits: "—" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.{d}f}")

@@ -143,6 +143,7 @@ def plot_overwriting_pairs(bench, pairs):
             ax[row, 0].set_title(f"{key} {r[key]} (task {task.index + 1})", fontsize=8)
         fig.suptitle("same visual object, different sound", fontsize=9)
         fig.tight_layout()
+        plt.show()
 
 
 def plot_sparsity(sp) -> None:

@@ -164,3 +164,13 @@ def test_sparsity_chart_is_drawn_once_with_reader_labels(monkeypatch):
     assert out is None and len(shown) == 1
     assert not any("_" in label for label in shown[0])
     plt.close("all")
+
+
+def test_wide_mean_std_tables_put_the_std_under_the_mean():
+    from stella.report.display import STACK_FROM, show
+
+    means = pd.DataFrame(np.arange(8.0).reshape(2, 4), index=["er", "stella"], columns=list("abcd"))
+    html = show(means, stds=means / 10).to_html()
+    assert html.count('class="stella-std"') == 8 and "0.00<br>" in html and "STELLA" in html
+    narrow = show(means.iloc[:, :STACK_FROM - 1], stds=means.iloc[:, :STACK_FROM - 1] / 10).to_html()
+    assert "stella-std" not in narrow and "1.00 ± 0.10" in narrow

@@ -34,6 +34,18 @@ LABELS = {
 }
 
 
+PM = " ± "
+STACK_FROM = 4   # a table with this many "mean ± std" columns shows the std under the mean (it fits the page)
+
+
+def stacked(cell) -> str:
+    """A "mean ± std" cell as html with the std on a second, smaller line (class ``stella-std``)."""
+    if not isinstance(cell, str) or PM not in cell:
+        return "—" if cell is None or (isinstance(cell, float) and math.isnan(cell)) else str(cell)
+    mean, std = cell.split(PM, 1)
+    return f'{mean}<br><span class="stella-std">± {std}</span>'
+
+
 def label(column):
     """The reader's label of a column name (tuples: each level)."""
     if isinstance(column, tuple):
@@ -83,6 +95,9 @@ def show(df: pd.DataFrame, caption: str | None = None, digits: int = 2, stds: pd
     fmt = {c: (lambda v, d=digits: "—" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.{d}f}")
            for c in flat.columns if pd.api.types.is_float_dtype(flat[c]) and c not in keys}
     fmt.update({c: "{:g}".format for c in keys if pd.api.types.is_float_dtype(flat[c])})
+    spread = [c for c in flat.columns if c not in keys and flat[c].map(lambda v: isinstance(v, str) and PM in v).any()]
+    if len(spread) >= STACK_FROM:
+        fmt.update({c: stacked for c in spread})
     for c, f in (formats or {}).items():
         for col in flat.columns:
             if col == c or (isinstance(col, tuple) and col[0] == c):

@@ -137,6 +137,9 @@ def test_summaries_of_chapters_01_and_07_quote_every_model_and_follow_the_interv
     assert "has learned when the sound is on" in text
     flat = _clips(40, rng, 0.8, attention_sounding=0.375)
     assert "has not (measurably) learned" in " ".join(PS.benchmark_summary(tasks, sp, flat))
+    loud = _clips(40, rng, 0.8, attention_sounding=0.9).assign(active_tokens=0.75)   # no clip sparse enough for Alg. 1
+    text = " ".join(PS.benchmark_summary(tasks, sp, loud))
+    assert "— %" not in text and "active audio patches (random" not in text and "learned when the sound is on" in text
 
 
 def test_model_page_states_the_avm_share_that_describe_computes():

@@ -87,14 +87,15 @@ def benchmark_summary(tasks: pd.DataFrame, sparsity: pd.DataFrame, sig: pd.DataF
     audio = S.audio_attention_table(sig, where).iloc[0]
     start, rand = sel.index[0], "a random selection (chance)"
     snd, act, auc = S.KEPT["kept_sounding"], S.KEPT["kept_active"], f"AVM map AUC, {S.TRUTHS['sounding']}"
+    audio_share = "" if sel.at[start, act] in ("—", "") else (
+        f" and {sel.at[start, act]} % of the active audio patches (random {sel.at[rand, act]} %)")
     out.append(f"After pre-training, on classes it has never seen, STELLA's selection keeps {sel.at[start, snd]} % of "
-               f"the sounding object's patches while it sounds (a random half {sel.at[rand, snd]} %) and "
-               f"{sel.at[start, act]} % of the active audio patches (random {sel.at[rand, act]} %); the AVM map's AUC "
-               f"against the sounding object is {maps.at[start, auc]} (a random map {maps.at['a random map (chance)', auc]}); "
-               f"± is the {sel.at[start, '±']}.")
+               f"the sounding object's patches while it sounds (a random half {sel.at[rand, snd]} %){audio_share}; "
+               f"the AVM map's AUC against the sounding object is {maps.at[start, auc]} (a random map "
+               f"{maps.at['a random map (chance)', auc]}); ± is the {sel.at[start, '±']}.")
     queries, chance = audio["the sounding object's queries"], audio["chance: active patches' share"]
     out.append(f"The sounding object's own queries put {queries} % of their audio attention on the active audio, "
-               f"against a chance level of {chance} %. " + S.signal_sentences(sig, start, where)[-1])
+               f"against a chance level of {chance} %. " + S.attention_reading(sig, start, where))
     return out
 
 

@@ -304,8 +304,7 @@ def signal_sentences(sig: pd.DataFrame, model: str, clips: str) -> list[str]:
         return out
     q_all, q_snd, chance = (pct["audio_attention_active"], pct["audio_attention_active_sounding_queries"],
                             pct["active_tokens"])
-    att_snd = _paired(part, "audio_attention_active_sounding_queries", "active_tokens", sparse=False)
-    att_all = _paired(part, "audio_attention_active", "active_tokens", sparse=False)
+    att_snd, att_all = attention_versus_chance(part)
     out.append(f"Audio: the kept half of the audio patches holds {pct['kept_active_stella']:.1f} % of the active ones, "
                f"a random half {pct['kept_active_random']:.1f} % ({_versus(aud, unit)}; target {TARGET_KEPT:.0f} %: "
                f"{reach(pct['kept_active_stella'], TARGET_KEPT)}). Eq. 2's audio importance I_a averages the AVM's "
@@ -314,6 +313,22 @@ def signal_sentences(sig: pd.DataFrame, model: str, clips: str) -> list[str]:
                f"({_versus(att_all, unit)}); chance is {chance:.1f} %, the active patches' share.")
     out.append(audio_attention_sentence(att_snd, att_all, aud["difference"] < snd["difference"]))
     return out
+
+
+def attention_versus_chance(part: pd.DataFrame) -> tuple[dict, dict]:
+    """The AVM's audio attention on active audio minus chance (the active patches' share), % points paired
+    per clip (one seed) or per seed: (the sounding object's queries, all video queries), each a
+    :func:`stella.report.claims.paired_verdict` result, over every clip of ``part``."""
+    return (_paired(part, "audio_attention_active_sounding_queries", "active_tokens", sparse=False),
+            _paired(part, "audio_attention_active", "active_tokens", sparse=False))
+
+
+def attention_reading(sig: pd.DataFrame, model: str, clips: str) -> str:
+    """:func:`audio_attention_sentence` of ``model`` on ``clips`` (whether or not the audio selection is measured)."""
+    part = sig[(sig["model"] == model) & (sig["clips"] == clips)]
+    snd = _paired(part, "kept_sounding_stella", "kept_sounding_random")
+    aud = _paired(part, "kept_active_stella", "kept_active_random")
+    return audio_attention_sentence(*attention_versus_chance(part), aud["difference"] < snd["difference"])
 
 
 def audio_attention_sentence(sounding: dict, every: dict, audio_lags: bool) -> str:

@@ -98,6 +98,16 @@ def test_retrieval_summary_is_computed_from_the_numbers_it_states():
                    "+0.60 (A→V) and +0.54 (V→A) over 6 methods"):
         assert stated in text, stated
     assert "DER++ forgets least (F 4.0 / 4.0)" in text
+    means, refs, claims, rho = _retrieval()
+    for m in ("multitask", "finetune", "derpp", "stella", "stella+"):     # every number it states moves it
+        for d in P.DIRECTIONS:
+            bumped = means.copy()
+            bumped.loc[m, (d, "avg", "A")] += 0.5
+            assert " ".join(PS.retrieval_summary(bumped, refs, claims, rho, "cpu", 5)) != text, (m, d)
+    other_rho = rho.assign(**{"Spearman rank correlation": [0.1, 0.2]})
+    for args in ((means, refs * 1.1, claims, rho), (means, refs, claims.assign(verdict="holds"), rho),
+                 (means, refs, claims, other_rho)):
+        assert " ".join(PS.retrieval_summary(*args, "cpu", 5)) != text
     moved = " ".join(PS.retrieval_summary(*_retrieval(shift=20.0), "cpu", 5))
     assert "STELLA's (37.8 / 17.6)" in moved and "DER++'s is" not in moved          # the best method follows the numbers
 

@@ -8,7 +8,7 @@ shows them as one Markdown block.
 """
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from typing import Sequence
 
 import pandas as pd
 
@@ -49,9 +49,10 @@ def retrieval_summary(means: pd.DataFrame, refs: pd.DataFrame, claims: pd.DataFr
         best = mean_a.idxmax()
         least = sum(means[(d, "avg", "F")] for d in paper.DIRECTIONS).reindex(ranked).idxmin()
         ours = [m for m in ("stella", "stella+") if m in ranked]
-        out.append(f"The highest A among the continual methods is {paper.label(best)}'s ({_pair(means, best)})"
+        out.append(f"The highest mean A among the continual methods is {paper.label(best)}'s ({_pair(means, best)})"
                    + "".join(f", {paper.label(m)}'s is {_pair(means, m)}" for m in ours if m != best)
-                   + f"; {paper.label(least)} forgets least (F {_pair(means, least, 'F')}).")
+                   + f"; the lowest mean forgetting is {paper.label(least)}'s (F {_pair(means, least, 'F')}); "
+                   "the claims below say which differences exceed the seed noise.")
     n = claims["verdict"].value_counts()
     h, c, i = (int(n.get(v, 0)) for v in ("holds", "contradicted", "inconclusive"))
     out.append(f"Of the paper's {len(claims)} orderings on these runs, {h} {'holds' if h == 1 else 'hold'}, "

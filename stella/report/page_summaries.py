@@ -119,7 +119,8 @@ def localization_summary(selection: pd.DataFrame, maps: pd.DataFrame, loc_senten
         out.append("AUC of the AVM map against the sounding object while it sounds: "
                    + "; ".join(f"{m} {mp.at[m, col]}" for m in models if m in mp.index)
                    + f"; a random map {mp.at['a random map (chance)', col]}.")
-    out += [s for s in loc_sentences if not s.startswith("Paper")][:2]
+    out += [s.removeprefix("Ours, ").capitalize()[0] + s.removeprefix("Ours, ")[1:]
+            for s in loc_sentences if not s.startswith("Paper")][:2]
     if drift_sentence:
         out.append(drift_sentence.split("Ours: ", 1)[-1])
     return out

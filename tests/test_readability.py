@@ -122,14 +122,15 @@ def test_localization_and_drift_sentences_follow_the_interval_over_seeds():
     rows.append({"binarisation": "median", "truth": "t", "method": "random map", "map": "random", "seed": 0, "AUC": 0.05})
     loc = pd.DataFrame(rows)
     line = L.localization_sentences(loc, ["stella", "derpp", "clser"])[1]
-    assert "best baseline's similarity map (DER++, 0.41" in line and ": lower;" in line and "over 3 seed(s)" in line
+    assert "best baseline's similarity map (DER++, 0.41" in line and ": lower;" in line and "over 3 seeds" in line
     loc.loc[loc["method"] == "stella", "AUC"] += 0.1
     assert ": higher;" in L.localization_sentences(loc, ["stella", "derpp", "clser"])[1]
     drift = pd.DataFrame([{"method": m, "map": k, "seed": s, "drift (JS distance)": v + 0.001 * s, "drift (1 - cos)": 0}
                           for s in range(3) for m, k, v in (("stella", "avm", 0.2), ("stella", "similarity", 0.3),
                                                             ("derpp", "similarity", 0.3))])
     text = L.drift_sentence(drift)
-    assert "0.201" in text and "over 3 seed(s): lower" in text and "not distinguishable" in text
+    assert "from one seed, no interval" in L.drift_sentence(drift[drift["seed"] == 0])
+    assert "0.201" in text and "over 3 seeds: lower" in text and "not distinguishable" in text
 
 
 def test_summaries_of_chapters_01_and_07_quote_every_model_and_follow_the_interval():

@@ -218,8 +218,10 @@ def _compare(a: pd.Series, b: pd.Series, sign: int = 1, digits: int = 3) -> str:
     d = paired_verdict(a[common].to_numpy(), b[common].to_numpy(), sign)
     ci = "" if d["ci_low"] != d["ci_low"] else f" [{d['ci_low']:+.{digits}f}, {d['ci_high']:+.{digits}f}]"
     words = {1: "higher", -1: "lower"}
+    if d["n_seeds"] < 2:
+        return f"{d['difference']:+.{digits}f} from one seed, no interval"
     said = {"holds": words[sign], "contradicted": words[-sign]}.get(d["verdict"], "not distinguishable")
-    return f"{d['difference']:+.{digits}f}{ci} over {d['n_seeds']} seed(s): {said}"
+    return f"{d['difference']:+.{digits}f}{ci} over {d['n_seeds']} seeds: {said}"
 
 
 def localization_sentences(loc: pd.DataFrame, methods) -> list[str]:

@@ -137,10 +137,10 @@ def plot_task1_attention(M: Maps, methods, seed: int, n_clips: int) -> None:
         item = M.task1[j]
         frames = denormalize_video(item["video"]).numpy()
         sounding = sounding_mask(item["mask"][None], item["active"][None])[0]
-        height = 1.1 * len(methods) + 0.8
+        height = 1.1 * len(methods) + 1.0
         fig, axes = plt.subplots(len(methods), 2 * T, figsize=(1.05 * 2 * T + 1.6, height), squeeze=False,
                                  gridspec_kw={"wspace": 0.04, "hspace": 0.08})
-        fig.subplots_adjust(top=1 - 0.62 / height, bottom=0.02, left=0.08, right=0.9)
+        fig.subplots_adjust(top=1 - 0.8 / height, bottom=0.02, left=0.08, right=0.9)
         for r, m in enumerate(methods):
             for b, after in enumerate((1, M.last)):
                 amap = M.maps[(m, seed, after, map_kind(m), "task1")]["maps"][j]
@@ -161,9 +161,9 @@ def plot_task1_attention(M: Maps, methods, seed: int, n_clips: int) -> None:
             axes[r, 0].set_ylabel(map_label(m, map_kind(m)).replace(", ", "\n"), fontsize=7)
         for b, after in enumerate((1, M.last)):
             left, right = axes[0, b * T].get_position().x0, axes[0, b * T + T - 1].get_position().x1
-            fig.text((left + right) / 2, 1 - 0.3 / height, f"after task {after}", ha="center", fontsize=8,
+            fig.text((left + right) / 2, 1 - 0.5 / height, f"after task {after}", ha="center", fontsize=8,
                      fontweight="bold")
-        fig.text(0.01, 1 - 0.12 / height, f"task-1 clip {j + 1}, class {item['label']}: "
+        fig.text(0.01, 1 - 0.05 / height, f"task-1 clip {j + 1}, class {item['label']}: "
                  f"{M.bench.class_names[item['label']]}", fontsize=7, va="top")
         bar = fig.colorbar(ScalarMappable(Normalize(0, 1), "jet"), ax=axes, fraction=0.02, pad=0.01)
         bar.set_label("map value (min-max over the clip)", fontsize=7)

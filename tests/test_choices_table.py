@@ -1,5 +1,5 @@
 """The choices tables of book/model.md cannot drift: every config key they name exists, and every
-preset column holds what ``load_config(preset)`` resolves for that key."""
+preset's reading (the "reading at each preset" column) is what ``load_config(preset)`` resolves for that key."""
 from __future__ import annotations
 
 import dataclasses
@@ -12,6 +12,7 @@ from stella.config import SECTIONS, load_config, preset_names
 
 MODEL_MD = Path(__file__).resolve().parent.parent / "book" / "model.md"
 PRESETS = ("smoke", "cpu", "paper", "paper-as")
+PER_PRESET = "switch — reading at each preset"   # "`section.key` — smoke, cpu: x; paper, paper-as: y"
 
 
 def _cells(line: str) -> list[str]:
@@ -37,8 +38,26 @@ def choices_rows() -> list[dict[str, str]]:
             continue
         cells = _cells(line)
         assert len(cells) == len(header), f"{MODEL_MD.name}: row has {len(cells)} cells, header {len(header)}: {line}"
-        rows.append(dict(zip(header, cells)))
+        row = dict(zip(header, cells))
+        key, sep, readings = row.pop(PER_PRESET).partition(" — ")
+        assert sep, f"{MODEL_MD.name}: {PER_PRESET!r} cell of {row['where']!r} needs 'switch — readings'"
+        row["key"] = "—" if key == "no switch" else key
+        row.update(per_preset(readings))
+        rows.append(row)
     return rows
+
+
+def per_preset(cell: str) -> dict[str, str]:
+    """"every preset: x" or "smoke, cpu: x; paper, paper-as: y" -> {preset: reading}, every preset once."""
+    out = {}
+    for group in cell.split("; "):
+        names, sep, value = group.partition(": ")
+        assert sep and value, f"{MODEL_MD.name}: {PER_PRESET!r} cell {cell!r}: expected 'presets: reading' groups"
+        for name in PRESETS if names == "every preset" else names.split(", "):
+            assert name in PRESETS and name not in out, f"{MODEL_MD.name}: {cell!r} names {name!r} badly"
+            out[name] = value
+    assert set(out) == set(PRESETS), f"{MODEL_MD.name}: {cell!r} misses {set(PRESETS) - set(out)}"
+    return out
 
 
 def _unquote(cell: str) -> str:

@@ -6,10 +6,16 @@ from the network: ``<script src>``, resource ``<link href>`` (stylesheet, preloa
 book's CSS files. ``leaked_paths(build_dir, paths)`` lists the pages and downloadable notebooks
 that contain one of ``paths`` (the repository, the stage, the run store, the home directory).
 ``stella book`` runs both after every build.
+
+``table_widths(html_dir)`` opens every page in a headless Chromium at 1280 px (every collapsed block
+opened) and reports its widest table and the tables a reader would have to scroll sideways:
+``python -m stella.builder.checks book/_build/html [--screenshots DIR]`` prints them.
 """
 from __future__ import annotations
 
+import argparse
 import re
+import sys
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -80,3 +86,92 @@ def leaked_paths(build_dir: Path, paths: list[str | Path]) -> list[str]:
             text = f.read_text(errors="replace")
             found += [f"{f.relative_to(build_dir)}: {n}" for n in needles if n in text]
     return found
+
+
+# Run in the page: open every collapsed block, then measure each table of the article against the box that
+# holds it (a table scrolls when a box between it and the article is narrower than it and scrolls sideways)
+# and against the article (a table overflows when it sticks out of the article's right edge).
+_MEASURE = """(() => {
+  document.querySelectorAll('details').forEach(d => { d.open = true; });
+  document.querySelectorAll('.toggle-hidden').forEach(e => e.classList.remove('toggle-hidden'));
+  document.querySelectorAll('.cell_input, .toggle').forEach(e => { e.style.display = ''; });
+  const article = document.querySelector('article.bd-article') || document.querySelector('main') || document.body;
+  const box = article.getBoundingClientRect();
+  const tables = [...article.querySelectorAll('table')].filter(t => t.getClientRects().length);
+  return {content: Math.round(box.width), page: document.documentElement.scrollWidth, tables: tables.map(t => {
+    const r = t.getBoundingClientRect();
+    let scrolls = false;
+    for (let e = t.parentElement; e && e !== article.parentElement; e = e.parentElement) {
+      const o = getComputedStyle(e).overflowX;
+      if ((o === 'auto' || o === 'scroll') && e.scrollWidth > e.clientWidth + 1) { scrolls = true; break; }
+    }
+    const cap = t.querySelector('caption');
+    const head = (cap ? cap.textContent : (t.rows[0] ? t.rows[0].textContent : '')).trim().replace(/\\s+/g, ' ');
+    return {width: Math.ceil(Math.max(r.width, t.scrollWidth)), scrolls: scrolls,
+            overflows: r.right > box.right + 1, what: head.slice(0, 80)};
+  })};
+})()"""
+
+
+def book_pages(html_dir: Path) -> list[Path]:
+    """The book's pages: every .html but Sphinx's index, search and source pages."""
+    html_dir = Path(html_dir)
+    skip = {"genindex.html", "search.html", "py-modindex.html"}
+    return [p for p in sorted(html_dir.rglob("*.html"))
+            if p.name not in skip and not {"_static", "_sources", "_images"} & set(p.relative_to(html_dir).parts)
+            and not p.read_text(errors="replace").startswith('<meta http-equiv="Refresh"')]
+
+
+def table_widths(html_dir: Path, width: int = 1280, screenshots: Path | None = None) -> list[dict]:
+    """One dict per page of the built book, seen in a headless Chromium ``width`` px wide:
+    ``page``, ``content`` (the article's width, px), ``tables``, ``widest`` (px, 0 without a table),
+    ``scrolling`` (``"what: width px"`` for each table that scrolls sideways or sticks out of the
+    article) and ``page_scrolls`` (the page itself is wider than the window). ``screenshots``: a PNG
+    of each whole page there. Raises ``BrowserError`` without a Chromium."""
+    from stella.builder.chromium import Browser
+
+    html_dir = Path(html_dir)
+    rows = []
+    with Browser(width=width) as browser:
+        for page in book_pages(html_dir):
+            browser.open(page.resolve().as_uri())
+            m = browser.evaluate(_MEASURE)
+            name = str(page.relative_to(html_dir))
+            rows.append({"page": name, "content": m["content"], "tables": len(m["tables"]),
+                         "widest": max((t["width"] for t in m["tables"]), default=0),
+                         "scrolling": [f"{t['what'] or 'table'}: {t['width']} px" for t in m["tables"]
+                                       if t["scrolls"] or t["overflows"]],
+                         "page_scrolls": m["page"] > width})
+            if screenshots is not None:
+                browser.screenshot(Path(screenshots) / (name.replace("/", "__").removesuffix(".html") + ".png"))
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m stella.builder.checks HTML_DIR``: each page's widest table at 1280 px; exit 1 if one scrolls."""
+    ap = argparse.ArgumentParser(prog="python -m stella.builder.checks", description=main.__doc__)
+    ap.add_argument("html_dir", type=Path, help="a built book, e.g. book/_build/html")
+    ap.add_argument("--width", type=int, default=1280, help="window width in CSS px (default 1280)")
+    ap.add_argument("--screenshots", type=Path, help="write a PNG of each whole page into this directory")
+    args = ap.parse_args(argv)
+    if not (args.html_dir / "index.html").exists():
+        print(f"{args.html_dir}: no index.html, not a built book", file=sys.stderr)
+        return 2
+    from stella.builder.chromium import BrowserError
+
+    try:
+        rows = table_widths(args.html_dir, args.width, args.screenshots)
+    except BrowserError as e:
+        print(f"table widths: {e}", file=sys.stderr)
+        return 2
+    print(f"{'page':<48} {'article px':>10} {'tables':>6} {'widest px':>9}  scrolling sideways")
+    for r in rows:
+        print(f"{r['page']:<48} {r['content']:>10} {r['tables']:>6} {r['widest']:>9}  "
+              f"{len(r['scrolling'])}{' + the page itself' if r['page_scrolls'] else ''}")
+        for s in r["scrolling"]:
+            print(f"{'':<50}- {s}")
+    return 1 if any(r["scrolling"] or r["page_scrolls"] for r in rows) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -8,7 +8,8 @@ is prepared for the reader by ``stella.builder.pages.prepare_page`` (no progress
 but the parameters, no absolute path); the book offers that file for download. While a notebook
 runs, the terminal shows which run it asks of the store, trained or found, and the time
 (``stella.progress``). ``stage=`` copies the book sources to another directory first, so a
-smoke build (tests) never touches the real book; ``print_view=True`` adds the one-page build.
+smoke build (tests) never touches the real book; ``print_view=True`` adds the one-page build. After
+the build, with a Chromium on PATH, it reports the tables that would scroll sideways at 1280 px.
 """
 from __future__ import annotations
 
@@ -211,6 +212,7 @@ def build_book(preset: str = "cpu", root: Path = REPO, stage: Path | None = None
     index = run_jupyter_book(build_root)
     machine = [str(p) for d in (root, build_root, results) for p in {d.absolute(), d.resolve()}] + [f"{Path.home()}/"]
     check_built(index.parent, machine)
+    report_table_widths(index.parent)
     if print_view:
         page = build_print_view(build_root, machine)
         print(f"print view: {page}")
@@ -255,6 +257,24 @@ def print_to_pdf(page: Path, pdf: Path, timeout: float = 600) -> Path | None:
         tail = "\n".join(proc.stderr.strip().splitlines()[-5:])
         raise BookBuildError(f"{exe}: printing {page} to {pdf} failed (exit {proc.returncode}):\n{tail}")
     return pdf
+
+
+def report_table_widths(html: Path) -> None:
+    """Print which pages have a table that scrolls sideways at 1280 px (:func:`stella.builder.checks.table_widths`),
+    when a Chromium is on PATH; a report, not a failure."""
+    from stella.builder.checks import table_widths
+    from stella.builder.chromium import BrowserError, find_chromium
+
+    if find_chromium() is None:
+        return
+    try:
+        rows = table_widths(html)
+    except BrowserError as e:
+        print(f"table widths: not measured ({e})")
+        return
+    wide = [f"{r['page']}: {s}" for r in rows for s in r["scrolling"]]
+    print(f"tables at 1280 px: {len(rows)} pages, widest {max((r['widest'] for r in rows), default=0)} px, "
+          f"{len(wide)} scroll sideways" + "".join(f"\n  {w}" for w in wide))
 
 
 def check_built(html: Path, machine: list[str]) -> None:

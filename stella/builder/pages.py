@@ -7,7 +7,9 @@
   unless it is the ``parameters`` cell or carries ``show-input`` (or another visibility tag);
 - a short markdown note before the ``parameters`` cell says how to rerun the page;
 - the chapter's first table or figure is shown under its title and first sentence, before the
-  opening prose and the parameters (``results_first``, by myst_nb's glue: the cells keep their order);
+  opening prose and the parameters (``results_first``, by myst_nb's glue: the cells keep their order),
+  whole: a figure with its caption, a table with its other halves (``first_result``), after the output
+  of a cell tagged ``page-summary`` (the chapter's short summary, computed wherever the cell is);
 - papermill's ``injected-parameters`` cell keeps only the values that differ from the
   notebook's defaults, or goes when none do;
 - no absolute path of the building machine remains in any string of the notebook (sources,
@@ -78,11 +80,43 @@ def rerun_note(stem: str, preset: str, changed: bool) -> str:
 
 
 GLUE_PREFIX = "application/papermill.record/"      # myst_nb.glue's prefix: shown where pasted, not in its cell
+SUMMARY_TAG = "page-summary"                        # a cell whose output is the chapter's summary, shown at the top
 
 
 def _is_result(output: dict) -> bool:
     data = output.get("data", {})
     return "image/png" in data or "<table" in _text(data.get("text/html", ""))
+
+
+_TH = re.compile(r"<th\b[^>]*>(.*?)</th>", re.DOTALL)
+_TAG = re.compile(r"<[^>]+>")
+
+
+def _table_header(output: dict) -> tuple[str, ...] | None:
+    """The column labels of an html table output (its ``<thead>``), None for anything else."""
+    html = _text(output.get("data", {}).get("text/html", ""))
+    head = html.split("<thead", 1)[1].split("</thead>", 1)[0] if "<thead" in html else ""
+    cells = tuple(_TAG.sub("", c).strip() for c in _TH.findall(head))
+    return cells or None
+
+
+def first_result(outputs: list[dict], j: int) -> list[tuple[int, str]]:
+    """``(output index, glue name)`` of the chapter's first result, ``outputs[j]``, made whole: a figure
+    with the Markdown caption that follows it; a table with the tables that follow it in the same cell
+    under the same column labels (its other halves: A→V then V→A, one clip set then another), each
+    with what separates them (a printed line, a caption) left in place."""
+    picked = [(j, "stella-first-result")]
+    if "image/png" in outputs[j].get("data", {}):
+        if j + 1 < len(outputs) and "text/markdown" in outputs[j + 1].get("data", {}):
+            picked.append((j + 1, "stella-first-result-caption"))
+        return picked
+    header = _table_header(outputs[j])
+    for k in range(j + 1, len(outputs)):
+        if _is_result(outputs[k]):
+            if header is None or _table_header(outputs[k]) != header:
+                break
+            picked.append((k, f"stella-first-result-{len(picked) + 1}"))
+    return picked
 
 
 def _glue(output: dict, name: str) -> None:
@@ -92,8 +126,10 @@ def _glue(output: dict, name: str) -> None:
 
 
 def results_first(nb: dict) -> bool:
-    """Show the chapter's first table or figure (with its caption) right under the title and the first
-    sentence, before the opening prose, the rerun note and the parameters; True if moved.
+    """Show the chapter's first table or figure (with its caption, or with the other halves of the table:
+    :func:`first_result`) right under the title and the first sentence, before the opening prose, the
+    rerun note and the parameters; True if moved. The outputs of cells tagged ``page-summary`` (the
+    chapter's computed summary, wherever it is computed) come first, between the sentence and the result.
 
     The output moves by myst_nb's glue (computed in its cell, pasted at the top), so the cells keep their
     order and the offered notebook still runs top to bottom. The rest of the opening becomes "About
@@ -107,17 +143,19 @@ def results_first(nb: dict) -> bool:
     if not title.startswith("#") or where is None:
         return False
     cell, j = where
-    outputs = cell["outputs"]
-    names = ["stella-first-result"]
-    _glue(outputs[j], names[0])
-    nxt = outputs[j + 1] if j + 1 < len(outputs) else None
-    if GLUE_PREFIX + "image/png" in outputs[j]["data"]:
-        if nxt is not None and "text/markdown" in nxt.get("data", {}):
-            names.append("stella-first-result-caption")
-            _glue(nxt, names[1])
+    picked = first_result(cell["outputs"], j)
+    for k, name in picked:
+        _glue(cell["outputs"][k], name)
+    summary = []
+    for c in cells:
+        if c["cell_type"] == "code" and SUMMARY_TAG in c.get("metadata", {}).get("tags", []):
+            for out in c.get("outputs", []):
+                if out.get("data") and not any(k.startswith(GLUE_PREFIX) for k in out["data"]):
+                    summary.append(f"stella-summary-{len(summary) + 1}")
+                    _glue(out, summary[-1])
     m = _SENTENCE_END.search(body.strip())
     lead, rest = (body.strip()[:m.start() + 1], body.strip()[m.end():]) if m else (body.strip(), "")
-    pasted = "\n\n".join(f"```{{glue}} {n}\n```" for n in names)
+    pasted = "\n\n".join(f"```{{glue}} {name}\n```" for name in summary + [name for _, name in picked])
     head = [dict(cells[0], source=f"{title}\n\n{lead}\n"),
             {"cell_type": "markdown", "metadata": {}, "source": pasted + "\n"}]
     if rest.strip():

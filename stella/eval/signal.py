@@ -196,11 +196,13 @@ def plot_pretrain_curve(log: list[dict], window: int = 50, axes: Any = None):
         _, axes = plt.subplots(1, 3, figsize=(12, 3.2))
     panels = ((("rec_a", "rec_v"), "reconstruction (Eq. 8)"), (("contrastive",), "contrastive (Eq. 9)"),
               (("avm", "avm_acc"), "AVM matching (Eq. 11): loss, accuracy"))
+    labels = {"rec_a": "audio", "rec_v": "video", "contrastive": "contrastive loss", "avm": "matching loss",
+              "avm_acc": "matching accuracy"}
     avm_only = long.loc[long["phase"] == "avm", "step"]
     for ax, (names, title) in zip(axes, panels):
         for name in names:
             part = long[long["loss"] == name]
-            ax.plot(part["step"], part["smoothed"], label=name)
+            ax.plot(part["step"], part["smoothed"], label=labels[name])
         if len(avm_only):
             ax.axvspan(avm_only.min(), avm_only.max(), color="0.9", zorder=0, label="AVM only, backbone frozen")
         ax.set_title(title, fontsize=9)

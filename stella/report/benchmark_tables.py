@@ -78,6 +78,12 @@ def cue_frame(bench, max_items: int | None = None) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def benchmark_line(bench, cfg) -> str:
+    """One line: the benchmark's name, tasks, classes, frames and fbank size at ``cfg``."""
+    return (f"benchmark {bench.name!r}: {len(bench.tasks)} tasks, {bench.num_classes} classes, {cfg.data.num_frames} "
+            f"frames of {cfg.data.image_size}px, fbank {cfg.data.audio_frames} x {cfg.data.mel_bins}")
+
+
 def alignment_sentence(cfg) -> str:
     """How frames, fbank frames, audio time tokens and Algorithm 1's chunks line up at ``cfg``."""
     T, t, p, lc = cfg.data.num_frames, cfg.data.audio_frames, cfg.model.patch_size, cfg.selection.chunk_size

@@ -35,6 +35,18 @@ LABELS = {
 }
 
 
+PM = " ± "
+STACK_FROM = 4   # a table with this many "mean ± std" columns shows the std under the mean (it fits the page)
+
+
+def stacked(cell) -> str:
+    """A "mean ± std" cell as html with the std on a second, smaller line (class ``stella-std``)."""
+    if not isinstance(cell, str) or PM not in cell:
+        return "—" if cell is None or (isinstance(cell, float) and math.isnan(cell)) else str(cell)
+    mean, std = cell.split(PM, 1)
+    return f'{mean}<br><span class="stella-std">± {std}</span>'
+
+
 def label(column):
     """The reader's label of a column name (tuples: each level)."""
     if isinstance(column, tuple):
@@ -63,8 +75,8 @@ def _flat(df: pd.DataFrame) -> pd.DataFrame:
 def show(df: pd.DataFrame, caption: str | None = None, digits: int = 2, stds: pd.DataFrame | None = None,
          marks: pd.DataFrame | bool = False, exclude=(), formats: Mapping[str, Callable | str] | None = None,
          method_labels: bool = True):
-    """A Styler of ``df``: index hidden (a meaningful index shown as first column, method keys as the
-    paper's names), numbers with ``digits`` decimals, ``stds`` as ``mean ± std``, reader labels.
+    """A Styler of ``df``: index hidden (a meaningful index shown as first column, method keys in the
+    index or a ``method`` column as the paper's names), numbers with ``digits`` decimals, ``stds`` as ``mean ± std``, reader labels.
 
     ``marks=True`` marks best (bold) and second best (underlined) per numeric column (F, time and
     memory columns lower-better), ``exclude``-d rows unmarked; a frame of "best"/"second" is used as
@@ -77,11 +89,16 @@ def show(df: pd.DataFrame, caption: str | None = None, digits: int = 2, stds: pd
     if method_labels and (keys or "method" in names):
         shown = shown.rename(index=lambda m: paper.label(m) if isinstance(m, str) else m,
                              level="method" if "method" in names else None)
+    if method_labels and "method" in shown.columns:
+        shown["method"] = shown["method"].map(lambda m: paper.label(m) if isinstance(m, str) else m)
     flat = _flat(shown)
     keys = list(flat.columns[:len(flat.columns) - len(shown.columns)])   # the index, now first column(s)
     fmt = {c: (lambda v, d=digits: "—" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.{d}f}")
            for c in flat.columns if pd.api.types.is_float_dtype(flat[c]) and c not in keys}
     fmt.update({c: "{:g}".format for c in keys if pd.api.types.is_float_dtype(flat[c])})
+    spread = [c for c in flat.columns if c not in keys and flat[c].map(lambda v: isinstance(v, str) and PM in v).any()]
+    if len(spread) >= STACK_FROM:
+        fmt.update({c: stacked for c in spread})
     for c, f in (formats or {}).items():
         for col in flat.columns:
             if col == c or (isinstance(col, tuple) and col[0] == c):
@@ -139,6 +156,17 @@ def caption(text: str, n_seeds: int | None = None):
 
     seeds = "" if n_seeds is None else f" From {n_seeds} seed{'s' if n_seeds != 1 else ''}."
     return Markdown(f"**Figure.** {text}{seeds}")
+
+
+def details(summary: str, lines, open_: bool = False):
+    """Collapsible detail: an html ``<details>`` block (closed unless ``open_``) whose summary line is
+    ``summary`` and whose body lists ``lines``; shown the same in Jupyter and in the book, offline."""
+    import html
+
+    from IPython.display import HTML
+
+    items = "".join(f"<li>{html.escape(str(line))}</li>" for line in lines if line)
+    return HTML(f"<details{' open' if open_ else ''}><summary>{html.escape(summary)}</summary><ul>{items}</ul></details>")
 
 
 def yes_no(flag: bool) -> str:

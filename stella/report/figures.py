@@ -105,18 +105,18 @@ def memory_curves(means: pd.DataFrame, stds: pd.DataFrame, methods: Sequence[str
     plt.show()
 
 
-def downstream_bars(classification: pd.Series, events: pd.Series, retrieval: pd.Series, methods: Sequence[str]):
+def downstream_bars(scores: Mapping[str, pd.DataFrame], methods: Sequence[str]):
     """Chapter 08: per method the classification probe, event localisation probe and unseen-class
-    retrieval after fine-tuning (means over seeds)."""
-    fig, axes = plt.subplots(1, 3, figsize=(14, 3.6))
+    retrieval after fine-tuning: bars the mean over seeds, error bars the std over seeds.
+    ``scores``: :func:`stella.report.downstream.per_seed_scores` (rows ``method, seed, value``)."""
+    titles = {"classification": "classification accuracy (%)", "event localisation": "event localisation accuracy (%)",
+              "unseen retrieval": "unseen-class retrieval, mean R@k (%)"}
+    fig, axes = plt.subplots(1, len(scores), figsize=(4.7 * len(scores), 3.6), squeeze=False)
     names = [paper.label(m) for m in methods]
-    axes[0].bar(names, classification.reindex(methods))
-    axes[0].set_title("classification accuracy (%)")
-    axes[1].bar(names, events.reindex(methods), color="tab:orange")
-    axes[1].set_title("event localisation accuracy (%)")
-    axes[2].bar(names, retrieval.reindex(methods), color="tab:green")
-    axes[2].set_title("unseen-class retrieval, mean R@k (%)")
-    for ax in axes:
+    for ax, (what, rows), colour in zip(axes[0], scores.items(), ("tab:blue", "tab:orange", "tab:green")):
+        g = rows.groupby("method")["value"]
+        ax.bar(names, g.mean().reindex(methods), yerr=g.std().reindex(methods).fillna(0), capsize=2, color=colour)
+        ax.set_title(titles.get(what, what), fontsize=9)
         ax.tick_params(axis="x", rotation=45)
     fig.tight_layout()
     plt.show()

@@ -61,6 +61,7 @@ def declines(runs: dict, methods) -> pd.DataFrame:
 
 def plot_curves(curve: pd.DataFrame, n_seeds: int, preset: str) -> None:
     fig, ax = plt.subplots(figsize=(6.5, 3.8))
+    curve = curve.assign(method=curve["method"].map(paper.label))
     sns.lineplot(data=curve, x="after task", y="gap", hue="method", style="method", markers=True, dashes=False,
                  errorbar="sd" if n_seeds > 1 else None, ax=ax)
     ax.set_xticks(sorted(curve["after task"].unique()))
@@ -73,7 +74,9 @@ def plot_curves(curve: pd.DataFrame, n_seeds: int, preset: str) -> None:
 
 def plot_declines(decl: pd.DataFrame, methods, n_seeds: int) -> None:
     fig, ax = plt.subplots(figsize=(6.5, 3.5))
-    sns.barplot(data=decl, x="method", y="gap decline", errorbar="sd" if n_seeds > 1 else None, ax=ax, order=methods)
+    decl = decl.assign(method=decl["method"].map(paper.label))
+    sns.barplot(data=decl, x="method", y="gap decline", errorbar="sd" if n_seeds > 1 else None, ax=ax,
+                order=[paper.label(m) for m in methods])
     ax.axhline(0, color="k", lw=0.8)
     ax.set_ylabel("mean of g[i,i] - g[T,i] over i < T")
     ax.set_title("average modality-gap decline (positive: the gap of earlier tasks shrank by the end)", fontsize=9)
@@ -104,7 +107,7 @@ def gap_sentence(curve: pd.DataFrame, methods) -> str:
     best = curve.groupby(["after task", "method"])["gap"].mean().unstack("method").idxmax(axis=1)
     return ("Paper (Fig. 6 left): 'Our methods consistently maintain the highest modality gap'. Ours: STELLA / STELLA+ "
             f"has the largest mean gap after every task: {yes_no(best.isin(ours).all())} (largest per task: "
-            f"{', '.join(f'{t}: {m}' for t, m in best.items())}).")
+            f"{', '.join(f'{t}: {paper.label(m)}' for t, m in best.items())}).")
 
 
 def decline_sentences(curve: pd.DataFrame, decl: pd.DataFrame, methods) -> list[str]:
@@ -115,14 +118,14 @@ def decline_sentences(curve: pd.DataFrame, decl: pd.DataFrame, methods) -> list[
         return []
     mag = decl.groupby("method")["gap decline"].mean().abs()
     out = ["Paper (Fig. 10a): our approach has the smallest average modality-gap difference. Ours: STELLA / STELLA+ "
-           f"has the smallest |decline|: {yes_no(mag.idxmin() in ours)} (smallest: {mag.idxmin()}, {mag.min():.4f})."]
+           f"has the smallest |decline|: {yes_no(mag.idxmin() in ours)} (smallest: {paper.label(mag.idxmin())}, {mag.min():.4f})."]
     parts = [m for m in ("stella", "lpis", "rca") if m in methods]
     if len(parts) == 3:
         final = curve.groupby(["after task", "method"])["gap"].mean().unstack("method").iloc[-1][parts]
         out += ["Paper (Fig. 12a): LPIS (ELPP) keeps the highest gap of STELLA's parts. Ours: LPIS has the largest "
-                f"gap after the last task among {parts}: {yes_no(final.idxmax() == 'lpis')}.",
+                f"gap after the last task among {', '.join(map(paper.label, parts))}: {yes_no(final.idxmax() == 'lpis')}.",
                 "Paper (Fig. 12b): RCA shows a relatively small gap decline. Ours: RCA's |decline| is below "
-                f"LPIS's: {yes_no(mag['rca'] < mag['lpis'])} (rca {mag['rca']:.4f}, lpis {mag['lpis']:.4f})."]
+                f"LPIS's: {yes_no(mag['rca'] < mag['lpis'])} (RCA {mag['rca']:.4f}, LPIS {mag['lpis']:.4f})."]
     return out
 
 
@@ -143,7 +146,7 @@ def umap_panels(nb, runs: dict) -> pd.DataFrame:
         sns.scatterplot(data=xy, x="x", y="y", hue="modality", style="modality", ax=ax, s=25)
         gap = modality_gap(emb["z_a"], emb["z_v"])
         rows.append({"method": m, "task": task.name, "gap (final model)": gap})
-        ax.set_title(f"{m}: task {nb.umap_task} ({task.name}), gap {gap:.3f}", fontsize=9)
+        ax.set_title(f"{paper.label(m)}: task {nb.umap_task} ({task.name}), gap {gap:.3f}", fontsize=9)
         ax.set_xlabel("UMAP 1")
         ax.set_ylabel("UMAP 2")
     fig.tight_layout()
@@ -156,8 +159,8 @@ def umap_sentence(umap: pd.DataFrame, seed: int) -> str:
     if not {"esmer", "stella"} <= set(ug.index):
         return ""
     return ("Paper (Fig. 6 right, Fig. 11): STELLA keeps a larger gap on the first task's clips than ESMER. "
-            f"Ours: {yes_no(ug['stella'] > ug['esmer'])} (stella {ug['stella']:.3f}, esmer {ug['esmer']:.3f}, "
-            f"seed {seed}).")
+            f"Ours: {yes_no(ug['stella'] > ug['esmer'])} (STELLA {ug['stella']:.3f}, ESMER {ug['esmer']:.3f}, "
+            f"seed {seed}: one run each, no interval).")
 
 
 # --------------------------------------------------------------------------- the chapter's claims

@@ -20,7 +20,6 @@ from torch.utils.data import ConcatDataset
 from stella.continual import METHODS
 from stella.report import paper_numbers as paper
 from stella.report.claims import ClaimContext, Comparison, register, versus
-from stella.report.display import yes_no
 from stella.report.runs import get_run, load_trained, quiet, run_config
 from stella.report.signal_tables import TRUTHS
 
@@ -116,28 +115,61 @@ def truths(mp: dict) -> dict[str, torch.Tensor]:
     return {TRUTHS["object"]: mp["mask"], TRUTHS["sounding"]: sounding_mask(mp["mask"], mp["active"])}
 
 
+def map_label(method: str, kind: str) -> str:
+    """A map's reader label: "STELLA, AVM map", "DER++, similarity map", "random map"."""
+    if kind == "random":
+        return "random map"
+    return f"{paper.label(method)}, {'AVM' if kind == 'avm' else 'similarity'} map"
+
+
 def plot_task1_attention(M: Maps, methods, seed: int, n_clips: int) -> None:
-    """For ``n_clips`` task-1 clips: each method's map after task 1 and after the last task, per frame,
-    with the object's outline (white) and, in the frames where it sounds, a green outline."""
-    from stella.eval import plot_attention
+    """One compact figure per task-1 clip: a row per method (its map kind: :func:`map_kind`), the clip's
+    frames after task 1 (left block) and after the last task (right block), each map min-max normalised
+    over the clip's frames and drawn over them on one colour scale (one colorbar); white outline: the
+    object, green outline: the object in the frames where it sounds."""
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import Normalize
+
+    from stella.eval import upsample_to_frames
+    from stella.eval.attention import denormalize_video
     from stella.eval.signal import sounding_mask
 
-    frames = M.cfg.data.num_frames
+    T = M.cfg.data.num_frames
     for j in range(min(n_clips, len(M.task1))):
         item = M.task1[j]
+        frames = denormalize_video(item["video"]).numpy()
         sounding = sounding_mask(item["mask"][None], item["active"][None])[0]
-        rows = [(m, after, map_kind(m)) for m in methods for after in (1, M.last)]
-        fig, axes = plt.subplots(len(rows), frames, figsize=(2.2 * frames, 2.1 * len(rows)), squeeze=False)
-        for ax_row, (m, after, kind) in zip(axes, rows):
-            plot_attention(item["video"], M.maps[(m, seed, after, kind, "task1")]["maps"][j], item["mask"], axes=ax_row)
-            for t, ax in enumerate(ax_row):
-                if sounding[t].any():
-                    ax.contour(sounding[t].float().numpy(), levels=[0.5], colors="lime", linewidths=1.5)
-                    ax.set_title(f"frame {t}: sounds", fontsize=8)
-            ax_row[0].set_title(f"{m} ({kind}), after task {after}\n{ax_row[0].get_title()}", fontsize=8)
-        fig.suptitle(f"task-1 clip {j} (class {item['label']}: {M.bench.class_names[item['label']]}); white: the "
-                     "object, green: the object while it sounds", fontsize=9)
-        fig.tight_layout()
+        height = 1.1 * len(methods) + 1.0
+        fig, axes = plt.subplots(len(methods), 2 * T, figsize=(1.05 * 2 * T + 1.6, height), squeeze=False,
+                                 gridspec_kw={"wspace": 0.04, "hspace": 0.08})
+        fig.subplots_adjust(top=1 - 0.8 / height, bottom=0.02, left=0.08, right=0.9)
+        for r, m in enumerate(methods):
+            for b, after in enumerate((1, M.last)):
+                amap = M.maps[(m, seed, after, map_kind(m), "task1")]["maps"][j]
+                up = upsample_to_frames(amap[None].float().cpu(), frames.shape[1:3])[0]
+                lo, hi = up.min(), up.max()
+                up = ((up - lo) / (hi - lo) if hi > lo else up * 0).numpy()
+                for t in range(T):
+                    ax = axes[r, b * T + t]
+                    ax.imshow(frames[t])
+                    ax.imshow(up[t], cmap="jet", alpha=0.5, vmin=0, vmax=1)
+                    ax.contour(item["mask"][t].float().numpy(), levels=[0.5], colors="white", linewidths=0.8)
+                    if sounding[t].any():
+                        ax.contour(sounding[t].float().numpy(), levels=[0.5], colors="lime", linewidths=1.2)
+                    ax.set_xticks([])
+                    ax.set_yticks([])
+                    if r == 0:
+                        ax.set_title(f"frame {t}" + (": sounds" if sounding[t].any() else ""), fontsize=7)
+            axes[r, 0].set_ylabel(map_label(m, map_kind(m)).replace(", ", "\n"), fontsize=7)
+        for b, after in enumerate((1, M.last)):
+            left, right = axes[0, b * T].get_position().x0, axes[0, b * T + T - 1].get_position().x1
+            fig.text((left + right) / 2, 1 - 0.5 / height, f"after task {after}", ha="center", fontsize=8,
+                     fontweight="bold")
+        fig.text(0.01, 1 - 0.05 / height, f"task-1 clip {j + 1}, class {item['label']}: "
+                 f"{M.bench.class_names[item['label']]}", fontsize=7, va="top")
+        bar = fig.colorbar(ScalarMappable(Normalize(0, 1), "jet"), ax=axes, fraction=0.02, pad=0.01)
+        bar.set_label("map value (min-max over the clip)", fontsize=7)
+        bar.ax.tick_params(labelsize=6)
         plt.show()
 
 
@@ -171,23 +203,43 @@ def localization_table(loc: pd.DataFrame, binarisation: str) -> tuple[pd.DataFra
     for stat in (g.mean(), g.std()):
         t = stat.unstack("truth")
         t.columns = t.columns.swaplevel(0, 1)
-        out.append(t.reindex(columns=[(tr, m) for tr in TRUTHS.values() for m in SHOWN]))
+        out.append(_map_names(t.reindex(columns=[(tr, m) for tr in TRUTHS.values() for m in SHOWN])))
     return out[0], out[1]
 
 
+def _per_seed(frame: pd.DataFrame, method: str, kind: str, value: str) -> pd.Series:
+    part = frame[(frame["method"] == method) & (frame["map"] == kind)]
+    return part.groupby("seed")[value].mean()
+
+
+def _compare(a: pd.Series, b: pd.Series, sign: int = 1, digits: int = 3) -> str:
+    """``a - b`` paired over the seeds both have, with its 95 % interval and what it says."""
+    from stella.report.claims import paired_verdict
+
+    common = a.index.intersection(b.index)
+    d = paired_verdict(a[common].to_numpy(), b[common].to_numpy(), sign)
+    ci = "" if d["ci_low"] != d["ci_low"] else f" [{d['ci_low']:+.{digits}f}, {d['ci_high']:+.{digits}f}]"
+    words = {1: "higher", -1: "lower"}
+    if d["n_seeds"] < 2:
+        return f"{d['difference']:+.{digits}f} from one seed, no interval"
+    said = {"holds": words[sign], "contradicted": words[-sign]}.get(d["verdict"], "not distinguishable")
+    return f"{d['difference']:+.{digits}f}{ci} over {d['n_seeds']} seeds: {said}"
+
+
 def localization_sentences(loc: pd.DataFrame, methods) -> list[str]:
-    """STELLA's AVM map against the baselines' similarity maps and the random map, by AUC, per
-    binarisation and ground truth."""
+    """STELLA's AVM map against the best baseline's similarity map (by mean AUC) and the random map, per
+    binarisation and ground truth: the per-seed AUC difference with its 95 % interval over seeds."""
     base = [m for m in methods if map_kind(m) == "similarity"]
     out = ["Paper (Fig. 7, 13): STELLA's AVM captures sound sources better than the baselines' similarity maps."]
     for (label, truth), part in loc.groupby(["binarisation", "truth"], sort=False):
         lm = part.groupby(["method", "map"])["AUC"].mean()
         if ("stella", "avm") in lm.index and base:
-            b = max(lm[(m, "similarity")] for m in base)
-            out.append(f"Ours, {truth}, binarisation {label}: STELLA's AVM AUC {lm[('stella', 'avm')]:.3f} exceeds "
-                       f"every baseline's (best {b:.3f}): {yes_no(lm[('stella', 'avm')] > b)}; above the random map "
-                       f"({lm[('random map', 'random')]:.3f}): "
-                       f"{yes_no(lm[('stella', 'avm')] > lm[('random map', 'random')])}.")
+            best = max(base, key=lambda m: lm[(m, "similarity")])
+            ours = _per_seed(part, "stella", "avm", "AUC")
+            out.append(f"Ours, {truth}, binarisation {label}: STELLA's AVM map AUC {lm[('stella', 'avm')]:.3f} against "
+                       f"the best baseline's similarity map ({paper.label(best)}, {lm[(best, 'similarity')]:.3f}): "
+                       f"{_compare(ours, _per_seed(part, best, 'similarity', 'AUC'))}; the random map "
+                       f"{lm[('random map', 'random')]:.3f}.")
     return out
 
 
@@ -206,31 +258,43 @@ def drift_frame(M: Maps) -> pd.DataFrame:
 
 
 def plot_drift(drift: pd.DataFrame) -> None:
+    """Mean JS drift per method and map (bars) with the std over seeds (error bars)."""
     fig, ax = plt.subplots(figsize=(6, 3.2))
-    lab = drift["method"] + " (" + drift["map"] + ")"
-    ax.bar(lab.unique(), drift.groupby(lab, sort=False)["drift (JS distance)"].mean())
+    g = drift.groupby(["method", "map"], sort=False)["drift (JS distance)"]
+    mean, std = g.mean(), g.std()
+    ax.bar([map_label(m, k) for m, k in mean.index], mean.to_numpy(), yerr=std.fillna(0).to_numpy(), capsize=3)
     ax.set_ylabel("JS distance, after task 1 vs after task T")
-    ax.set_title("attention drift on task-1 clips (lower: attention kept)", fontsize=9)
-    ax.tick_params(axis="x", rotation=30)
+    ax.tick_params(axis="x", rotation=30, labelsize=8)
+    for t in ax.get_xticklabels():
+        t.set_ha("right")
     fig.tight_layout()
     plt.show()
 
 
+def _map_names(frame: pd.DataFrame) -> pd.DataFrame:
+    """The ``map`` index level as a reader reads it: "AVM map", "similarity map", "random map"."""
+    names = {"avm": "AVM map", "similarity": "similarity map", "random": "random map"}
+    return frame.rename(index=names, level="map")
+
+
 def drift_table(drift: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(means, stds) over seeds of both drift measures per method and map."""
     g = drift.groupby(["method", "map"], sort=False)[["drift (1 - cos)", "drift (JS distance)"]]
-    return g.mean(), g.std()
+    return _map_names(g.mean()), _map_names(g.std())
 
 
 def drift_sentence(drift: pd.DataFrame) -> str:
+    """STELLA's AVM map and its similarity map against DER++'s similarity map by JS drift, paired over seeds."""
     dm = drift.groupby(["method", "map"])["drift (JS distance)"].mean()
     if ("stella", "avm") not in dm.index or ("derpp", "similarity") not in dm.index:
         return ""
+    js = lambda m, k: _per_seed(drift, m, k, "drift (JS distance)")
+    der = js("derpp", "similarity")
+    like = (f"; comparing like with like, STELLA's own similarity map {dm[('stella', 'similarity')]:.3f}, "
+            f"{_compare(js('stella', 'similarity'), der, -1)}" if ("stella", "similarity") in dm.index else "")
     return ("Paper (Fig. 2c-d, 14): DER++'s attention moves to other regions after later tasks while STELLA's stays. "
-            f"Ours: STELLA's AVM map drifts less than DER++'s similarity map (JS): "
-            f"{yes_no(dm[('stella', 'avm')] < dm[('derpp', 'similarity')])} ({dm[('stella', 'avm')]:.3f} vs "
-            f"{dm[('derpp', 'similarity')]:.3f}); comparing like with like, STELLA's own similarity map drifts less "
-            f"than DER++'s: {yes_no(dm[('stella', 'similarity')] < dm[('derpp', 'similarity')])} "
-            f"({dm[('stella', 'similarity')]:.3f}).")
+            f"Ours: JS drift of STELLA's AVM map {dm[('stella', 'avm')]:.3f} against DER++'s similarity map "
+            f"{dm[('derpp', 'similarity')]:.3f}, {_compare(js('stella', 'avm'), der, -1)}{like}.")
 
 
 # --------------------------------------------------------------------------- measured once, the chapter's claims

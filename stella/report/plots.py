@@ -130,7 +130,7 @@ def plot_task_clips(bench, clips_per_task: int = 1, prefix: str = ""):
 
 def plot_overwriting_pairs(bench, pairs):
     """For each overwriting pair (:func:`stella.report.benchmark_tables.overwriting_frame`), the first
-    frame and spectrogram of the earlier and of the later class (Fig. 3)."""
+    frame and spectrogram of the earlier and of the later class (Fig. 3); then the figures' caption."""
     from stella.report.benchmark_tables import first_clip_of_each_class
 
     where = first_clip_of_each_class(bench)
@@ -143,14 +143,33 @@ def plot_overwriting_pairs(bench, pairs):
             ax[row, 0].set_title(f"{key} {r[key]} (task {task.index + 1})", fontsize=8)
         fig.suptitle("same visual object, different sound", fontsize=9)
         fig.tight_layout()
+        plt.show()
+    _caption("Each overwriting pair: the first frame and the spectrogram of the earlier class (top) and of the later "
+             "class that reuses its visual object with a new sound (bottom); one evaluation clip each.")
 
 
-def plot_sparsity(sp):
-    """Bars per task: share of video patches on the object and of audio tokens with the event."""
-    fig, ax = plt.subplots(figsize=(6, 3))
-    sp.set_index("name")[["video_patches", "audio_chunks"]].plot.bar(ax=ax, rot=0)
-    ax.set_ylabel("fraction of patches / time tokens")
-    ax.set_xlabel("task")
-    ax.set_title("share of the input that carries the audio-visual correspondence", fontsize=9)
+def plot_sparsity(sp) -> None:
+    """Bars per task: the share of video patches on the object and of audio time tokens with the event
+    (:func:`stella.report.benchmark_tables.sparsity_frame`, in %), legend beside the axes; shown once, with
+    its caption."""
+    fig, ax = plt.subplots(figsize=(7, 2.8))
+    x = np.arange(len(sp))
+    for k, (col, name) in enumerate((("video_patches", "video patches on the sounding object"),
+                                     ("audio_chunks", "audio time tokens with its sound"))):
+        ax.bar(x + (k - 0.5) * 0.38, 100 * sp[col].to_numpy(), 0.38, label=name)
+    ax.set_xticks(x, [f"task {t}" for t in sp["task"]])
+    ax.set_ylabel("share of the clip (%)")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     fig.tight_layout()
-    return fig
+    plt.show()
+    _caption("The share of the video patches that touch the sounding object and of the audio time tokens that carry "
+             "its sound, per task, over its evaluation clips: a measurement of the generated data (no seed, no interval).")
+
+
+def _caption(text: str) -> None:
+    """Show a figure's caption right under it (:func:`stella.report.display.caption`)."""
+    from IPython.display import display
+
+    from stella.report.display import caption
+
+    display(caption(text))

@@ -248,12 +248,13 @@ def audio_attention_table(sig: pd.DataFrame, clips: str) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _paired(part: pd.DataFrame, a: str, b: str) -> dict:
+def _paired(part: pd.DataFrame, a: str, b: str, sparse: bool = True) -> dict:
     """``a - b`` (% points) paired per clip for one seed, per seed (of the per-seed means) for several:
-    :func:`stella.report.claims.paired_verdict` (mean, 95 % interval, "holds" when above zero)."""
+    :func:`stella.report.stats.paired_verdict` (mean, 95 % interval, "holds" when above zero). With
+    ``sparse``, audio columns count only the clips of :func:`_sparse`."""
     from stella.report.stats import paired_verdict
 
-    part = _sparse(part, a)
+    part = _sparse(part, a) if sparse else part
     seeds = [g for _, g in part.groupby("seed", sort=False)]
     if len(seeds) == 1:
         return paired_verdict(100 * part[a], 100 * part[b])
@@ -293,7 +294,7 @@ def signal_sentences(sig: pd.DataFrame, model: str, clips: str) -> list[str]:
            f"patches it covers at least half (a patch it only grazes counts as one of its patches above); of the object in every frame, sounding or not, "
            f"{pct['kept_object_stella']:.1f} % (random {pct['kept_object_random']:.1f} %, {_versus(obj, unit)})."]
     if snd["verdict"] == "holds" and snd["difference"] > obj["difference"]:
-        out.append("So the AVM points at the object while it sounds, which is what the benchmark's cue marks, much "
+        out.append("So the AVM points at the object while it sounds, which is what the benchmark's cue marks, "
                    "more than at the object as such in its silent frames.")
     out.append(f"Map: the AVM map's AUC is {ratio:.1f}x the random map's against the sounding object while it sounds "
                f"and {ratio_o:.1f}x against the object in every frame (target {TARGET_AUC_RATIO:.0f}x: "
@@ -303,20 +304,53 @@ def signal_sentences(sig: pd.DataFrame, model: str, clips: str) -> list[str]:
         return out
     q_all, q_snd, chance = (pct["audio_attention_active"], pct["audio_attention_active_sounding_queries"],
                             pct["active_tokens"])
+    att_snd, att_all = attention_versus_chance(part)
     out.append(f"Audio: the kept half of the audio patches holds {pct['kept_active_stella']:.1f} % of the active ones, "
                f"a random half {pct['kept_active_random']:.1f} % ({_versus(aud, unit)}; target {TARGET_KEPT:.0f} %: "
                f"{reach(pct['kept_active_stella'], TARGET_KEPT)}). Eq. 2's audio importance I_a averages the AVM's "
-               f"attention Softmax(A_a) over all video queries: all of them together put {q_all:.1f} % of it on active "
-               f"audio, the sounding object's queries {q_snd:.1f} %, against a chance level of {chance:.1f} % (the "
-               "active patches' share).")
-    if q_snd - chance > 2 * max(q_all - chance, 0.0) and q_snd > chance:
-        out.append("The queries that know where the sound is are a minority of the clip's patches, and averaging "
-                   "over all queries dilutes what they point at: this is why the audio side stays nearer chance "
-                   "than the video side.")
-    else:
-        out.append("Even the sounding object's own queries put little more than chance on the active audio: the "
-                   "AVM's audio attention has not learned when the sound is on.")
+               f"attention Softmax(A_a) over all video queries: the sounding object's queries put {q_snd:.1f} % of it "
+               f"on active audio ({_versus(att_snd, unit)}), all video queries together {q_all:.1f} % "
+               f"({_versus(att_all, unit)}); chance is {chance:.1f} %, the active patches' share.")
+    out.append(audio_attention_sentence(att_snd, att_all, aud["difference"] < snd["difference"]))
     return out
+
+
+def attention_versus_chance(part: pd.DataFrame) -> tuple[dict, dict]:
+    """The AVM's audio attention on active audio minus chance (the active patches' share), % points paired
+    per clip (one seed) or per seed: (the sounding object's queries, all video queries), each a
+    :func:`stella.report.claims.paired_verdict` result, over every clip of ``part``."""
+    return (_paired(part, "audio_attention_active_sounding_queries", "active_tokens", sparse=False),
+            _paired(part, "audio_attention_active", "active_tokens", sparse=False))
+
+
+def attention_reading(sig: pd.DataFrame, model: str, clips: str) -> str:
+    """:func:`audio_attention_sentence` of ``model`` on ``clips`` (whether or not the audio selection is measured)."""
+    part = sig[(sig["model"] == model) & (sig["clips"] == clips)]
+    snd = _paired(part, "kept_sounding_stella", "kept_sounding_random")
+    aud = _paired(part, "kept_active_stella", "kept_active_random")
+    return audio_attention_sentence(*attention_versus_chance(part), aud["difference"] < snd["difference"])
+
+
+def audio_attention_sentence(sounding: dict, every: dict, audio_lags: bool) -> str:
+    """What the AVM's audio attention has learned, read off the paired intervals against chance of the
+    sounding object's queries (``sounding``) and of all video queries (``every``), both
+    :func:`stella.report.claims.paired_verdict` results; ``audio_lags``: the audio selection's gain over
+    a random half is smaller than the video selection's."""
+    if sounding["verdict"] == "holds":
+        learned = ("The sounding object's queries attend to the active audio above chance (the interval excludes "
+                   "zero): the AVM's audio attention has learned when the sound is on.")
+        diluted = every["verdict"] != "holds" or every["difference"] < sounding["difference"] / 2
+        if diluted:
+            learned += (" Those queries are a minority of the clip's patches, and Eq. 2's average over all queries "
+                        f"keeps {every['difference']:+.1f} %p of their {sounding['difference']:+.1f} %p above chance")
+            learned += (": this dilution is why the audio selection stays nearer chance than the video selection."
+                        if audio_lags else ".")
+        return learned
+    if sounding["verdict"] == "contradicted":
+        return ("The sounding object's queries attend to the active audio below chance (the interval excludes zero "
+                "on the other side): the AVM's audio attention points away from the sound.")
+    return ("The sounding object's queries attend to the active audio no more than chance within the interval: "
+            "the AVM's audio attention has not (measurably) learned when the sound is on.")
 
 
 # --------------------------------------------------------------------------- chapter 01's sections
@@ -342,6 +376,14 @@ def pretraining_section(cfg, results_dir: str | Path, device: str = "cpu") -> li
                                                         "last 50 steps), beside chance.")]
 
 
+def unseen_signal(cfg, results_dir: str | Path, device: str = "cpu") -> pd.DataFrame | None:
+    """The pre-trained start's per-clip measurements on a task of unseen classes (kept in the store), or
+    None when the benchmark has no ground truth (not the synthetic one)."""
+    if cfg.data.dataset != "synthetic":
+        return None
+    return pretrained_signal(cfg, results_dir, clip_sets(cfg, continual=False), device)
+
+
 def unseen_signal_section(cfg, results_dir: str | Path, device: str = "cpu") -> list:
     """Chapter 01's measurements of the pre-trained start on unseen classes, for ``display(*...)``:
     kept shares, map AUCs and the audio attention, each beside chance and the target, and the
@@ -350,10 +392,10 @@ def unseen_signal_section(cfg, results_dir: str | Path, device: str = "cpu") -> 
 
     from stella.report.display import show
 
-    if cfg.data.dataset != "synthetic":
+    sig = unseen_signal(cfg, results_dir, device)
+    if sig is None:
         return [Markdown("These measurements need the synthetic benchmark's unseen classes and ground truth; this "
                          f"preset trains on `{cfg.data.dataset}` data.")]
-    sig = pretrained_signal(cfg, results_dir, clip_sets(cfg, continual=False), device)
     where = "unseen classes"
     return [show(selection_table(sig, where), caption="Kept shares (%) on unseen classes after pre-training: STELLA's "
                  "selection (LPIS, empty memory), the top-κ rule, a random selection (chance) and the target."),

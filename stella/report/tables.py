@@ -10,7 +10,8 @@ Nothing here trains or reads a run; every function takes and returns pandas obje
 * :func:`with_references` - chance and ceiling rows under a retrieval table.
 * :func:`format_mean_std` / :func:`display_frame` - "12.34 ± 0.56" strings (shown by
   :func:`stella.report.display.show`).
-* :func:`side_by_side` - ours and the paper's numbers in adjacent columns, labelled by source.
+* :func:`side_by_side` - ours and the paper's numbers in adjacent columns, labelled by source;
+  :func:`metric_columns` - one metric of a wide retrieval table, both directions, as four columns.
 """
 from __future__ import annotations
 
@@ -174,6 +175,12 @@ def display_frame(means: pd.DataFrame, stds: pd.DataFrame | None = None, digits:
                 out.at[r, c] = format_mean_std(float(m) if m is not None else float("nan"),
                                                None if s is None else float(s), digits)
     return out
+
+
+def metric_columns(table: pd.DataFrame, metric: str = "avg") -> pd.DataFrame:
+    """One metric of a :func:`wide` retrieval table (``(direction, metric, A|F)`` columns) as the
+    :data:`AF_COLUMNS` of :func:`af_table` ("A→V A", "A→V F", "V→A A", "V→A F")."""
+    return pd.DataFrame({c: table[(c.split()[0], metric, c.split()[1])] for c in AF_COLUMNS}, index=table.index)
 
 
 def side_by_side(ours: pd.DataFrame, paper: pd.DataFrame, ours_label: str = "ours",

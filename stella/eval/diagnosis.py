@@ -83,8 +83,11 @@ def _mean_over(x: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
 @torch.no_grad()
 def _passes(model, avm, dataset, cfg: Config, past: dict[str, tuple[torch.Tensor, torch.Tensor] | None],
             temperatures, seed: int, batch_size: int, device):
-    """Yield (batch, truth, out, I, (past name, temperature), cfg', queries, generator) for every combination."""
-    g = torch.Generator().manual_seed(seed)
+    """Yield (batch, truth, out, I, (past name, temperature), cfg', queries, generator) for every combination.
+    The past queries are paired with the clips by their own generator (seed), the selections draw from the one
+    yielded (seed + 1), so every function pairs the same past queries with the same clips."""
+    g = torch.Generator().manual_seed(seed + 1)
+    g_pair = torch.Generator().manual_seed(seed)
     p = cfg.model.patch_size
     modes = [(m, m.training) for m in (model, avm)]
     for m, _ in modes:
@@ -101,7 +104,7 @@ def _passes(model, avm, dataset, cfg: Config, past: dict[str, tuple[torch.Tensor
                 if q is None:
                     qa = qv = None
                 else:
-                    rows = torch.randint(0, q[0].shape[0], (B,), generator=g)
+                    rows = torch.randint(0, q[0].shape[0], (B,), generator=g_pair)
                     qa, qv = q[0][rows].to(device), q[1][rows].to(device)
                 for temp in temperatures:
                     c = replace(cfg, selection=replace(cfg.selection, corr_temperature=temp, empty_memory="sample"))

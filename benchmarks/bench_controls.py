@@ -29,6 +29,7 @@ import torch
 
 from stella.config import load_config
 from stella.continual import METHODS
+from stella.continual.methods.oracle import truth_scores
 from stella.data import build_benchmark, sparsity
 from stella.eval.diagnosis import memory_queries, rca_frame, rca_summary
 from stella.report.claims import paired_verdict
@@ -107,6 +108,10 @@ def table_part(preset: str, seeds: list[int], results: str) -> None:
         mean_a = df[(df.label == label) & (df.direction == "A→V")]["A"].mean()
         cells = [_cell(paired(df, label, "DER++", d, "A")) for d in DIRS] + [_cell(paired(df, label, "DER++", "A→V", "F"))]
         print(f"  {label:<30} {mean_a:>10.1f} " + " ".join(f"{c:>24}" for c in cells))
+    same = [get_run(preset, "stella", s, RHO1, results).load_json("summary")
+            == get_run(preset, "derpp", s, [], results).load_json("summary") for s in seeds]
+    print(f"\nnull control: STELLA with rho = 1 has DER++'s summary.json, number for number, in {sum(same)} of "
+          f"{len(same)} seeds")
     print("\npairs (first minus second):")
     for ours, other in PAIRS:
         cells = [_cell(paired(df, ours, other, d, "A")) for d in DIRS] + [_cell(paired(df, ours, other, "A→V", "F"))]
@@ -134,10 +139,14 @@ def sparsity_part(preset: str, seeds: list[int], results: str) -> None:
     print(f"\nsparsity at {preset}, {len(seeds)} seeds (each level its own pre-training stage):")
     for level, ov in SPARSITY.items():
         cfg = load_config(preset, ov)
-        sp = sparsity(build_benchmark(cfg).tasks[0].eval, cfg.model.patch_size)
+        ds = build_benchmark(cfg).tasks[0].eval
+        sp = sparsity(ds, cfg.model.patch_size)
+        items = [ds[i] for i in range(len(ds))]
+        s_a, s_v = truth_scores(torch.stack([x["mask"] for x in items]), torch.stack([x["active"] for x in items]), cfg)
         df = scores(preset, rows, seeds, results, ov)
         cells = {f"{a} - Random {d}": _cell(paired(df, a, "Random", d, "A")) for a in ("STELLA", "Oracle") for d in DIRS}
-        print(f"  {level:<7} sounding video patches {sp['video_patches']:.2f}, active audio frames {sp['audio_frames']:.2f}"
+        print(f"  {level:<7} object patches {sp['video_patches']:.2f}, sounding-object patches while it sounds "
+              f"{float((s_v > 0).double().mean()):.2f}, active audio frames {sp['audio_frames']:.2f}"
               f" ({' '.join(ov) or 'the book'})")
         for k, v in cells.items():
             print(f"      {k:<22} {v}")

@@ -31,7 +31,7 @@ from stella.config import load_config
 from stella.continual import METHODS
 from stella.continual.methods.oracle import truth_scores
 from stella.data import build_benchmark, sparsity
-from stella.eval.diagnosis import memory_queries, rca_frame, rca_summary
+from stella.eval.diagnosis import c_values, memory_queries, rca_frame, rca_summary
 from stella.report.claims import paired_verdict
 from stella.report.runs import get_run, load_trained, run_config, seeds_for
 from stella.selection.budget import visible_tokens
@@ -132,6 +132,12 @@ def diagnosis_part(preset: str, seed: int, results: str) -> None:
                 "kept_sounding_rca", "kept_sounding_stella", "kept_sounding_random", "kept_active_rca",
                 "kept_active_stella", "kept_active_random"]
         print(s[cols].round(3).to_string(index=False))
+        cv = c_values(model, avm, ds, cfg, past={"memory": memory_queries(rd.path)}, seed=seed)
+        judged = cv[cv.C > 0].assign(group=lambda f: f.modality + ":" + f.target.map({True: "target", False: "other"}))
+        q = judged.groupby(["temperature", "group"])["C"].quantile([0.1, 0.5, 0.9]).unstack().round(3)
+        print("C of the judged patches with the memory's past queries (quantiles 0.1 / 0.5 / 0.9; target = sounding "
+              "video / active audio):")
+        print(q.to_string())
 
 
 def sparsity_part(preset: str, seeds: list[int], results: str) -> None:

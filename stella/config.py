@@ -21,6 +21,9 @@ ends byte-identical to an uninterrupted one) and ``run.results_dir`` (where the 
 threads (reductions split differently), so 0 (torch's default, the machine's core count) is only
 reproducible on one machine. ``run.device`` stays too: cpu and cuda kernels round differently
 ("auto" is hashed as written, whichever device it picks).
+Keys added after the book's run store was first built carry ``metadata={OMIT_AT_DEFAULT: True}``:
+:meth:`Config.to_dict` (so ``config.json`` and the run key) leaves them out while they hold their
+default, so every run keyed before they existed keeps its key and its directory.
 """
 from __future__ import annotations
 
@@ -38,6 +41,7 @@ import yaml
 
 PRESET_DIR = Path(__file__).parent / "presets"
 RUN_KEYS_NOT_HASHED = ("progress", "checkpoint_every", "results_dir")   # see the module docstring
+OMIT_AT_DEFAULT = "omit_at_default"     # field metadata: left out of to_dict (and the run key) at its default
 
 
 class ConfigError(ValueError):
@@ -125,6 +129,11 @@ class DataConfig:
     audio_roll: str = "free"          # Table 6 time shift: "free" (CAV-MAE: whole clip, breaks A-V timing),
                                       # "aligned" (whole video-frame segments, frames roll alike) or "none"
     seed: int = 0                     # the benchmark's own seed; fixed across training seeds
+    # Sparsity of the synthetic benchmark's audio-visual correlation (Fig. 2b), beside num_distractors (at most
+    # 8, the neutral pool): the sounding object's radius times object_scale, and a clip sounds in 1 .. max(1,
+    # floor(T * active_fraction)) of its T segments. Defaults: the benchmark as the book runs it.
+    object_scale: float = field(default=1.0, metadata={OMIT_AT_DEFAULT: True})
+    active_fraction: float = field(default=0.5, metadata={OMIT_AT_DEFAULT: True})
 
     def __post_init__(self) -> None:
         _check(self.dataset in ("synthetic", "tuxpaint", "manifest"), "data.dataset",
@@ -137,6 +146,9 @@ class DataConfig:
         _check(self.seed >= 0, "data.seed", f"a seed must be an integer >= 0, got {self.seed}")
         _check(self.num_distractors >= 0, "data.num_distractors", f"must be >= 0, got {self.num_distractors}")
         _check(self.noise_level >= 0, "data.noise_level", f"must be >= 0, got {self.noise_level}")
+        _check(0.0 < self.object_scale <= 2.0, "data.object_scale", f"must be in (0, 2], got {self.object_scale}")
+        _check(0.0 < self.active_fraction <= 1.0, "data.active_fraction",
+               f"must be in (0, 1], got {self.active_fraction}")
         _check((self.audio_norm_mean is None) == (self.audio_norm_std is None), "data.audio_norm_mean",
                f"set data.audio_norm_mean and data.audio_norm_std together or neither, got mean="
                f"{self.audio_norm_mean} and std={self.audio_norm_std}")
@@ -225,6 +237,9 @@ class ContinualConfig:
     esmer_alpha: float = 0.999
     esmer_r: float = 0.2
     ema_eval: str = "working"         # CLS-ER / ESMER: evaluate the "working" model (authors' code) or the "ema"
+    # Visible tokens of the baselines that train on full clips: "own" (mask model.mask_ratio of every patch) or
+    # "stella" (masked down to the count STELLA sees at this config, stella.selection.budget: the reverse control)
+    visible_budget: str = field(default="own", metadata={OMIT_AT_DEFAULT: True})
 
     def __post_init__(self) -> None:
         _check(self.memory_size >= 0, "continual.memory_size", f"must be >= 0, got {self.memory_size}")
@@ -244,6 +259,8 @@ class ContinualConfig:
             _check(0.0 <= getattr(self, k) <= 1.0, f"continual.{k}", f"must be in [0, 1], got {getattr(self, k)}")
         for k in ("der_alpha", "stella_alpha"):
             _check(getattr(self, k) >= 0.0, f"continual.{k}", f"must be >= 0, got {getattr(self, k)}")
+        _check(self.visible_budget in ("own", "stella"), "continual.visible_budget",
+               f"must be 'own' or 'stella', got {self.visible_budget!r}")
         _check(self.ema_eval in ("working", "ema"), "continual.ema_eval",
                f"must be 'working' or 'ema', got {self.ema_eval!r}")
         _check(self.mir_candidates >= 1, "continual.mir_candidates", f"must be >= 1, got {self.mir_candidates}")
@@ -358,8 +375,13 @@ class Config:
         return T * h * w
 
     def to_dict(self) -> dict[str, Any]:
+        """Every value, less the ``OMIT_AT_DEFAULT`` keys that hold their default (module docstring)."""
         d = dataclasses.asdict(self)
         d["continual"]["betas"] = list(d["continual"]["betas"])
+        for name, cls in SECTIONS.items():
+            for f in fields(cls):
+                if f.metadata.get(OMIT_AT_DEFAULT) and d[name][f.name] == f.default:
+                    del d[name][f.name]
         return d
 
     def with_overrides(self, overrides: Mapping[str, Any] | list[str]) -> "Config":

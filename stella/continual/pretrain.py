@@ -46,6 +46,7 @@ _KILL_AFTER_STEP = int(os.environ.get("STELLA_KILL_AFTER_PRETRAIN_STEP", "0"))  
 
 _DATA_KEYS = ("dataset", "seed", "sample_rate", "num_frames", "image_size", "audio_frames", "mel_bins",
               "num_distractors", "noise_level", "augment", "audio_roll", "audio_norm_mean", "audio_norm_std")
+_LATE_DATA_KEYS = ("object_scale", "active_fraction")     # in the key only when set (config.OMIT_AT_DEFAULT)
 
 
 def pretrain_spec(cfg: Config) -> dict[str, Any] | None:
@@ -62,6 +63,7 @@ def pretrain_spec(cfg: Config) -> dict[str, Any] | None:
         return None
     skip = {"checkpoint"} | ({"manifest"} if p.source == "synthetic" else {"classes", "clips_per_class"})
     data = {k: getattr(cfg.data, k) for k in _DATA_KEYS}
+    data.update({k: v for k, v in cfg.to_dict()["data"].items() if k in _LATE_DATA_KEYS})
     if p.source == "manifest":
         data.update(benchmark=cfg.data.benchmark, category_csv=cfg.data.category_csv)
     return {"model": dataclasses.asdict(cfg.model), "data": data,

@@ -56,6 +56,10 @@ def resolve_method_config(cfg: Config) -> Config:
         raise ValueError(f"continual.method: unknown method {name!r} (known: {', '.join(METHODS)})")
     cls = METHODS[name]
     cont = cfg.continual
+    if cont.visible_budget != "own" and not cls.masks_full_clips:
+        full = ", ".join(m for m, c in METHODS.items() if c.masks_full_clips)
+        raise ConfigError(f"continual.visible_budget: {cont.visible_budget!r} applies to the methods that train on full "
+                          f"clips ({full}), not to {name!r}")
     if cls.batch_multiplier != 1.0 and cont.batch_multiplier == 1.0:
         cont = replace(cont, batch_multiplier=cls.batch_multiplier)
     return replace(cfg, continual=cont)

@@ -160,9 +160,9 @@ def segment_bounds(audio_frames: int, num_frames: int) -> np.ndarray:
     return np.round(np.linspace(0, audio_frames, num_frames + 1)).astype(int)
 
 
-def _on_segments(rng: np.random.Generator, T: int) -> np.ndarray:
-    """(T,) bool: a random 1 .. max(1, T // 2) of the segments sound."""
-    k = int(rng.integers(1, max(1, T // 2) + 1))
+def _on_segments(rng: np.random.Generator, T: int, active_fraction: float = 0.5) -> np.ndarray:
+    """(T,) bool: a random 1 .. max(1, floor(T * active_fraction)) of the segments sound (T // 2 by default)."""
+    k = int(rng.integers(1, max(1, int(T * active_fraction)) + 1))
     on = np.zeros(T, dtype=bool)
     on[rng.choice(T, size=k, replace=False)] = True
     return on
@@ -254,8 +254,13 @@ def _paint(frames: np.ndarray, obj: VisualObject, cy: np.ndarray, cx: np.ndarray
 
 def render_clip(classes: Sequence[SyntheticClass], neutral: Sequence[VisualObject], label: int,
                 key: Sequence[int], *, num_frames: int, image_size: int, audio_frames: int, sample_rate: int,
-                num_distractors: int, noise_level: float, audio_only: bool = False) -> dict:
+                num_distractors: int, noise_level: float, audio_only: bool = False, object_scale: float = 1.0,
+                active_fraction: float = 0.5) -> dict:
     """One clip of class ``label``; deterministic in ``key`` (module docstring).
+
+    Sparsity knobs (``data.*``): ``num_distractors`` silent objects (at most NEUTRAL_OBJECTS), the sounding
+    object's radius times ``object_scale`` (in (0, 2]), sound in at most ``active_fraction`` of the segments.
+    The defaults draw the same random numbers and give the same clip as before these knobs existed.
 
     Returns wave (S,) float32, events [(start, end) s] and ``on`` (T,) bool (which segments sound),
     and unless ``audio_only``: frames (T, H, W, 3) float32 in [0, 1], mask (T, H, W) bool of the
@@ -264,7 +269,7 @@ def render_clip(classes: Sequence[SyntheticClass], neutral: Sequence[VisualObjec
     cls = classes[label]
     n = num_samples_for_frames(audio_frames, sample_rate)
     T, S = num_frames, image_size
-    on = _on_segments(np.random.default_rng([*key, 1]), T)
+    on = _on_segments(np.random.default_rng([*key, 1]), T, active_fraction)
     events = _events(on, segment_bounds(audio_frames, T))
     wave = _waveform(np.random.default_rng([*key, 2]), cls.sound, events, n, sample_rate, noise_level)
     out = {"wave": wave, "events": events, "on": on}
@@ -284,7 +289,7 @@ def render_clip(classes: Sequence[SyntheticClass], neutral: Sequence[VisualObjec
         v = rng.uniform(-0.06, 0.06, size=2) * S
         path = np.clip(p0 + np.arange(T)[:, None] * v, r, S - r)                # (T, 2)
         _paint(frames, neutral[int(d)], path[:, 0], path[:, 1], np.full(T, r), np.full(T, 0.8))
-    r0 = rng.uniform(0.12, 0.16) * S
+    r0 = rng.uniform(0.12, 0.16) * S * object_scale
     r = r0 * np.where(on, LIT_SCALE, 1.0)
     margin = LIT_SCALE * r0
     jumps = rng.uniform(-0.15, 0.15, size=(T, 2)) * S * onsets[:, None]
@@ -304,7 +309,8 @@ def shuffled_order(num_tasks: int) -> list[int]:
 
 def _render_kwargs(d) -> dict:
     return dict(num_frames=d.num_frames, image_size=d.image_size, audio_frames=d.audio_frames,
-                sample_rate=d.sample_rate, num_distractors=d.num_distractors, noise_level=d.noise_level)
+                sample_rate=d.sample_rate, num_distractors=d.num_distractors, noise_level=d.noise_level,
+                object_scale=d.object_scale, active_fraction=d.active_fraction)
 
 
 def build_synthetic(cfg) -> "Benchmark":

@@ -1,7 +1,8 @@
 """The trainer's entry points: one call per batch runs Eq. 2-6 / Algorithm 1 under a strategy.
 
 The strategy is an argument, not a config value: every method passes its own ``Method.strategy``
-("stella", the Table 3 ablations "lpis" / "rca" / "random" / "mats", or "none" for the baselines,
+("stella", the Table 3 ablations "lpis" / "rca" / "random" / "mats", the controls "oracle" /
+"anti-oracle" that select from ground-truth scores passed as I_a, I_v, or "none" for the baselines,
 which keeps every patch); it defaults to "stella", the paper's method.
 
 `select` handles the current batch (Algorithm 2 lines 2-8): importance (Eq. 2), pooled queries
@@ -26,6 +27,7 @@ from stella.config import Config
 
 from .correlation import correlation_scores, past_query_set, pooled_queries
 from .importance import importance_scores, kappa, uniform_importance
+from .oracle import TRUTH_STRATEGIES, oracle_selection
 from .sampling import select_audio, select_topk, select_video
 from .variants import AVM_STRATEGIES, STRATEGIES, ablate_scores, energy_scores, mats_selection, motion_scores, \
     normalise_scores, random_selection
@@ -98,7 +100,8 @@ def select_from_scores(cfg: Config, I_a: Tensor, I_v: Tensor, C_a: Tensor, C_v: 
     """PICK with given scores (Algorithm 2 lines 7-8): I_a, C_a (B, M), I_v, C_v (B, N) -> Selection
     (q_hat None). Used for replayed samples with their stored I^p, C^p. Strategy "none" keeps all,
     "random" ignores the scores, "mats" samples proportionally to the stored score with the audio
-    chunk constraint off, stella/lpis/rca use Algorithm 1 with cfg.selection.audio_mode for audio and
+    chunk constraint off, "oracle" / "anti-oracle" read I_a, I_v as ground-truth scores
+    (:mod:`stella.selection.oracle`), stella/lpis/rca use Algorithm 1 with cfg.selection.audio_mode for audio and
     Eq. 5 for video. Random draws: audio first, then video."""
     sc = cfg.selection
     B, M = I_a.shape
@@ -113,6 +116,9 @@ def select_from_scores(cfg: Config, I_a: Tensor, I_v: Tensor, C_a: Tensor, C_v: 
         idx_v = random_selection(B, N, kv, generator, dev)
     elif strategy == "mats":
         idx_a, idx_v = mats_selection(I_a, ka, generator), mats_selection(I_v, kv, generator)
+    elif strategy in TRUTH_STRATEGIES:
+        idx_a, idx_v = oracle_selection(I_a, I_v, grid, ka, kv, sc.chunk_size, generator,
+                                        anti=strategy == "anti-oracle", mode=sc.audio_mode, trim=sc.chunk_trim)
     else:
         idx_a = select_audio(I_a, C_a, grid, ka, sc.chunk_size, generator, sc.audio_mode, sc.chunk_trim)
         idx_v = select_video(I_v, C_v, kv, generator)
@@ -132,7 +138,8 @@ def select(cfg: Config, avm_out: Any, I_a: Tensor | None, I_v: Tensor | None,
     q_hat_past_a, q_hat_past_v (R, H, d): the replayed samples' stored pooled queries, or None /
     R = 0 for an empty memory; combined per cfg.selection.past_queries ("paired" / "mean").
     patches_a (B, M, P_a), patches_v (B, N, P_v): raw patches, needed for "mats" only.
-    For none/random/mats no AVM is needed (avm_out may be None) and q_hat stays None.
+    For none/random/mats no AVM is needed (avm_out may be None) and q_hat stays None; oracle /
+    anti-oracle need no AVM either but the ground-truth scores as I_a, I_v.
     Fidelity switches (cfg.selection): ``corr_temperature`` "beta" scales Eq. 4's logits by
     1/(beta sqrt d) as the paper's mu does, "sqrt_d" by 1/sqrt d as the authors' code does;
     ``empty_memory`` "topk" replaces the sampling by the deterministic top-kappa of I for both
@@ -142,6 +149,11 @@ def select(cfg: Config, avm_out: Any, I_a: Tensor | None, I_v: Tensor | None,
     """
     sc = cfg.selection
     _check_strategy(strategy)
+    if strategy in TRUTH_STRATEGIES:
+        if I_a is None or I_v is None:
+            raise ValueError(f"select: strategy {strategy!r} needs the ground-truth scores as I_a (B, M) and I_v (B, N)")
+        return select_from_scores(cfg, I_a, I_v, torch.zeros_like(I_a), torch.zeros_like(I_v), generator,
+                                  strategy=strategy)
     if strategy not in AVM_STRATEGIES:
         if strategy == "mats":
             if patches_a is None or patches_v is None:

@@ -12,7 +12,8 @@ Table 3 compares STELLA with
   * "rca": STELLA without LPIS in the sampling: Eq. 3-4 still use the AVM importance to pool the
     queries and pick the judged keys (with a uniform I every tie would keep the first kappa indices),
     but Eq. 5 / Algorithm 1 sample from a uniform I = 1/L, with the RCA exclusions.
-Fig. 9b's audio variants ("frequency", "none") are `rank_audio` modes in sampling.py.
+Fig. 9b's audio variants ("frequency", "none") are `rank_audio` modes in sampling.py. The controls
+"oracle" / "anti-oracle" (ground truth first / last) live in oracle.py.
 """
 from __future__ import annotations
 
@@ -20,9 +21,10 @@ import torch
 from torch import Tensor
 
 from .importance import uniform_importance
+from .oracle import TRUTH_STRATEGIES
 from .sampling import rank_video
 
-STRATEGIES = ("none", "stella", "lpis", "rca", "random", "mats")
+STRATEGIES = ("none", "stella", "lpis", "rca", "random", "mats") + TRUTH_STRATEGIES
 AVM_STRATEGIES = ("stella", "lpis", "rca")      # the ones that score patches with the AVM (Eq. 1-4)
 
 

@@ -17,6 +17,7 @@ from stella.config import Config
 from stella.continual.distributed import DistInfo
 from stella.continual.memory import ReservoirMemory
 from stella.selection import AVM_STRATEGIES, STRATEGIES
+from stella.selection.budget import full_clip_visible
 
 METHODS: dict[str, type["Method"]] = {}
 
@@ -61,7 +62,9 @@ class Method:
     (one of ``selection.STRATEGIES``; "none" keeps every patch); ``needs_avm``, whether it trains
     and uses the AVM (the trainer gives it the AVM optimiser only then); ``uses_memory``;
     ``joint``, the trainer streams the union of all tasks as one task (Multitask);
-    ``batch_multiplier``, the stream batch is ``continual.batch_size`` times it (STELLA++).
+    ``batch_multiplier``, the stream batch is ``continual.batch_size`` times it (STELLA++);
+    ``masks_full_clips``, it trains through :meth:`forward` on full clips, so the reverse control
+    ``continual.visible_budget = "stella"`` (STELLA's visible-token count) applies to it.
     ``observe`` is abstract: Finetune is the plain sequential pre-training."""
 
     name = "base"
@@ -71,6 +74,7 @@ class Method:
     joint = False              # Multitask: the stream is the union of all tasks
     needs_avm = False
     batch_multiplier = 1.0     # STELLA++ spends the memory saving on a larger batch
+    masks_full_clips = True    # trains through Method.forward (continual.visible_budget applies)
 
     def __init__(self, ctx: Context):
         self.ctx = ctx
@@ -107,8 +111,12 @@ class Method:
         return self.memory.sample(self.replay_size, self.ctx.gen_memory, self.ctx.device)
 
     def forward(self, audio: torch.Tensor, video: torch.Tensor):
-        """Training pass of the backbone on full clips (DDP-synchronised under torchrun)."""
-        return self.ctx.net("full", audio, video, generator=self.ctx.gen_mask)
+        """Training pass of the backbone on full clips (DDP-synchronised under torchrun); with
+        ``continual.visible_budget = "stella"`` masked down to STELLA's visible count (stella.selection.budget)."""
+        na, nv = full_clip_visible(self.cfg)
+        if na is None:
+            return self.ctx.net("full", audio, video, generator=self.ctx.gen_mask)
+        return self.ctx.net("full", audio, video, generator=self.ctx.gen_mask, num_visible_a=na, num_visible_v=nv)
 
     def forward_patches(self, xa, xv, pos_a, pos_v, **kw):
         """Training pass on selected patches X^ with their positions (Eq. 6)."""

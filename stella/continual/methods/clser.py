@@ -49,6 +49,7 @@ def true_pair_probs(c_a: torch.Tensor, c_v: torch.Tensor, tau: float) -> tuple[t
 @register("clser")
 class CLSER(ER):
     summary = "CLS-ER: ER + consistency to the more confident of a plastic and a stable EMA model (Arani 2022)"
+    masks_full_clips = False   # trains on functional.masked_inputs (fixed masks shared with its EMA teachers)
     select_by = "contrastive"      # or "reconstruction"
 
     def __init__(self, ctx):

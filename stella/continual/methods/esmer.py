@@ -51,6 +51,7 @@ def error_weights(loss: torch.Tensor, mu: float, beta: float) -> tuple[torch.Ten
 @register("esmer")
 class ESMER(ER):
     summary = "ESMER: ER with error-sensitive loss weighting and memory + semantic-memory consistency (Sarfraz 2023)"
+    masks_full_clips = False   # trains on functional.masked_inputs (fixed masks shared with its EMA teachers)
 
     def __init__(self, ctx):
         super().__init__(ctx)

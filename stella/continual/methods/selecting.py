@@ -24,6 +24,7 @@ class SelectingMethod(Method):
     uses_memory = True
     strategy = "stella"
     needs_avm = True
+    masks_full_clips = False
 
     def scores(self, audio: torch.Tensor, video: torch.Tensor):
         """AVM pass on the full, unmasked clip (Eq. 1-2); returns (o_a, o_v, avm_out, I_a, I_v)."""

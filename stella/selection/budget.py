@@ -1,0 +1,112 @@
+"""Token budgets: how many audio / video patches of one clip a method keeps, shows the encoder, and
+reconstructs (sections 4.3 and 5.1, appendix C, Eq. 8; the book's token-budget table).
+
+A method that trains on full clips (strategy "none") keeps all M audio and N video patches and masks
+``model.mask_ratio`` of them: visible = ``default_num_visible(M, r)``. A selecting method keeps
+kappa_a = kappa(M, rho_a), kappa_v = kappa(N, rho_v) and masks, after the selection,
+  * ``selection.mask_of = "selected"``: r of the kept set, visible = default_num_visible(kappa, r);
+  * ``selection.mask_of = "full"``: down to the full-length count (the authors' code),
+    visible = min(max(1, round((1 - r) L)), kappa - 1).
+The reverse control ``continual.visible_budget = "stella"`` masks a full-clip method down to the count
+STELLA sees at the same config (its reconstruction targets stay every other patch). Replayed clips get
+the same counts as current ones under every method here.
+"""
+from __future__ import annotations
+
+import argparse
+
+from stella.config import Config
+from stella.models.masking import default_num_visible
+
+from .importance import kappa
+
+
+def _check(strategy: str) -> None:
+    from .variants import STRATEGIES
+
+    if strategy not in STRATEGIES:
+        raise ValueError(f"visible_tokens: unknown strategy {strategy!r} (known: {', '.join(STRATEGIES)})")
+
+
+def selected_visible(cfg: Config) -> tuple[int, int]:
+    """(visible_a, visible_v) per clip of a selecting method (STELLA, its ablations, the oracle) at ``cfg``."""
+    r = cfg.model.mask_ratio
+    M, N = cfg.num_audio_patches, cfg.num_video_patches
+    ka, kv = kappa(M, cfg.selection.rho_a), kappa(N, cfg.selection.rho_v)
+    if cfg.selection.mask_of == "full":
+        keep = 1.0 - r
+        return (max(1, min(max(1, round(keep * M)), ka - 1)), max(1, min(max(1, round(keep * N)), kv - 1)))
+    return default_num_visible(ka, r), default_num_visible(kv, r)
+
+
+def full_clip_visible(cfg: Config) -> tuple[int | None, int | None]:
+    """The ``num_visible`` a full-clip method passes to the model: None (the model's default, mask r of every
+    patch) unless ``continual.visible_budget`` is "stella", then STELLA's count at ``cfg``."""
+    if cfg.continual.visible_budget == "stella":
+        return selected_visible(cfg)
+    return None, None
+
+
+def visible_tokens(cfg: Config, strategy: str) -> dict[str, int]:
+    """Per clip (current and replayed alike): ``kept_{a,v}`` patches the method trains on, ``visible_{a,v}`` the
+    encoder sees, ``masked_{a,v}`` reconstruction targets (kept - visible), for a method of ``strategy``
+    (its class trait) at ``cfg``."""
+    _check(strategy)
+    M, N = cfg.num_audio_patches, cfg.num_video_patches
+    r = cfg.model.mask_ratio
+    if strategy == "none":
+        ka, kv = M, N
+        na, nv = full_clip_visible(cfg)
+        va = default_num_visible(M, r) if na is None else na
+        vv = default_num_visible(N, r) if nv is None else nv
+    else:
+        ka, kv = kappa(M, cfg.selection.rho_a), kappa(N, cfg.selection.rho_v)
+        va, vv = selected_visible(cfg)
+    return {"kept_a": ka, "kept_v": kv, "visible_a": va, "visible_v": vv, "masked_a": ka - va, "masked_v": kv - vv}
+
+
+def budget_rows(cfg: Config, methods: list[str]) -> list[dict]:
+    """One row per method: its name, strategy and :func:`visible_tokens` at ``cfg`` (the method's class gives
+    the strategy; ``continual.visible_budget`` is applied to the full-clip methods only)."""
+    from stella.continual.methods import METHODS
+
+    rows = []
+    for m in methods:
+        if m not in METHODS:
+            raise ValueError(f"budget_rows: unknown method {m!r} (known: {', '.join(METHODS)})")
+        strategy = METHODS[m].strategy
+        c = cfg if METHODS[m].masks_full_clips or strategy != "none" else cfg.with_overrides(["continual.visible_budget=own"])
+        rows.append({"method": m, "strategy": strategy, **visible_tokens(c, strategy)})
+    return rows
+
+
+def format_budget(rows: list[dict]) -> str:
+    """The rows of :func:`budget_rows` as a plain-text table: method, kept / visible / masked audio and video."""
+    head = f"{'method':<12} {'strategy':<11} {'kept a/v':>9} {'visible a/v':>12} {'masked a/v':>11}"
+    lines = [head, "-" * len(head)]
+    for r in rows:
+        lines.append(f"{r['method']:<12} {r['strategy']:<11} {r['kept_a']:>4}/{r['kept_v']:<4} "
+                     f"{r['visible_a']:>7}/{r['visible_v']:<4} {r['masked_a']:>6}/{r['masked_v']:<4}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m stella.selection.budget --preset cpu --set selection.rho_v=0.75 ...``: prints the table."""
+    from stella.config import load_config
+
+    ap = argparse.ArgumentParser(description=main.__doc__)
+    ap.add_argument("--preset", default="cpu")
+    ap.add_argument("--methods", default="derpp,er,random,stella,rca,oracle")
+    ap.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE")
+    args = ap.parse_args(argv)
+    cfg = load_config(args.preset, args.set)
+    print(f"preset {args.preset}: M = {cfg.num_audio_patches} audio, N = {cfg.num_video_patches} video patches per clip"
+          + (f"; {' '.join(args.set)}" if args.set else ""))
+    print(format_budget(budget_rows(cfg, [m.strip() for m in args.methods.split(",") if m.strip()])))
+
+
+if __name__ == "__main__":
+    main()
+
+
+__all__ = ["selected_visible", "full_clip_visible", "visible_tokens", "budget_rows", "format_budget"]

@@ -16,7 +16,8 @@ from stella.continual.pretrain import pretrain_key
 from stella.data.synthetic import make_classes, render_clip
 from stella.models import build_model
 from stella.selection import kappa, oracle_selection, select, select_from_scores
-from stella.selection.budget import budget_rows, format_budget, visible_tokens
+from stella.continual.budget import budget_rows, format_budget
+from stella.selection.budget import visible_tokens
 
 _real_build_benchmark = trainer_mod.build_benchmark
 _BENCH: dict = {}

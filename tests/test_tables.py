@@ -191,3 +191,10 @@ def test_lower_is_better_columns():
     assert T.lower_is_better(("A→V", "avg", "F")) and T.lower_is_better(("A→V", "MdR"))
     assert T.lower_is_better("peak_mb") and T.lower_is_better("R@1 F")
     assert not T.lower_is_better(("A→V", "avg", "A")) and not T.lower_is_better("throughput")
+
+
+def test_verdict_colours_cover_every_verdict_in_order():
+    from stella.report.claims import VERDICTS
+    from stella.report.display import VERDICT_CSS
+
+    assert tuple(VERDICT_CSS) == VERDICTS          # show_families counts the verdicts in this order

@@ -153,11 +153,9 @@ def show_claims(claims: pd.DataFrame, caption: str | None = None):
 def show_families(families: pd.DataFrame, caption: str | None = None):
     """The families table (:func:`stella.report.verdicts.family_table`), narrow enough for a page: the
     family's verdict (coloured), the family and its members' verdicts counted in one column."""
-    from stella.report.claims import VERDICTS
-
     view = pd.DataFrame({"verdict": families["family verdict"], "family of claims": families["family"],
                          "hold / contradicted / equivalent / inconclusive / not tested": [
-                             " / ".join(str(int(r[v])) for v in VERDICTS) for _, r in families.iterrows()]})
+                             " / ".join(str(int(r[v])) for v in VERDICT_CSS) for _, r in families.iterrows()]})
     styler = view.style.hide(axis="index").map(lambda v: VERDICT_CSS.get(v, ""), subset=["verdict"])
     return styler.set_caption(caption) if caption else styler
 

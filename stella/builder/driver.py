@@ -194,17 +194,25 @@ def build_book(preset: str = "cpu", root: Path = REPO, stage: Path | None = None
     from stella.builder.prefetch import default_jobs, prefetch_runs
 
     jobs = default_jobs(preset) if jobs is None else jobs
+    timings = {"preset": preset, "jobs": jobs, "only": only, "phases": {}, "notebooks": {}, "runs": {}}
+    t_build = time.perf_counter()
     if not only and jobs > 1:
-        prefetch_runs(preset, results, jobs)
+        prefetch_runs(preset, results, jobs, timings=timings)
     failures, seconds = execute_notebooks(paths, build_root / "book" / "notebooks",
                                           notebook_parameters(preset, results, root), cwd=root,
                                           results=results, progress=progress)
     print(f"{len(seconds)} notebook(s) executed in {duration(sum(seconds.values()))}")
+    timings["notebooks"] = {k: round(v, 2) for k, v in seconds.items()}
+    timings["phases"]["notebooks"] = round(sum(seconds.values()), 2)
     if failures:
         raise BookBuildError("notebook(s) failed:\n" + "\n".join(f"  {f}" for f in failures))
     if only:
+        write_timings(build_root, timings, t_build)
         return build_root / "book" / "notebooks"
+    t0 = time.perf_counter()
     index = run_jupyter_book(build_root)
+    timings["phases"]["jupyter-book build"] = round(time.perf_counter() - t0, 2)
+    write_timings(build_root, timings, t_build)
     machine = [str(p) for d in (root, build_root, results) for p in {d.absolute(), d.resolve()}] + [f"{Path.home()}/"]
     check_built(index.parent, machine)
     if print_view:
@@ -213,6 +221,23 @@ def build_book(preset: str = "cpu", root: Path = REPO, stage: Path | None = None
         pdf = print_to_pdf(page, build_root / "book" / "_build" / "pdf" / "stella-book.pdf")
         print(f"pdf: {pdf}" if pdf else "pdf: not built, no Chromium on PATH (Debian: apt-get install chromium)")
     return index
+
+
+def timings_path(root: Path, preset: str) -> Path:
+    """Where :func:`build_book` records its phases: ``book/_build/timings-<preset>.json``."""
+    return root / "book" / "_build" / f"timings-{preset}.json"
+
+
+def write_timings(root: Path, timings: dict, t_build: float) -> None:
+    """Record the build's phases (seconds: pre-training stages, runs, notebooks, jupyter-book; each
+    notebook; each run the prefetch trained) for ``benchmarks/bench_book.py``."""
+    from stella.store import atomic_write_json
+
+    timings["phases"]["total"] = round(time.perf_counter() - t_build, 2)
+    timings["finished"] = time.strftime("%Y-%m-%d %H:%M:%S %Z")
+    path = timings_path(root, timings["preset"])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(path, timings)
 
 
 def build_print_view(root: Path, machine: list[str]) -> Path:

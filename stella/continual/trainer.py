@@ -29,6 +29,7 @@ import torch.distributed as dist
 from tqdm import tqdm
 
 from stella.config import Config, ConfigError
+from stella.continual import worker_cache
 from stella.continual.distributed import DistInfo, wrap_ddp
 from stella.continual.methods import METHODS
 from stella.continual.methods.base import Context
@@ -94,7 +95,7 @@ class Trainer:
         random.seed(seed)
         np.random.seed(seed % 2**32)
         torch.manual_seed(seed)
-        self.bench = build_benchmark(cfg)
+        self.bench = worker_cache.benchmark(cfg, build_benchmark)         # built afresh unless a prefetch worker keeps it
         if len(self.bench.tasks) != cfg.data.num_tasks:
             raise ConfigError(f"data.num_tasks: {cfg.data.num_tasks} tasks configured, the {self.bench.name} "
                               f"benchmark has {len(self.bench.tasks)}")

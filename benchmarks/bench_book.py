@@ -100,11 +100,11 @@ def imports_cost(python: str = sys.executable) -> dict[str, float]:
                           capture_output=True, text=True)
     top: dict[str, float] = {}
     for line in proc.stderr.splitlines():
-        m = re.match(r"import time:\s+\d+ \|\s+(\d+) \|( *)(\S+)", line)
-        if m and len(m.group(2)) <= 2 and "." not in m.group(3):         # top-level packages only
-            top[m.group(3)] = top.get(m.group(3), 0.0) + int(m.group(1)) / 1e6
+        m = re.match(r"import time:\s+\d+ \|\s+(\d+) \| *(\S+)$", line)
+        if m and "." not in m.group(2) and m.group(2) != "stella":          # a package's own top module
+            top[m.group(2)] = top.get(m.group(2), 0.0) + int(m.group(1)) / 1e6
     for name, s in sorted(top.items(), key=lambda kv: -kv[1])[:6]:
-        out[f"  of which {name}"] = s
+        out[f"  of which {name} (cumulative, nested packages overlap)"] = s
     return out
 
 
@@ -240,6 +240,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--pretrain-from", default=None, help="a store's pretrain/ folder to copy (skips computing it)")
     ap.add_argument("--repeat", type=int, default=2, help="runs per method in this process (seeds seed, seed+1 ...)")
     ap.add_argument("--phases-only", action="store_true")
+    ap.add_argument("--cold", action="store_true", help="no per-process caches (stella.continual.worker_cache) "
+                    "between the runs of this process; default: kept, as in `stella book`'s prefetch workers")
     ap.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE")
     args = ap.parse_args(argv)
     if not args.phases_only:
@@ -253,6 +255,10 @@ def main(argv: list[str] | None = None) -> None:
         cfg = load_config(args.preset, args.set)
         torch.set_num_threads(cfg.run.num_threads or torch.get_num_threads())
         seed = cfg.run.seed if args.seed is None else args.seed
+        if not args.cold:
+            from stella.continual import worker_cache
+
+            worker_cache.enable()
         with tempfile.TemporaryDirectory(prefix="stella-bench-book-") as tmp:
             root = Path(tmp)
             if args.pretrain_from:
@@ -263,7 +269,8 @@ def main(argv: list[str] | None = None) -> None:
                     rows[f"{m} #{k + 1}"] = time_run(args.preset, m, seed + k, args.set, root)
                     print(f"  {m} seed {seed + k}: {rows[f'{m} #{k + 1}']['total']:.1f} s", flush=True)
         print(f"\none run at {args.preset} {' '.join(args.set)} ({cfg.run.num_threads or 'default'} thread(s)), "
-              "seconds per part; #2 and later ran in the same process as #1:")
+              "seconds per part; #2 and later ran in the same process as #1"
+              + (" (no per-process caches):" if args.cold else " (benchmark and weights kept, as in a prefetch worker):"))
         print_runs(rows)
     print()
     book_phases(args.preset)

@@ -92,10 +92,42 @@ def _progress_channel(stem: str, bar, enabled: bool):
         os.unlink(path)
 
 
+THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+
+
+def kernel_threads(preset: str) -> int:
+    """Threads of a notebook kernel at ``preset``: ``run.num_threads`` (0: the libraries' default)."""
+    from stella.config import load_config
+
+    return load_config(preset).run.num_threads
+
+
+@contextmanager
+def _thread_env(threads: int):
+    """``OMP_NUM_THREADS`` & co. set to ``threads`` for the kernels started inside (0: left as they are).
+
+    Kernels inherit the driver's environment; torch, MKL and OpenBLAS read these when they load, so
+    the probes and figures of a chapter run on the threads the preset pins, like its runs: on a busy
+    machine, two OpenMP threads of one kernel sharing two busy cores wait on each other at every
+    parallel region (chapter 08: 26 min instead of 4.4, issue 20)."""
+    before = {v: os.environ.get(v) for v in THREAD_VARS}
+    if threads:
+        os.environ.update({v: str(threads) for v in THREAD_VARS})
+    try:
+        yield
+    finally:
+        for v, old in before.items():
+            if old is None:
+                os.environ.pop(v, None)
+            else:
+                os.environ[v] = old
+
+
 def execute_notebooks(paths: list[Path], out_dir: Path, parameters: dict, cwd: Path, results: Path,
-                      progress: bool = True) -> tuple[list[NotebookFailure], dict[str, float]]:
-    """Run each notebook with papermill into ``out_dir`` and prepare it for the book
-    (``pages.prepare_page``); return failures and seconds per notebook."""
+                      progress: bool = True, threads: int = 0) -> tuple[list[NotebookFailure], dict[str, float]]:
+    """Run each notebook with papermill into ``out_dir`` (each kernel with ``threads`` OpenMP / torch
+    threads, 0: the default) and prepare it for the book (``pages.prepare_page``); return failures and
+    seconds per notebook."""
     import papermill as pm
     from papermill.exceptions import PapermillExecutionError
     from tqdm.auto import tqdm
@@ -108,7 +140,7 @@ def execute_notebooks(paths: list[Path], out_dir: Path, parameters: dict, cwd: P
     for i, nb in enumerate(bar, 1):
         bar.set_postfix_str(nb.stem)
         t0 = time.perf_counter()
-        with _progress_channel(nb.stem, bar, progress) as runs:
+        with _progress_channel(nb.stem, bar, progress) as runs, _thread_env(threads):
             try:
                 pm.execute_notebook(str(nb), str(out_dir / nb.name), parameters=parameters,
                                     kernel_name="python3", cwd=str(cwd), progress_bar=False,
@@ -180,7 +212,8 @@ def build_book(preset: str = "cpu", root: Path = REPO, stage: Path | None = None
                progress: bool = True, print_view: bool = False, jobs: int | None = None) -> Path:
     """Execute all notebooks at ``preset`` and build the book; return the path of index.html.
 
-    The runs the notebooks will ask for are trained first, ``jobs`` at a time
+    Every kernel runs on the preset's ``run.num_threads`` (:func:`kernel_threads`). The runs the
+    notebooks will ask for are trained first, ``jobs`` at a time
     (:func:`stella.builder.prefetch.prefetch_runs`; default: one per core for a preset that pins
     ``run.num_threads``, else 1), except with ``only``. ``print_view`` also builds the whole book as one page (``book/_build/singlehtml/index.html``)
     for printing or saving as PDF from a browser."""
@@ -200,7 +233,7 @@ def build_book(preset: str = "cpu", root: Path = REPO, stage: Path | None = None
         prefetch_runs(preset, results, jobs, timings=timings)
     failures, seconds = execute_notebooks(paths, build_root / "book" / "notebooks",
                                           notebook_parameters(preset, results, root), cwd=root,
-                                          results=results, progress=progress)
+                                          results=results, progress=progress, threads=kernel_threads(preset))
     print(f"{len(seconds)} notebook(s) executed in {duration(sum(seconds.values()))}")
     timings["notebooks"] = {k: round(v, 2) for k, v in seconds.items()}
     timings["phases"]["notebooks"] = round(sum(seconds.values()), 2)

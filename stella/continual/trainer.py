@@ -110,9 +110,10 @@ class Trainer:
         model, avm = model.to(self.device), avm.to(self.device)
         c = cfg.continual
         method_cls = METHODS[c.method]
-        opt = torch.optim.Adam(model.parameters(), lr=c.lr, betas=tuple(c.betas), weight_decay=c.weight_decay)
+        fused = {"fused": True} if c.fused_adam else {}      # off by default: the stored runs used the loop
+        opt = torch.optim.Adam(model.parameters(), lr=c.lr, betas=tuple(c.betas), weight_decay=c.weight_decay, **fused)
         avm_opt = torch.optim.Adam(avm.parameters(), lr=c.avm_lr, betas=tuple(c.betas),
-                                   weight_decay=c.weight_decay) if method_cls.needs_avm else None
+                                   weight_decay=c.weight_decay, **fused) if method_cls.needs_avm else None
         gdev = self.device if self.device.type == "cuda" else "cpu"
         self.ctx = Context(cfg=cfg, model=model, avm=avm, opt=opt, avm_opt=avm_opt, device=self.device,
                            gen_mask=torch.Generator(gdev).manual_seed(seed + 1),

@@ -369,13 +369,7 @@ class Config:
     def key_dict(self) -> dict[str, Any]:
         """What the run key hashes: :meth:`to_dict` without ``RUN_KEYS_NOT_HASHED`` (module docstring) and
         without the switches of ``HASHED_UNLESS_DEFAULT`` left at their default."""
-        d = self.to_dict()
-        for k in RUN_KEYS_NOT_HASHED:
-            del d["run"][k]
-        for (section, k), default in HASHED_UNLESS_DEFAULT.items():
-            if d[section][k] == default:
-                del d[section][k]
-        return d
+        return hashed_part(self.to_dict())
 
     def digest(self, version: str | None = None) -> str:
         """Run key: a hash of the resolved config (less the run.* keys that cannot change results) and the
@@ -384,6 +378,20 @@ class Config:
 
         payload = json.dumps({"config": self.key_dict(), "version": version or __version__}, sort_keys=True)
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def hashed_part(d: Mapping[str, Any]) -> dict[str, Any]:
+    """The part of a config dict (:meth:`Config.to_dict`, or a stored ``config.json``'s) that the run key
+    hashes: without ``RUN_KEYS_NOT_HASHED`` and the ``HASHED_UNLESS_DEFAULT`` switches at their default
+    (a config stored before a switch existed lacks it and compares equal)."""
+    out = {k: dict(v) if isinstance(v, Mapping) else v for k, v in d.items()}
+    if isinstance(out.get("run"), dict):
+        for k in RUN_KEYS_NOT_HASHED:
+            out["run"].pop(k, None)
+    for (section, k), default in HASHED_UNLESS_DEFAULT.items():
+        if isinstance(out.get(section), dict) and out[section].get(k, default) == default:
+            out[section].pop(k, None)
+    return out
 
 
 def _merge(base: dict, upd: Mapping) -> dict:

@@ -56,3 +56,18 @@ def test_fused_adam_trains_and_builds_fused_optimisers(tmp_path):
             assert bool(opt.defaults.get("fused")) is fused
         out = tr.run()
         assert out["meta"]["steps"] > 0
+
+
+def test_store_reads_back_runs_with_and_without_the_switch(tmp_path):
+    from stella.store import RunStore, atomic_write_json
+
+    store = RunStore(tmp_path)
+    for sets in ([], ["continual.fused_adam=true"]):
+        cfg = run_config("smoke", "derpp", 1, sets)
+        store.dir(cfg)
+        assert store.dir(cfg).path.name == cfg.digest()            # its own config.json compares equal
+    cfg = run_config("smoke", "derpp", 2)
+    old = cfg.to_dict()
+    del old["continual"]["fused_adam"]                              # a run stored before the switch existed
+    atomic_write_json(tmp_path / cfg.digest() / "config.json", {"config": old, "key": cfg.digest()})
+    assert store.dir(cfg).path.name == cfg.digest()

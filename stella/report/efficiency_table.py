@@ -188,6 +188,9 @@ def table2(eff: pd.DataFrame, acc: pd.DataFrame, methods: Iterable[str], preset:
         pick = (lambda c: c in EFFICIENCY_COLUMNS) if part == "efficiency" else (lambda c: c not in EFFICIENCY_COLUMNS)
         ours, theirs = ours[[c for c in ours.columns if pick(c)]], theirs[[c for c in theirs.columns if pick(c)]]
     sbs = side_by_side(ours.rename(index=label), theirs.rename(index=label), f"ours ({preset})", "paper T2")
+    order = [c for c in ours.columns if c not in EFFICIENCY_COLUMNS] + list(EFFICIENCY_COLUMNS)   # MiB beside GB
+    name = lambda col: col[:-1] if len(col) > 2 else col[0]                                        # noqa: E731
+    sbs = sbs[sorted(sbs.columns, key=lambda col: order.index(name(col)) if name(col) in order else len(order))]
     return sbs, [label(m) for m in ("stella++",) if m in view.index]
 
 

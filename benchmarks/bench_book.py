@@ -1,7 +1,7 @@
 """Where the book's time goes: one run taken apart, and the phases of the last `stella book` build.
 
     python -m benchmarks.bench_book --preset cpu --methods derpp stella [--pretrain-from results/pretrain]
-    python -m benchmarks.bench_book --phases-only          # only the book phases of the last build
+    python -m benchmarks.bench_book --phases-only [--book-root DIR]   # only the phases of the last book build
 
 Per run (each method trained twice in this process on a throw-away store in /tmp, so the second run
 shows what a long-lived worker pays once): process start and imports (a fresh interpreter,
@@ -211,7 +211,7 @@ def book_phases(preset: str, root: Path = REPO) -> None:
     path = timings_path(root, preset)
     if path.exists():
         t = json.loads(path.read_text())
-        print(f"book build at {preset} ({path.relative_to(root)}, {t.get('finished', '?')}, "
+        print(f"book build at {preset} ({path}, {t.get('finished', '?')}, "
               f"{t.get('jobs', '?')} process(es), store {'empty' if t.get('runs_trained') else 'full'} "
               f"at the start: {t.get('runs_trained', 0)} runs trained)")
         for phase, s in t["phases"].items():
@@ -224,9 +224,9 @@ def book_phases(preset: str, root: Path = REPO) -> None:
         return
     executed = sorted((root / "book" / "notebooks").glob("*.ipynb"))
     if not executed:
-        print(f"no book build found ({path.relative_to(root)} nor executed notebooks under book/notebooks)")
+        print(f"no book build found ({path} nor executed notebooks under {root / 'book' / 'notebooks'})")
         return
-    print(f"{path.relative_to(root)} missing: papermill's durations of the executed notebooks in book/notebooks")
+    print(f"{path} missing: papermill's durations of the executed notebooks in {root / 'book' / 'notebooks'}")
     for nb in executed:
         meta = json.loads(nb.read_text()).get("metadata", {}).get("papermill", {})
         print(f"  notebook {nb.stem:<27}{meta.get('duration') or float('nan'):9.1f} s")
@@ -240,6 +240,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--pretrain-from", default=None, help="a store's pretrain/ folder to copy (skips computing it)")
     ap.add_argument("--repeat", type=int, default=2, help="runs per method in this process (seeds seed, seed+1 ...)")
     ap.add_argument("--phases-only", action="store_true")
+    ap.add_argument("--book-root", default=str(REPO), help="where the book was built (`stella book --stage DIR`)")
     ap.add_argument("--cold", action="store_true", help="no per-process caches (stella.continual.worker_cache) "
                     "between the runs of this process; default: kept, as in `stella book`'s prefetch workers")
     ap.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE")
@@ -273,7 +274,7 @@ def main(argv: list[str] | None = None) -> None:
               + (" (no per-process caches):" if args.cold else " (benchmark and weights kept, as in a prefetch worker):"))
         print_runs(rows)
     print()
-    book_phases(args.preset)
+    book_phases(args.preset, Path(args.book_root))
 
 
 if __name__ == "__main__":

@@ -121,12 +121,17 @@ def _replay_bytes(method, batch_size: int) -> int:
     return sum(n * tensor_bytes(v[0]) for v in mem.data.values())
 
 
-def count_step(cfg: Config, fake: bool = True, warmup: int = 1, device: torch.device | str = "cpu") -> dict[str, int]:
+SMALL_MODELS = ("micro", "tiny")       # real steps at these sizes take less time than the fake mode's dispatch
+
+
+def count_step(cfg: Config, fake: bool | None = None, warmup: int = 1,
+               device: torch.device | str = "cpu") -> dict[str, int]:
     """Bytes of one training step of ``cfg.continual.method`` at ``cfg``'s geometry (module docstring).
 
     ``fake``: count under FakeTensorMode (no compute, any geometry); False: run real steps (the test's
-    reference). The rehearsal memory is sized to one replay batch so that one ``warmup`` step fills
-    it (its size on the host does not change the step). Returns the components, ``total_bytes`` (their
+    reference, the same counts); None: real steps for the ``SMALL_MODELS``, else fake. The rehearsal
+    memory is sized to one replay batch so that one ``warmup`` step fills it (its size on the host does
+    not change the step). The caller's global RNG state is left as it was. Returns the components, ``total_bytes`` (their
     sum) and ``batch_size``."""
     from stella.continual.trainer import resolve_method_config
 
@@ -135,8 +140,10 @@ def count_step(cfg: Config, fake: bool = True, warmup: int = 1, device: torch.de
     replay = c.replay_batch_size or c.batch_size
     if c.memory_size:
         cfg = cfg.with_overrides([f"continual.memory_size={max(replay, 2)}"])
+    if fake is None:
+        fake = cfg.model.size not in SMALL_MODELS
     cm = fake_mode() if fake else _nullcontext()
-    with cm:
+    with torch.random.fork_rng(devices=[]), cm:
         method, B = build_method(cfg, device)
         ctx = method.ctx
         batches = [synthetic_batch(cfg, B, device) for _ in range(warmup + 1)]
@@ -168,7 +175,7 @@ READINGS = {"stella": ("selected", "full"), "stella+": ("selected", "full"), "st
 
 
 def count_methods(preset: str, methods: Iterable[str], overrides: Iterable[str] = (), readings: bool = True,
-                  fake: bool = True):
+                  fake: bool | None = None):
     """One row per (method, masking reading): the components of :func:`count_step` at ``preset``.
 
     For the patch-selecting methods both readings of ``selection.mask_of`` are counted when

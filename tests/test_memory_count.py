@@ -45,4 +45,4 @@ def test_paper_geometry_frame_at_smoke(tmp_path):
             .sum(axis=1)).all()
     again = paper_geometry_memory(["finetune", "derpp", "stella"], results_dir=tmp_path, preset="smoke", batch_size=4)
     assert again.drop(columns="torch").equals(df.drop(columns="torch"))     # read back from the store
-    assert list(paper_memory_view(df).index) == ["Finetune", "DER++", "STELLA (selected)", "STELLA (full)"]
+    assert list(paper_memory_view(df).index) == ["Finetune (B=4)", "DER++ (B=4)", "STELLA (selected, B=4)", "STELLA (full, B=4)"]

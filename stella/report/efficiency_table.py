@@ -284,19 +284,20 @@ def paper_geometry_memory(methods: Iterable[str] = TABLE2_METHODS, results_dir: 
 
 
 def paper_memory_view(df: pd.DataFrame) -> pd.DataFrame:
-    """The reader's view of :func:`paper_geometry_memory`: GB per part, ratios beside the paper's."""
+    """The reader's view of :func:`paper_geometry_memory` (8 columns, fits a 1280 px page): GB of the
+    fixed part (weights, gradients, Adam, extra models, batches) and of the activations, the total,
+    its ratios beside the paper's. Rows: method (reading, batch)."""
     from stella.report import paper_numbers as paper
 
     gb = 1e9
+    fixed = df[["param_bytes", "grad_bytes", "optimizer_bytes", "extra_bytes", "batch_bytes",
+                "rehearsal_batch_bytes"]].sum(axis=1)
     view = pd.DataFrame({
-        "batch": df["batch_size"].astype(int),
-        "weights, grads, Adam (GB)": (df["param_bytes"] + df["grad_bytes"] + df["optimizer_bytes"] + df["extra_bytes"]) / gb,
-        "batches (GB)": (df["batch_bytes"] + df["rehearsal_batch_bytes"]) / gb,
-        "activations (GB)": df["saved_bytes"] / gb,
-        "total (GB)": df["total_bytes"] / gb,
-        "/ DER++": df["/ DER++"], "/ Finetune": df["/ Finetune"],
+        "weights, grads, Adam, batches (GB)": fixed / gb, "activations (GB)": df["saved_bytes"] / gb,
+        "total (GB)": df["total_bytes"] / gb, "/ DER++": df["/ DER++"], "/ Finetune": df["/ Finetune"],
         "paper GB": df["paper_gb"], "paper / DER++": df["paper / DER++"], "paper / Finetune": df["paper / Finetune"]})
-    view.index = [paper.label(m) + ("" if r == "-" else f" ({r})") for m, r in zip(df["method"], df["reading"])]
+    view.index = [f"{paper.label(m)} ({'' if r == '-' else r + ', '}B={int(b)})"
+                  for m, r, b in zip(df["method"], df["reading"], df["batch_size"])]
     return view
 
 

@@ -240,15 +240,17 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--pretrain-from", default=None, help="a store's pretrain/ folder to copy (skips computing it)")
     ap.add_argument("--repeat", type=int, default=2, help="runs per method in this process (seeds seed, seed+1 ...)")
     ap.add_argument("--phases-only", action="store_true")
+    ap.add_argument("--no-imports", action="store_true", help="skip timing the imports in fresh interpreters")
     ap.add_argument("--book-root", default=str(REPO), help="where the book was built (`stella book --stage DIR`)")
     ap.add_argument("--cold", action="store_true", help="no per-process caches (stella.continual.worker_cache) "
                     "between the runs of this process; default: kept, as in `stella book`'s prefetch workers")
     ap.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE")
     args = ap.parse_args(argv)
     if not args.phases_only:
-        print("process start and imports (fresh interpreter each):")
-        for k, v in imports_cost().items():
-            print(f"  {k:<48}{v:6.2f} s")
+        if not args.no_imports:
+            print("process start and imports (fresh interpreter each):")
+            for k, v in imports_cost().items():
+                print(f"  {k:<48}{v:6.2f} s")
         import torch
 
         from stella.config import load_config

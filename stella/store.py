@@ -41,7 +41,7 @@ from typing import Any, Callable, Iterator
 import torch
 
 from stella import __version__
-from stella.config import RUN_KEYS_NOT_HASHED, Config, from_dict
+from stella.config import Config, from_dict, hashed_part
 
 log = logging.getLogger(__name__)
 
@@ -289,10 +289,7 @@ def _config_problems(directory: Path, config: Config) -> list[str]:
         return [str(e)]
     if not isinstance(stored, dict) or not isinstance(stored.get("config"), dict):
         return [f"{f}: not a run's config.json (no \"config\" object)"]
-    run = stored["config"].get("run")
-    hashed = {**stored["config"], "run": {k: v for k, v in run.items() if k not in RUN_KEYS_NOT_HASHED}} \
-        if isinstance(run, dict) else stored["config"]
-    if hashed != config.key_dict():
+    if hashed_part(stored["config"]) != config.key_dict():
         return [f"{f}: run directory belongs to another config (digest collision or edited file)"]
     return []
 

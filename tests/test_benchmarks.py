@@ -25,3 +25,23 @@ def test_signal_benchmark_prints_every_target(capsys, tmp_path):
                  "AUC vs the sounding mask", "multitask A - chance", "finetune F / its seed std",
                  "derpp A - finetune A", "vs derpp"):
         assert text in out, text
+
+
+def test_book_benchmark_takes_a_run_apart_and_reads_the_phases(capsys, tmp_path):
+    import json
+
+    from benchmarks import bench_book
+    from stella.builder.driver import timings_path
+
+    path = timings_path(tmp_path, "smoke")
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps({"jobs": 2, "runs_trained": 3, "phases": {"runs": 9.5, "notebooks": 20.0},
+                                "notebooks": {"00_method_walkthrough": 20.0}, "runs": {"stella, seed 2021": 4.0}}))
+    bench_book.main(["--preset", "smoke", "--methods", "derpp", "stella", "--repeat", "1", "--no-imports",
+                     "--book-root", str(tmp_path)])
+    out = capsys.readouterr().out
+    for text in ("derpp #1", "stella #1", "forward", "backward", "optimiser", "AVM", "selection", "evaluation",
+                 "writes", "notebook 00_method_walkthrough", "slowest runs: stella, seed 2021 4 s"):
+        assert text in out, text
+    rows = {line.split()[0]: line.split()[1:] for line in out.splitlines() if line.startswith(("AVM ", "selection "))}
+    assert float(rows["AVM"][0]) == 0.0 and float(rows["AVM"][1]) > 0 and float(rows["selection"][1]) > 0

@@ -273,3 +273,23 @@ def test_efficiency_claims_pair_rounds(monkeypatch):
     assert out.loc["STELLA's throughput is within ±10% of DER++'s (the preset's batch 16)", "verdict"] == "holds"
     assert out.loc["STELLA+'s throughput / DER++'s is above 1 (the preset's batch 16)", "verdict"] == "holds"
     assert not C.judge(EC.table2_efficiency_claims(C.ClaimContext("cpu", efficiency=False))).shape[0]
+
+
+def test_exact_counts_are_orderings_without_an_interval(monkeypatch):
+    out = C.judge([_cmp([0.62], 1.0, sign=-1, exact=True, claim="below", unit="ratio", margin=None),
+                   _cmp([1.01], 1.0, sign=-1, exact=True, claim="above", unit="ratio", margin=None)]).set_index("claim")
+    assert out.at["below", "verdict"] == "holds" and out.at["above", "verdict"] == "contradicted"
+    assert math.isnan(out.at["below", "ci_low"]) and math.isnan(out.at["below", "p_holm"])
+
+    from stella.report import efficiency_claims as EC, efficiency_table as ET
+
+    rows = [("finetune", "-", 100.0), ("derpp", "-", 160.0), ("er", "-", 160.0), ("stella", "selected", 101.0),
+            ("stella", "full", 121.0), ("stella+", "selected", 99.0), ("stella++", "selected", 120.0)]
+    monkeypatch.setattr(ET, "paper_geometry_memory", lambda results_dir=None, preset="paper": pd.DataFrame(
+        rows, columns=["method", "reading", "total_bytes"]))
+    got = C.judge(EC.paper_geometry_claims(C.ClaimContext("cpu"))).set_index("claim")["verdict"]
+    assert got["STELLA's training memory / DER++'s is below 1 (paper geometry, mask_of=selected)"] == "holds"
+    assert got["STELLA's training memory / Finetune's is below 1 (paper geometry, mask_of=selected)"] == "contradicted"
+    assert got["STELLA's training memory / Finetune's is below 1 (paper geometry, mask_of=full)"] == "contradicted"
+    assert got["STELLA++'s training memory / DER++'s is below 1 (paper geometry, mask_of=selected)"] == "holds"
+    assert len(got) == 3 + 1 + 1 + 3      # both readings of STELLA; STELLA+ / ++ only where counted

@@ -97,10 +97,43 @@ def _progress_channel(stem: str, bar, enabled: bool):
         os.unlink(path)
 
 
+THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+
+
+def kernel_threads(preset: str) -> int:
+    """Threads of a notebook kernel at ``preset``: ``run.num_threads`` (0: the libraries' default)."""
+    from stella.config import load_config
+
+    return load_config(preset).run.num_threads
+
+
+@contextmanager
+def _thread_env(threads: int):
+    """``OMP_NUM_THREADS`` & co. set to ``threads`` for the kernels started inside (0: left as they are).
+
+    Kernels inherit the driver's environment; torch, MKL and OpenBLAS read these when they load, so
+    the probes and figures of a chapter run on the threads the preset pins, like its runs. On a busy
+    machine two OpenMP threads of one kernel wait on each other at every parallel region of the probes'
+    many small ops: on the 2-core development machine with one core kept busy, chapter 08 (cpu, 2 runs)
+    took 422 s with the default 2 threads and 61 s with 1, with the same probe results."""
+    before = {v: os.environ.get(v) for v in THREAD_VARS}
+    if threads:
+        os.environ.update({v: str(threads) for v in THREAD_VARS})
+    try:
+        yield
+    finally:
+        for v, old in before.items():
+            if old is None:
+                os.environ.pop(v, None)
+            else:
+                os.environ[v] = old
+
+
 def execute_notebooks(paths: list[Path], out_dir: Path, parameters: dict, cwd: Path, results: Path,
-                      progress: bool = True) -> tuple[list[NotebookFailure], dict[str, float]]:
-    """Run each notebook with papermill into ``out_dir`` and prepare it for the book
-    (``pages.prepare_page``); return failures and seconds per notebook."""
+                      progress: bool = True, threads: int = 0) -> tuple[list[NotebookFailure], dict[str, float]]:
+    """Run each notebook with papermill into ``out_dir`` (each kernel with ``threads`` OpenMP / torch
+    threads, 0: the default) and prepare it for the book (``pages.prepare_page``); return failures and
+    seconds per notebook."""
     import papermill as pm
     from papermill.exceptions import PapermillExecutionError
     from tqdm.auto import tqdm
@@ -113,7 +146,7 @@ def execute_notebooks(paths: list[Path], out_dir: Path, parameters: dict, cwd: P
     for i, nb in enumerate(bar, 1):
         bar.set_postfix_str(nb.stem)
         t0 = time.perf_counter()
-        with _progress_channel(nb.stem, bar, progress) as runs:
+        with _progress_channel(nb.stem, bar, progress) as runs, _thread_env(threads):
             try:
                 pm.execute_notebook(str(nb), str(out_dir / nb.name), parameters=parameters,
                                     kernel_name="python3", cwd=str(cwd), progress_bar=False,
@@ -185,7 +218,8 @@ def build_book(preset: str = "cpu", root: Path = REPO, stage: Path | None = None
                progress: bool = True, print_view: bool = False, jobs: int | None = None) -> Path:
     """Execute all notebooks at ``preset`` and build the book; return the path of index.html.
 
-    The runs the notebooks will ask for are trained first, ``jobs`` at a time
+    Every kernel runs on the preset's ``run.num_threads`` (:func:`kernel_threads`). The runs the
+    notebooks will ask for are trained first, ``jobs`` at a time
     (:func:`stella.builder.prefetch.prefetch_runs`; default: one per core for a preset that pins
     ``run.num_threads``, else 1), except with ``only``. ``print_view`` also builds the whole book as one page (``book/_build/singlehtml/index.html``)
     for printing or saving as PDF from a browser."""
@@ -199,17 +233,25 @@ def build_book(preset: str = "cpu", root: Path = REPO, stage: Path | None = None
     from stella.builder.prefetch import default_jobs, prefetch_runs
 
     jobs = default_jobs(preset) if jobs is None else jobs
+    timings = {"preset": preset, "jobs": jobs, "only": only, "phases": {}, "notebooks": {}, "runs": {}}
+    t_build = time.perf_counter()
     if not only and jobs > 1:
-        prefetch_runs(preset, results, jobs)
+        prefetch_runs(preset, results, jobs, timings=timings)
     failures, seconds = execute_notebooks(paths, build_root / "book" / "notebooks",
                                           notebook_parameters(preset, results, root), cwd=root,
-                                          results=results, progress=progress)
+                                          results=results, progress=progress, threads=kernel_threads(preset))
     print(f"{len(seconds)} notebook(s) executed in {duration(sum(seconds.values()))}")
+    timings["notebooks"] = {k: round(v, 2) for k, v in seconds.items()}
+    timings["phases"]["notebooks"] = round(sum(seconds.values()), 2)
     if failures:
         raise BookBuildError("notebook(s) failed:\n" + "\n".join(f"  {f}" for f in failures))
     if only:
+        write_timings(build_root, timings, t_build)
         return build_root / "book" / "notebooks"
+    t0 = time.perf_counter()
     index = run_jupyter_book(build_root)
+    timings["phases"]["jupyter-book build"] = round(time.perf_counter() - t0, 2)
+    write_timings(build_root, timings, t_build)
     machine = [str(p) for d in (root, build_root, results) for p in {d.absolute(), d.resolve()}] + [f"{Path.home()}/"]
     check_built(index.parent, machine)
     report_table_widths(index.parent)
@@ -219,6 +261,23 @@ def build_book(preset: str = "cpu", root: Path = REPO, stage: Path | None = None
         pdf = print_to_pdf(page, build_root / "book" / "_build" / "pdf" / "stella-book.pdf")
         print(f"pdf: {pdf}" if pdf else "pdf: not built, no Chromium on PATH (Debian: apt-get install chromium)")
     return index
+
+
+def timings_path(root: Path, preset: str) -> Path:
+    """Where :func:`build_book` records its phases: ``book/_build/timings-<preset>.json``."""
+    return root / "book" / "_build" / f"timings-{preset}.json"
+
+
+def write_timings(root: Path, timings: dict, t_build: float) -> None:
+    """Record the build's phases (seconds: pre-training stages, runs, notebooks, jupyter-book; each
+    notebook; each run the prefetch trained) for ``benchmarks/bench_book.py``."""
+    from stella.store import atomic_write_json
+
+    timings["phases"]["total"] = round(time.perf_counter() - t_build, 2)
+    timings["finished"] = time.strftime("%Y-%m-%d %H:%M:%S %Z")
+    path = timings_path(root, timings["preset"])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(path, timings)
 
 
 def build_print_view(root: Path, machine: list[str]) -> Path:

@@ -8,6 +8,12 @@ without it: a run's numerics depend on its config alone (``run.num_threads`` is 
 the cpu preset pins it to 1 thread per run so that two runs share the two cores of a laptop), the
 store's per-run lock keeps two workers from computing one run, and the first run is trained alone
 because it computes the pre-training stage every other run starts from.
+
+The workers live as long as the prefetch and train many runs in turn: each imports torch and the
+package once, pins torch (and OpenMP, through ``OMP_NUM_THREADS`` set before torch loads) to
+``run.num_threads``, and keeps the rendered benchmark and the pre-trained weights by their key
+(:mod:`stella.continual.worker_cache`), so a run pays only its own steps, evaluation and writes.
+A run's numbers are the same as in a fresh process (``tests/test_worker_cache.py``).
 """
 from __future__ import annotations
 
@@ -37,6 +43,22 @@ def default_jobs(preset: str) -> int:
     return max(1, (os.cpu_count() or 1) // cfg.run.num_threads)
 
 
+def _init_worker(threads: int) -> None:
+    """Runs first in each worker process: thread pins (before torch loads), the per-process caches,
+    the imports every run needs."""
+    if threads:
+        for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+            os.environ[var] = str(threads)
+    import torch
+
+    if threads:
+        torch.set_num_threads(threads)
+    from stella.continual import worker_cache
+    import stella.report.runs  # noqa: F401  (imports paid once per worker, not per run)
+
+    worker_cache.enable()
+
+
 def _train(preset: str, method: str, seed: int, overrides: tuple[str, ...], results_dir: str) -> tuple[bool, float]:
     """One run in a worker process: (trained here, seconds)."""
     import logging
@@ -49,14 +71,43 @@ def _train(preset: str, method: str, seed: int, overrides: tuple[str, ...], resu
     return bool(rd.computed), time.perf_counter() - t0
 
 
-def prefetch_runs(preset: str, results_dir: str | Path, jobs: int, write=print) -> tuple[int, int]:
+def _worker_stats() -> dict[str, int]:
+    """The calling worker's cache counters (tests: runs in one worker reuse its benchmark and weights)."""
+    from stella.continual import worker_cache
+
+    return dict(worker_cache.STATS)
+
+
+def _stages(results_dir: str | Path) -> dict[str, float]:
+    """{key: seconds} of the computed pre-training stages in the store."""
+    import json
+
+    out = {}
+    for d in Path(results_dir, "pretrain").glob("*/COMPLETE"):
+        try:
+            out[d.parent.name] = float(json.loads((d.parent / "summary.json").read_text())["seconds"])
+        except (OSError, ValueError, KeyError):
+            out[d.parent.name] = float("nan")
+    return out
+
+
+def prefetch_runs(preset: str, results_dir: str | Path, jobs: int, write=print,
+                  timings: dict | None = None) -> tuple[int, int]:
     """Train the book's missing runs at ``preset`` with ``jobs`` processes; (trained, failed).
 
-    A run that fails here is only reported: its notebook asks for it again and stops with the error."""
+    A run that fails here is only reported: its notebook asks for it again and stops with the error.
+    ``timings`` (the driver's record) gets the phases "pre-training stages" (the stages computed here)
+    and "runs", and each run's seconds under "runs"."""
+    from stella.config import load_config
     from stella.progress import duration
     from stella.report.plan import book_runs
     from stella.store import RunStore
 
+    timings = {} if timings is None else timings
+    timings.setdefault("phases", {})
+    timings.setdefault("runs", {})
+    stages_before = _stages(results_dir)
+    threads = load_config(preset).run.num_threads
     plan = book_runs(preset)
     store = RunStore(results_dir)
     todo = [r for r in plan.itertuples() if not (store.root / r.key / "COMPLETE").exists()]
@@ -66,7 +117,8 @@ def prefetch_runs(preset: str, results_dir: str | Path, jobs: int, write=print) 
           f"(stella.report.plan; the notebooks then read them from the store)")
     t0, done, failed = time.perf_counter(), 0, 0
     ctx = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_init_worker,
+                             initargs=(threads,)) as pool:
         def submit(r):
             overrides = tuple(o for o in r.overrides.split(", ") if o)
             return pool.submit(_train, preset, r.method, int(r.seed), overrides, str(results_dir)), r
@@ -85,6 +137,7 @@ def prefetch_runs(preset: str, results_dir: str | Path, jobs: int, write=print) 
                 write(f"  runs  {elapsed}  {what}: failed ({error})")
                 return
             done += 1
+            timings["runs"][what] = round(seconds, 2)
             write(f"  runs  {elapsed}  {done + failed}/{len(todo)}  {what}: {duration(seconds)}")
 
         first = submit(todo[0])                          # computes the pre-training stage alone
@@ -94,6 +147,11 @@ def prefetch_runs(preset: str, results_dir: str | Path, jobs: int, write=print) 
             finished, _ = wait(running, return_when=FIRST_COMPLETED)
             for fut in finished:
                 report(fut, running.pop(fut))
-    write(f"  runs trained in {duration(time.perf_counter() - t0)}" + (f", {failed} failed" if failed else ""))
+    total = time.perf_counter() - t0
+    new = {k: v for k, v in _stages(results_dir).items() if k not in stages_before}
+    timings["phases"]["pre-training stages"] = round(sum(new.values()), 2)
+    timings["phases"]["runs"] = round(total - sum(new.values()), 2)
+    timings["runs_trained"] = done
+    write(f"  runs trained in {duration(total)}" + (f", {failed} failed" if failed else ""))
     sys.stdout.flush()
     return done, failed

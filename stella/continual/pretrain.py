@@ -237,6 +237,7 @@ def load_pretrained(cfg: Config, model: torch.nn.Module, avm: torch.nn.Module, r
     """Load the configured pre-trained start into ``model`` and ``avm`` in place (the trainer calls
     this before a method copies the model for its EMA or teacher). Under torchrun rank 0 computes a
     missing stage while the other ranks wait. Returns the weights file, or None for source "none"."""
+    from stella.continual import worker_cache
     from stella.models import load_checkpoint
 
     if cfg.pretrain.source == "none":
@@ -248,7 +249,7 @@ def load_pretrained(cfg: Config, model: torch.nn.Module, avm: torch.nn.Module, r
             ensure_pretrained(cfg, root, device, cfg.run.progress)
         dist.barrier()
     path = ensure_pretrained(cfg, root, device, cfg.run.progress and (dist_info is None or dist_info.rank == 0))
-    load_checkpoint(path, model, avm)
+    load_checkpoint(path, model, avm, worker_cache.weights(path))
     return path
 
 

@@ -29,6 +29,7 @@ import torch.distributed as dist
 from tqdm import tqdm
 
 from stella.config import Config, ConfigError
+from stella.continual import worker_cache
 from stella.continual.distributed import DistInfo, wrap_ddp
 from stella.continual.methods import METHODS
 from stella.continual.methods.base import Context
@@ -98,7 +99,7 @@ class Trainer:
         random.seed(seed)
         np.random.seed(seed % 2**32)
         torch.manual_seed(seed)
-        self.bench = build_benchmark(cfg)
+        self.bench = worker_cache.benchmark(cfg, build_benchmark)         # built afresh unless a prefetch worker keeps it
         if len(self.bench.tasks) != cfg.data.num_tasks:
             raise ConfigError(f"data.num_tasks: {cfg.data.num_tasks} tasks configured, the {self.bench.name} "
                               f"benchmark has {len(self.bench.tasks)}")
@@ -116,9 +117,10 @@ class Trainer:
         model, avm = model.to(self.device), avm.to(self.device)
         c = cfg.continual
         method_cls = METHODS[c.method]
-        opt = torch.optim.Adam(model.parameters(), lr=c.lr, betas=tuple(c.betas), weight_decay=c.weight_decay)
+        fused = {"fused": True} if c.fused_adam else {}      # off by default: the stored runs used the loop
+        opt = torch.optim.Adam(model.parameters(), lr=c.lr, betas=tuple(c.betas), weight_decay=c.weight_decay, **fused)
         avm_opt = torch.optim.Adam(avm.parameters(), lr=c.avm_lr, betas=tuple(c.betas),
-                                   weight_decay=c.weight_decay) if method_cls.needs_avm else None
+                                   weight_decay=c.weight_decay, **fused) if method_cls.needs_avm else None
         gdev = self.device if self.device.type == "cuda" else "cpu"
         self.ctx = Context(cfg=cfg, model=model, avm=avm, opt=opt, avm_opt=avm_opt, device=self.device,
                            gen_mask=torch.Generator(gdev).manual_seed(seed + 1),

@@ -21,6 +21,12 @@ def tensor_bytes(t: torch.Tensor) -> int:
     return t.numel() * t.element_size()
 
 
+def storage_key(t: torch.Tensor) -> int:
+    """Identity of the storage behind ``t`` (its StorageImpl), shared by its views; also defined for
+    the fake tensors of :mod:`stella.eval.memory_count`, whose data pointers are all 0."""
+    return t.untyped_storage()._cdata
+
+
 def module_bytes(module: nn.Module, buffers: bool = True) -> int:
     """Storage bytes of a module's parameters (and buffers), each storage counted once: what the
     module holds in memory. Table 2's model bytes and the EMA models of CLS-ER / ESMER
@@ -28,7 +34,7 @@ def module_bytes(module: nn.Module, buffers: bool = True) -> int:
     seen, total = set(), 0
     tensors = list(module.parameters()) + (list(module.buffers()) if buffers else [])
     for t in tensors:
-        key = t.untyped_storage().data_ptr()
+        key = storage_key(t)
         if key not in seen:
             seen.add(key)
             total += t.untyped_storage().nbytes()
@@ -63,7 +69,7 @@ def measure_step(step_fn: Callable[[], Any], params: Iterable[torch.Tensor],
     """
     device = torch.device(device)
     params = list(params)
-    param_ptrs = {p.untyped_storage().data_ptr() for p in params}
+    param_ptrs = {storage_key(p) for p in params}
     saved: dict[int, int] = {}
     cycles: list[tuple[int, int]] = []
     after_backward = False
@@ -78,10 +84,9 @@ def measure_step(step_fn: Callable[[], Any], params: Iterable[torch.Tensor],
         if after_backward:
             close_cycle()
             after_backward = False
-        storage = t.untyped_storage()
-        ptr = storage.data_ptr()
+        ptr = storage_key(t)
         if ptr not in param_ptrs and ptr not in saved:
-            saved[ptr] = storage.nbytes()
+            saved[ptr] = t.untyped_storage().nbytes()
         return t
 
     def unpack(t: torch.Tensor) -> torch.Tensor:

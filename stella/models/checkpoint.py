@@ -29,11 +29,11 @@ def _check_state(path: Path, part: str, module: nn.Module, state: dict[str, torc
                              f"but {tuple(v.shape)} in the model (was it saved with another model config?)")
 
 
-def load_checkpoint(path: str | Path, model: nn.Module, avm: nn.Module) -> None:
-    """Load ``path``'s weights into ``model`` and ``avm`` in place (CPU map, ``weights_only=True``).
+def read_weights(path: str | Path) -> dict:
+    """The ``{"model": state_dict, "avm": state_dict, ...}`` of ``path`` (CPU map, ``weights_only=True``).
 
     Raises FileNotFoundError for a missing file and ValueError naming the file for anything that is
-    not this layout or does not fit the model's shapes."""
+    not this layout."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"weights file {path} does not exist")
@@ -43,6 +43,18 @@ def load_checkpoint(path: str | Path, model: nn.Module, avm: nn.Module) -> None:
         raise ValueError(f"{path}: not a readable weights file ({type(e).__name__}: {str(e).splitlines()[0][:120]})") from None
     if not isinstance(state, dict) or "model" not in state or "avm" not in state:
         raise ValueError(f"{path}: not a stella weights file (expected keys 'model' and 'avm')")
+    return state
+
+
+def load_checkpoint(path: str | Path, model: nn.Module, avm: nn.Module, state: dict | None = None) -> None:
+    """Load ``path``'s weights into ``model`` and ``avm`` in place (:func:`read_weights`; ``state``: its
+    contents already read, e.g. kept by ``stella.continual.worker_cache``).
+
+    Raises FileNotFoundError for a missing file and ValueError naming the file for anything that is
+    not this layout or does not fit the model's shapes."""
+    path = Path(path)
+    if state is None:
+        state = read_weights(path)
     _check_state(path, "model", model, state["model"])
     _check_state(path, "avm", avm, state["avm"])
     model.load_state_dict(state["model"])

@@ -21,6 +21,8 @@ module keeps only what judges them:
   "d ≤ −margin" is below 5 %, contradicted when the 95 % interval lies below −margin.
 * **Equivalence claims** ("comparable throughput"): holds when the 90 % interval lies inside
   ±margin, contradicted when the 95 % interval lies outside it.
+* **Exact counts** (training memory counted at a geometry, no sampling): the ordering is read off
+  the counts, holds or contradicted, with no interval.
 * **Not tested**: fewer than two seeds (no interval), or a declaration's own reason ("not testable
   here" for a saturated measurement, or a setting the preset cannot run).
 
@@ -71,6 +73,8 @@ class Comparison:
     test: str = PAIRED_TEST
     reading: str = ""
     status: str = ""
+    exact: bool = False       # a deterministic count (memory at a geometry): one value per side, no sampling
+
 
     def differences(self) -> np.ndarray:
         """sign · (ours − other) per seed, pairs with a NaN dropped (a scalar ``other`` is a constant side)."""
@@ -90,6 +94,8 @@ class Comparison:
 def _verdict(c: Comparison, s: Mapping[str, float], p_holm: float) -> str:
     if c.status:
         return "not tested"
+    if c.exact:                    # a count, not a sample: the ordering is read off it
+        return "holds" if s["difference"] > 0 else "contradicted"
     if s["n_seeds"] < 2:
         return "not tested"
     m = c.margin
@@ -111,7 +117,7 @@ def _verdict(c: Comparison, s: Mapping[str, float], p_holm: float) -> str:
 def _test_p(c: Comparison, s: Mapping[str, float]) -> float:
     """The p-value Holm corrects: two-sided for superiority, one-sided against −margin for
     non-inferiority, the larger TOST p for equivalence."""
-    if c.status or s["n_seeds"] < 2:
+    if c.status or s["n_seeds"] < 2 or c.exact:
         return float("nan")
     if c.kind == "superiority":
         return s["p"]
@@ -142,7 +148,7 @@ def judge(comparisons: Iterable[Comparison]) -> pd.DataFrame:
     sizes = fam.map(fam.value_counts())
     out = []
     for i, (c, s) in enumerate(rows):
-        tested = not c.status and s["n_seeds"] >= 2
+        tested = not c.status and (s["n_seeds"] >= 2 or (c.exact and s["n_seeds"] == 1))
         out.append({"claim": c.claim, "chapter": c.chapter, "family": c.family, "family_size": int(sizes[i]),
                     "kind": c.kind, "paper": c.paper, "paper_difference": c.paper_difference, "ours": c.ours_text,
                     "difference": s["difference"], "ci_low": s["ci_low"], "ci_high": s["ci_high"], "p": ps[i],

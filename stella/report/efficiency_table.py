@@ -155,10 +155,18 @@ def cost_table(eff: pd.DataFrame) -> pd.DataFrame:
     return eff.set_index("method")[cols]
 
 
-def table2(eff: pd.DataFrame, acc: pd.DataFrame, methods: Iterable[str], preset: str) -> tuple[pd.DataFrame, list[str]]:
+EFFICIENCY_COLUMNS = ("memory (MiB)", "memory (GB)", "memory / DER++", "throughput", "throughput / DER++")
+
+
+def table2(eff: pd.DataFrame, acc: pd.DataFrame, methods: Iterable[str], preset: str,
+           part: str = "all") -> tuple[pd.DataFrame, list[str]]:
     """Table 2, ours beside the paper's: A/F (``acc``: :func:`stella.report.tables.af_table` means),
     memory (ours MiB, the paper's GB), throughput, and both relative to DER++. Rows are labelled
-    with their batch size; returns the side-by-side frame and the rows not to rank (STELLA++)."""
+    with their batch size; returns the side-by-side frame and the rows not to rank (STELLA++).
+    ``part``: "all", "accuracy" (the A/F columns) or "efficiency" (memory and throughput), two tables
+    that each fit a 1280 px page."""
+    if part not in ("all", "accuracy", "efficiency"):
+        raise ValueError(f"part: 'all', 'accuracy' or 'efficiency', got {part!r}")
     from stella.report import paper_numbers as paper
     from stella.report.tables import side_by_side
 
@@ -176,7 +184,13 @@ def table2(eff: pd.DataFrame, acc: pd.DataFrame, methods: Iterable[str], preset:
     def label(m):
         return f"{paper.label(m)} (B={int(view.at[m, 'batch_size'])})"
 
+    if part != "all":
+        pick = (lambda c: c in EFFICIENCY_COLUMNS) if part == "efficiency" else (lambda c: c not in EFFICIENCY_COLUMNS)
+        ours, theirs = ours[[c for c in ours.columns if pick(c)]], theirs[[c for c in theirs.columns if pick(c)]]
     sbs = side_by_side(ours.rename(index=label), theirs.rename(index=label), f"ours ({preset})", "paper T2")
+    order = [c for c in ours.columns if c not in EFFICIENCY_COLUMNS] + list(EFFICIENCY_COLUMNS)   # MiB beside GB
+    name = lambda col: col[:-1] if len(col) > 2 else col[0]                                        # noqa: E731
+    sbs = sbs[sorted(sbs.columns, key=lambda col: order.index(name(col)) if name(col) in order else len(order))]
     return sbs, [label(m) for m in ("stella++",) if m in view.index]
 
 
@@ -217,3 +231,87 @@ def rehearsal_sentences(eff: pd.DataFrame) -> list[str]:
                        f"({view.at[m, 'extra_bytes'] / view.at[m, 'model_bytes']:.2f}x the backbone + AVM), "
                        f"paper +{paper.MEMORY_GB[k]} GB")
     return out
+
+
+TABLE2_METHODS = ("finetune", "er", "mir", "derpp", "gmed", "clser", "lump", "esmer", "stella", "stella+", "stella++")
+COMPONENTS = ("param_bytes", "grad_bytes", "optimizer_bytes", "extra_bytes", "batch_bytes", "rehearsal_batch_bytes",
+              "saved_bytes")
+
+
+def paper_geometry_memory(methods: Iterable[str] = TABLE2_METHODS, results_dir: str | None = None,
+                          preset: str = "paper", batch_size: int | None = None) -> pd.DataFrame:
+    """Table 2's training memory counted at the paper's geometry: one tidy row per (method, reading).
+
+    ``preset`` "paper" is ViT-B, 4 frames of 224 x 224, 1024 x 128 fbank frames; the batch is the
+    paper's Table 2 batch (9; STELLA++ 1.66x = 15) unless ``batch_size``. Counted without compute by
+    :func:`stella.eval.memory_count.count_methods` (both ``selection.mask_of`` readings for the
+    patch-selecting methods). Columns: ``method, reading, batch_size``, the components (bytes),
+    ``total_bytes``, ``total_gb``, ``/ DER++`` and ``/ Finetune`` (total over that method's total),
+    ``paper_gb``, ``paper / DER++``, ``paper / Finetune``. With ``results_dir`` the frame is kept in
+    ``<results_dir>/memory-count/`` (one file per methods, preset, batch and package version)."""
+    from stella import __version__
+    from stella.eval.memory_count import count_methods
+    from stella.report import paper_numbers as paper
+
+    methods = list(methods)
+    batch = batch_size or paper.TABLE2_BATCH["default"]
+    sets = [f"continual.batch_size={batch}"]
+
+    def compute() -> pd.DataFrame:
+        import torch
+
+        return count_methods(preset, methods, sets).assign(torch=torch.__version__)
+
+    if results_dir is None:
+        df = compute()
+    else:
+        from pathlib import Path
+
+        from stella.report.runs import cached_frame
+
+        params = {"methods": methods, "preset": preset, "batch_size": batch, "version": __version__}
+        df = cached_frame(Path(results_dir) / "memory-count", "paper-geometry", params, compute)
+    df = df.copy()
+    df["total_gb"] = df["total_bytes"] / 1e9
+    for label, m in (("/ DER++", "derpp"), ("/ Finetune", "finetune")):
+        base = df.loc[df["method"] == m, "total_bytes"]
+        df[label] = df["total_bytes"] / base.iloc[0] if len(base) else float("nan")
+    t2 = paper.table2().set_index("method")["gpu_mem_gb"]
+    df["paper_gb"] = df["method"].map(t2)
+    df["paper / DER++"] = df["paper_gb"] / t2["derpp"]
+    df["paper / Finetune"] = df["paper_gb"] / t2["finetune"]
+    return df
+
+
+def paper_memory_view(df: pd.DataFrame) -> pd.DataFrame:
+    """The reader's view of :func:`paper_geometry_memory` (8 columns, fits a 1280 px page): GB of the
+    fixed part (weights, gradients, Adam, extra models, batches) and of the activations, the total,
+    its ratios beside the paper's. Rows: method (reading, batch)."""
+    from stella.report import paper_numbers as paper
+
+    gb = 1e9
+    fixed = df[["param_bytes", "grad_bytes", "optimizer_bytes", "extra_bytes", "batch_bytes",
+                "rehearsal_batch_bytes"]].sum(axis=1)
+    view = pd.DataFrame({
+        "weights, grads, Adam, batches (GB)": fixed / gb, "activations (GB)": df["saved_bytes"] / gb,
+        "total (GB)": df["total_bytes"] / gb, "/ DER++": df["/ DER++"], "/ Finetune": df["/ Finetune"],
+        "paper GB": df["paper_gb"], "paper / DER++": df["paper / DER++"], "paper / Finetune": df["paper / Finetune"]})
+    view.index = [f"{paper.label(m)} ({'' if r == '-' else r + ', '}B={int(b)})"
+                  for m, r, b in zip(df["method"], df["reading"], df["batch_size"])]
+    return view
+
+
+def memory_count_preset(book_preset: str) -> str:
+    """The geometry chapter 03 counts Table 2's memory at: the paper's ("paper"), except in the smoke book,
+    which checks the code path at its own tiny geometry in seconds."""
+    return "smoke" if book_preset == "smoke" else "paper"
+
+
+def geometry_note(preset: str) -> str:
+    """``preset``'s model and clip geometry in words, e.g. for a caption."""
+    from stella.config import load_config
+
+    cfg = load_config(preset)
+    d, m = cfg.data, cfg.model
+    return (f"model size {m.size} (embed dim {m.embed_dim}), {d.num_frames} frames of {d.image_size} × {d.image_size}, "
+            f"{d.audio_frames} × {d.mel_bins} fbank frames, mask ratio {m.mask_ratio}")

@@ -6,7 +6,6 @@ from __future__ import annotations
 import pytest
 import torch
 
-import stella.continual.trainer as trainer_mod
 from stella.config import ConfigError, load_config
 from stella.continual import METHODS, resolve_method_config, run_experiment
 from stella.continual.distributed import DistInfo, wrap_ddp
@@ -18,20 +17,6 @@ from stella.models import build_model
 from stella.selection import kappa, oracle_selection, select, select_from_scores
 from stella.continual.budget import budget_rows, format_budget
 from stella.selection.budget import visible_tokens
-
-_real_build_benchmark = trainer_mod.build_benchmark
-_BENCH: dict = {}
-
-
-@pytest.fixture
-def cached_benchmark(monkeypatch):
-    def build(cfg):
-        key = (cfg.data, cfg.model.patch_size)
-        if key not in _BENCH:
-            _BENCH[key] = _real_build_benchmark(cfg)
-        return _BENCH[key]
-    monkeypatch.setattr(trainer_mod, "build_benchmark", build)
-
 
 # --- 1. null control: STELLA with rho = 1 is DER++, bit for bit ----------------------------------------------
 @pytest.mark.parametrize("extra", [[], ["selection.mask_of=full", "selection.empty_memory=topk"]])

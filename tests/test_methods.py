@@ -10,7 +10,6 @@ import pytest
 import torch
 
 import stella.continual.methods.mir as mir_mod
-import stella.continual.trainer as trainer_mod
 from stella.config import load_config
 from stella.continual import METHODS, Trainer, resolve_method_config, run_experiment
 from stella.continual.distributed import DistInfo, wrap_ddp
@@ -25,21 +24,6 @@ from stella.store import RunStore
 
 
 # --- helpers --------------------------------------------------------------------------
-_real_build_benchmark = trainer_mod.build_benchmark
-_BENCH_CACHE: dict = {}
-
-
-@pytest.fixture
-def cached_benchmark(monkeypatch):
-    """The benchmark is a pure function of cfg.data: build it once for all smoke runs."""
-    def build(cfg):
-        key = (cfg.data, cfg.model.patch_size)
-        if key not in _BENCH_CACHE:
-            _BENCH_CACHE[key] = _real_build_benchmark(cfg)
-        return _BENCH_CACHE[key]
-    monkeypatch.setattr(trainer_mod, "build_benchmark", build)
-
-
 def make_method(name: str, overrides=()):
     cfg = resolve_method_config(load_config("smoke", [f"continual.method={name}", *overrides]))
     model, avm = build_model(cfg)

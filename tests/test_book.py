@@ -315,7 +315,10 @@ def test_pretraining_announces_itself_once(tmp_path, monkeypatch):
     from stella.continual import pretrain as P
 
     monkeypatch.setenv(ENV, str(tmp_path / "progress.jsonl"))
-    monkeypatch.setattr(P, "run_pretraining", lambda cfg, d, device, progress: (d / "weights.pt").write_bytes(b""))
+    import torch
+
+    # a stage's weights must be a readable torch file, or the next call repairs (recomputes) the stage
+    monkeypatch.setattr(P, "run_pretraining", lambda cfg, d, device, progress: torch.save({}, d / "weights.pt"))
     cfg = load_config("smoke")
     for _ in range(2):
         P.ensure_pretrained(cfg, tmp_path / "store")

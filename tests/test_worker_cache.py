@@ -54,7 +54,13 @@ def test_warm_worker_runs_equal_fresh_process_runs(tmp_path):
 def test_cache_is_off_by_default_and_keyed_by_data(tmp_path):
     from stella.config import load_config
 
-    assert not worker_cache.enabled()
+    import subprocess
+    import sys
+
+    fresh = subprocess.run([sys.executable, "-c", "from stella.continual import worker_cache as w; print(w.enabled())"],
+                           capture_output=True, text=True, check=True)
+    assert fresh.stdout.strip() == "False"            # a new process starts with the cache off
+    worker_cache.disable()                            # (an earlier test in this process may have turned it on)
     cfg = load_config("smoke")
     assert worker_cache.benchmark(cfg) is not worker_cache.benchmark(cfg)
     try:

@@ -1,14 +1,13 @@
 """The landing page's summary of chapter 09: sentences, linked claims table, figure and caption, shared claims."""
 import math
 
-import matplotlib
 import matplotlib.pyplot as plt
 import pandas as pd
 import pytest
 
 from stella.report import claims as C
 from stella.report import summary as S
-from stella.report.figures import VERDICT_COLORS, claims_forest, png
+from stella.report.figures import VERDICT_COLORS, png
 
 NAN = math.nan
 
@@ -93,23 +92,6 @@ def test_verdict_bars_draw_each_family_with_its_verdict_counts():
     assert png(fig, dpi=40).data[:8] == b"\x89PNG\r\n\x1a\n"
     cap = S.verdict_caption(_claims(), fams)
     assert cap.startswith("**Figure.**") and "4 families, 5 comparisons" in cap and "Holm" in cap
-
-
-def test_claims_forest_draws_tested_percent_claims_oriented_to_the_papers_side():
-    claims = _frame([_claim("A beats B (F, A→V)", "02_retrieval", "holds", 1.0, 0.5, 1.5),
-                     _claim("A beats B (F, V→A)", "02_retrieval", "contradicted", -1.0, -1.5, -0.5, paper_diff=-2.0),
-                     _claim("C beats D (mean of both directions)", "04_ablations", "inconclusive", 0.3, -0.2, 0.8,
-                            paper_diff=NAN),
-                     _claim("C beats E", "04_ablations", "not tested", NAN, n=1),
-                     _claim("ratio", "03_efficiency", "holds", 0.5, 0.4, 0.6, unit="ratio")])
-    fig = claims_forest(claims, {"02_retrieval": "Retrieval", "04_ablations": "Ablations"})
-    ax = fig.axes[0]
-    assert [t.get_text() for t in ax.get_yticklabels()] == ["", "A beats B (F)", "", "C beats D"]
-    filled = [ln for ln in ax.get_lines() if len(ln.get_xdata()) == 1 and ln.get_markerfacecolor() != "none"]
-    assert sorted(ln.get_xdata()[0] for ln in filled) == [-1.0, 0.3, 1.0]
-    by_x = {ln.get_xdata()[0]: ln for ln in filled}
-    assert matplotlib.colors.to_hex(by_x[-1.0].get_color()) == VERDICT_COLORS["contradicted"]
-    assert "paper's side" in ax.get_xlabel()
 
 
 def test_chapter_titles_come_from_the_notebooks():

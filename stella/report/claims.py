@@ -31,7 +31,7 @@ correction and the test, so a table reader sees what each verdict rests on.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
@@ -182,7 +182,6 @@ class ClaimContext:
     device: str = "cpu"
     seeds: tuple[int, ...] | None = None
     efficiency: bool = True
-    options: Mapping[str, object] = field(default_factory=dict)
 
     def setup(self, chapter: str, seeds: bool = True, **params):
         """:func:`stella.report.defaults.notebook_setup` of ``chapter`` at these settings (``seeds``:

@@ -2,7 +2,7 @@
 
 Every chapter's function draws and shows its figure (so a caption displayed after it follows it) and
 leaves the caption to :func:`stella.report.display.caption`, which states what is drawn and from how
-many seeds. :func:`claims_forest` (the landing page) returns its figure unshown, for ``myst_nb.glue``.
+many seeds. :func:`verdict_bars` (the landing page) returns its figure unshown, for ``myst_nb.glue``.
 """
 from __future__ import annotations
 
@@ -120,70 +120,6 @@ def downstream_bars(scores: Mapping[str, pd.DataFrame], methods: Sequence[str]):
         ax.tick_params(axis="x", rotation=45)
     fig.tight_layout()
     plt.show()
-
-
-def _undirected(claim: str) -> tuple[str, str | None]:
-    """("STELLA forgets less than DER++ (F)", "A→V") from "STELLA forgets less than DER++ (F, A→V)";
-    a claim on the mean of both directions, or on one score, has direction None."""
-    claim = claim.replace(" (mean of both directions)", "")
-    for d in paper.DIRECTIONS:
-        if d in claim:
-            return re.sub(r"\s*\(\s*\)", "", re.sub(r",\s*\)", ")", claim.replace(d, ""))).strip(), d
-    return claim, None
-
-
-def claims_forest(claims: pd.DataFrame, titles: Mapping[str, str] | None = None, width: float = 8.0):
-    """Chapter 09's figure: every paired claim in %p of :func:`stella.report.verdicts.book_claims`, grouped
-    under its chapter's title (``titles``: stem -> title), one row per claim with both retrieval
-    directions on it (circle: A→V or the claim's one score, square: V→A). Filled: our mean per-seed
-    difference, its 95 % interval as a bar (none from one seed), coloured by verdict; hollow: the
-    paper's difference. Claims judged by one measurement (no ``difference``) are not drawn.
-    Returns the :class:`~matplotlib.figure.Figure`, not shown (no pyplot state)."""
-    from matplotlib.figure import Figure
-    from matplotlib.lines import Line2D
-    from matplotlib.transforms import blended_transform_factory
-
-    titles = titles or {}
-    paired = claims[claims["difference"].notna() & claims["unit"].isin(["%p", "%p of F"])
-                    & (claims["verdict"] != "not tested")]
-    rows: list[tuple[str, list]] = []
-    for chapter, part in paired.groupby("chapter", sort=False):
-        rows.append((titles.get(chapter, chapter), []))
-        merged: dict[str, list] = {}
-        for r in part.itertuples():
-            text, d = _undirected(r.claim)
-            merged.setdefault(text, []).append((d, r))
-        rows += list(merged.items())
-    fig = Figure(figsize=(width, 0.8 + 0.18 * len(rows)), layout="constrained")
-    ax = fig.add_subplot()
-    ax.axvline(0, color="0.3", lw=0.8)
-    shapes = {None: ("o", 0.0), paper.DIRECTIONS[0]: ("o", -0.17), paper.DIRECTIONS[1]: ("s", 0.17)}
-    for y, (label, points) in enumerate(rows):
-        if not points:
-            ax.axhspan(y - 0.5, y + 0.5, color="0.93", lw=0)
-            ax.text(0.01, y, label, transform=blended_transform_factory(fig.transFigure, ax.transData), va="center",
-                    fontsize=8, fontweight="bold", in_layout=False)
-        for d, r in points:
-            marker, dy = shapes[d] if len(points) > 1 else (shapes[d][0], 0.0)
-            colour = VERDICT_COLORS.get(r.verdict, "black")
-            if r.ci_low == r.ci_low:
-                ax.plot([r.ci_low, r.ci_high], [y + dy] * 2, color=colour, lw=1.8, solid_capstyle="butt")
-            ax.plot(r.difference, y + dy, marker, color=colour, ms=4.5)
-            if r.paper_difference == r.paper_difference:
-                ax.plot(r.paper_difference, y + dy, marker, mfc="none", mec="0.2", ms=5, mew=0.9)
-    ax.set_yticks(range(len(rows)), [label if points else "" for label, points in rows], fontsize=8)
-    ax.set_ylim(len(rows) - 0.5, -0.5)
-    ax.set_xlabel("difference oriented to the paper's side (%p): right of 0 = as the paper says", fontsize=8)
-    ax.tick_params(axis="x", labelsize=8)
-    ax.grid(axis="x", color="0.85", lw=0.6)
-    ax.tick_params(axis="y", length=0)
-    handles = [Line2D([], [], color=c, marker="o", lw=1.8, ms=4.5, label=f"ours: {v}") for v, c in VERDICT_COLORS.items()]
-    handles += [Line2D([], [], marker="o", mfc="none", mec="0.2", ls="none", label="the paper's"),
-                Line2D([], [], marker="o", color="0.5", ls="none", label=f"{paper.DIRECTIONS[0]} (or one score)"),
-                Line2D([], [], marker="s", color="0.5", ls="none", label=paper.DIRECTIONS[1])]
-    fig.legend(handles=handles, loc="outside lower center", ncol=6, fontsize=7.5, frameon=False, handlelength=1.6,
-               columnspacing=1.0)
-    return fig
 
 
 def png(fig, dpi: int = 150):

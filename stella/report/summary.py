@@ -132,18 +132,6 @@ def headline(claims: pd.DataFrame, context: pd.DataFrame, scale: Mapping[str, fl
     return " ".join(text)
 
 
-def _signed(v: float) -> str:
-    return "—" if v != v else f"{v:+.2f}".replace("-", "−")
-
-
-def ours_cell(r) -> str:
-    """Our side of one claim: ``+1.23 [−0.50, +2.96], 3 seeds``, oriented (+: the paper's side)."""
-    if r.verdict == "not tested":
-        return f"not tested: {r.note}" if r.note else "not tested"
-    ci = "" if r.ci_low != r.ci_low else f" [{_signed(r.ci_low)}, {_signed(r.ci_high)}]"
-    return f"{_signed(r.difference)}{ci}, n = {int(r.n_seeds)}"
-
-
 def family_index(families: pd.DataFrame) -> str:
     """A MyST Markdown table, one row per family of claims (:func:`stella.report.verdicts.family_table`):
     its verdict (coloured as in the tables), the family linked to the chapter that shows it, and its

@@ -1,6 +1,7 @@
 """stella.report.claims: the paired statistics, Holm, equivalence, power, the registry, and the chapters'
 declarations on made-up seed values (no training)."""
 import math
+import re
 
 import numpy as np
 import pandas as pd
@@ -293,3 +294,21 @@ def test_exact_counts_are_orderings_without_an_interval(monkeypatch):
     assert got["STELLA's training memory / Finetune's is below 1 (paper geometry, mask_of=full)"] == "contradicted"
     assert got["STELLA++'s training memory / DER++'s is below 1 (paper geometry, mask_of=selected)"] == "holds"
     assert len(got) == 3 + 1 + 1 + 3      # both readings of STELLA; STELLA+ / ++ only where counted
+
+
+def test_claims_table_puts_families_in_heading_rows_and_shared_values_in_the_caption():
+    from stella.report.display import show_claims
+
+    out = C.judge([
+        _cmp([3, 4, 5], [1, 1, 1], family="Table 1: A", claim="A above ER", unit="%p"),
+        _cmp([3, 4, 5, 6], [1, 1, 1, 1], family="Table 1: A", claim="A above MIR", unit="%p"),
+        _cmp([0.5, 0.6, 0.55], [1, 1, 1], family="Table 2: memory", sign=-1, claim="less memory", unit="ratio"),
+        C.not_tested("saturated probe", "08_downstream", "Table 4", "saturated: every method near the ceiling"),
+    ])
+    html = show_claims(out, "Caption.").data
+    heads = re.findall(r'<tr class="stella-family"><th colspan="5">(.*?)</th></tr>', html)
+    assert heads == ["Table 1: A; unit: %p", "Table 2: memory; n = 3; unit: ratio", "Table 4"]
+    assert "n = 3" in re.findall(r"A above ER.*?</td>", html)[0] and "n = 4" in html   # n differs within Table 1
+    assert html.count("<tr>") == 1 + 4 and html.count("<th>") == 5                      # one header row of 5
+    assert 'colspan="2">saturated: every method near the ceiling</td>' in html
+    assert "<caption>Caption. " in html and "unit:" not in html.split("</caption>")[0]

@@ -108,8 +108,8 @@ def test_show_hides_the_index_fixes_decimals_and_labels_columns():
                                    pd.Series([1.0, 1.0, 1.0]), chance=4.0, ceiling=49.0),
                       C.Comparison("x beats z", "02_retrieval", "Table 1: x beats every baseline", pd.Series([2.0, 2.5, 2.2]),
                                    pd.Series([2.0, 2.4, 2.3]), chance=4.0, ceiling=49.0)])
-    html = show_claims(claims, "Cap.").to_html()
-    assert "+1.23 [" in html and "holds" in html and "equivalent" in html
+    html = show_claims(claims, "Cap.").data
+    assert '+1.23<br><span class="stella-std">[' in html and "holds" in html and "equivalent" in html
     assert "Table 1: x beats every baseline" in html and html.count("Table 1: x beats every baseline") == 1  # grouped
     assert "n = 3; unit: %p; chance 4.00; ceiling 49.00." in html and "Holm" in html and html.count(">3<") == 0
 

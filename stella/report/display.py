@@ -116,38 +116,58 @@ def show(df: pd.DataFrame, caption: str | None = None, digits: int = 2, stds: pd
 
 
 def show_claims(claims: pd.DataFrame, caption: str | None = None):
-    """A claims table (:func:`stella.report.claims.judge`): rows grouped under their family; per
-    comparison the verdict (coloured), the claim, the paper's numbers, ours, the difference oriented to
-    the paper's side with its 95 % interval, the Holm-adjusted p and the smallest difference the
-    seeds detect. What every row shares (seeds, test, margin, chance, ceiling) goes into the caption."""
-    def interval(r):
-        if r.verdict == "not tested" or r.difference != r.difference:
-            return "—"
-        ci = "" if r.ci_low != r.ci_low else f" [{r.ci_low:+.2f}, {r.ci_high:+.2f}]"
-        return f"{r.difference:+.2f}{ci}"
+    """A claims table (:func:`stella.report.claims.judge`) narrow enough for a 1280 px page: each family
+    a full-width heading row, then per comparison the claim, the verdict (coloured), the paper's number
+    and ours, the difference oriented to the paper's side over its 95 % interval, and the Holm-adjusted
+    p over the smallest difference the seeds detect. What every row shares (seeds, unit, chance,
+    ceiling) goes into the caption; a seed count or unit that differs between rows goes into its
+    family's heading, or into its row where it differs within the family; so does the reading of the
+    paper a family is judged under."""
+    import html
 
+    from IPython.display import HTML
+
+    esc = lambda v: html.escape(str(v))
+    small = lambda v: f'<br><span class="stella-std">{esc(v)}</span>'
     num = lambda v, f: "—" if v != v else f.format(v)
-    view = pd.DataFrame({"family": claims["family"], "verdict": claims["verdict"], "claim": claims["claim"],
-                         "paper": claims["paper"],
-                         "ours": [r.note if r.verdict == "not tested" and r.note else r.ours
-                                  for r in claims.itertuples()],
-                         "difference [95 % CI]": [interval(r) for r in claims.itertuples()],
-                         "p (Holm)": [num(v, "{:.3f}") for v in claims["p_holm"]],
-                         "detectable": [num(v, "{:.2f}") for v in claims["detectable"]]})
-    shared = []
+    tested = claims["verdict"] != "not tested"
+    shared, per_row = [], []
     for col, text in (("n_seeds", "n = {}"), ("unit", "unit: {}"), ("chance", "chance {:.2f}"),
                       ("ceiling", "ceiling {:.2f}")):
-        vals = claims.loc[claims["verdict"] != "not tested", col].dropna().unique()
+        vals = claims.loc[tested, col].dropna().unique()
         if len(vals) == 1:
             shared.append(text.format(vals[0]))
         elif len(vals) > 1 and col in ("n_seeds", "unit"):
-            view.insert(len(view.columns), "n" if col == "n_seeds" else col, claims[col].values)
+            per_row.append((col, text))
+    head = ("claim", "verdict", "paper<br>ours", "difference<br>[95 % CI]", "p (Holm)<br>detectable")
+    rows = []
+    for family, part in claims.groupby("family", sort=False):
+        common = [(col, text) for col, text in per_row
+                  if part.loc[part["verdict"] != "not tested", col].nunique() == 1]
+        readings = part["reading"].dropna().unique() if "reading" in part else []
+        label = "; ".join([family, *(text.format(part.loc[part["verdict"] != "not tested", col].iloc[0])
+                                     for col, text in common),
+                           *([f"reading: {readings[0]}"] if len(readings) == 1 and readings[0] else [])])
+        rows.append(f'<tr class="stella-family"><th colspan="{len(head)}">{esc(label)}</th></tr>')
+        for r in part.itertuples():
+            verdict = f'<td style="{VERDICT_CSS.get(r.verdict, "")}">{esc(r.verdict)}</td>'
+            if r.verdict == "not tested" or r.difference != r.difference:
+                why = r.note if r.verdict == "not tested" and r.note else r.ours
+                rows.append(f"<tr><td>{esc(r.claim)}</td>{verdict}<td>{esc(r.paper)}</td>"
+                            f'<td colspan="2">{esc(why)}</td></tr>')
+                continue
+            extra = "; ".join(text.format(getattr(r, col)) for col, text in per_row if (col, text) not in common)
+            ci = "" if r.ci_low != r.ci_low else small(f"[{r.ci_low:+.2f}, {r.ci_high:+.2f}]")
+            rows.append(f"<tr><td>{esc(r.claim)}{small(extra) if extra else ''}</td>{verdict}"
+                        f'<td>{esc(r.paper)}{small(r.ours)}</td><td class="stella-num">{r.difference:+.2f}{ci}</td>'
+                        f'<td class="stella-num">{num(r.p_holm, "{:.3f}")}{small(num(r.detectable, "{:.2f}"))}</td></tr>')
     note = ("Difference: oriented so that + is the paper's side; p: two-sided paired t (one-sided for "
             f"non-inferiority), Holm-adjusted within each family; equivalent: the 90 % interval inside ±margin; "
             "detectable: the smallest true difference the seeds detect with 80 % power.")
     text = " ".join(t for t in (caption, "; ".join(shared) + "." if shared else "", note) if t)
-    styler = view.set_index(["family", "claim"]).style.map(lambda v: VERDICT_CSS.get(v, ""), subset=["verdict"])
-    return styler.set_caption(text)
+    return HTML(f'<table class="stella-claims"><caption>{esc(text)}</caption><thead><tr>'
+                + "".join(f"<th>{h}</th>" for h in head) + "</tr></thead><tbody>" + "".join(rows)
+                + "</tbody></table>")
 
 
 def show_families(families: pd.DataFrame, caption: str | None = None):

@@ -7,7 +7,9 @@ worker processes first; the notebooks then find every run complete. Results are 
 without it: a run's numerics depend on its config alone (``run.num_threads`` is in the run key, and
 the cpu preset pins it to 1 thread per run so that two runs share the two cores of a laptop), the
 store's per-run lock keeps two workers from computing one run, and the first run is trained alone
-because it computes the pre-training stage every other run starts from.
+because it computes the pre-training stage most runs start from; the first run of each other stage
+(another benchmark, chapter 04b's sparsity levels) goes next, so those stages are computed side by
+side (:func:`stages_first`).
 
 The workers live as long as the prefetch and train many runs in turn: each imports torch and the
 package once, pins torch (and OpenMP, through ``OMP_NUM_THREADS`` set before torch loads) to
@@ -91,6 +93,23 @@ def _stages(results_dir: str | Path) -> dict[str, float]:
     return out
 
 
+def stages_first(preset: str, todo: list) -> list:
+    """``todo`` (plan rows) with the first run of each pre-training stage after the first moved to the
+    front, right after ``todo[0]``: a stage is computed by the first run that needs it, under the store's
+    lock, so stages computed one after another would leave the other workers waiting on them."""
+    from stella.continual.pretrain import pretrain_key
+    from stella.report.runs import run_config
+
+    first, seen = [], set()
+    for i, r in enumerate(todo):
+        overrides = tuple(o for o in r.overrides.split(", ") if o)
+        key = pretrain_key(run_config(preset, r.method, int(r.seed), overrides))
+        if key not in seen:
+            seen.add(key)
+            first.append(i)
+    return [todo[i] for i in first[:1]] + [todo[i] for i in first[1:]] + [r for i, r in enumerate(todo) if i not in first]
+
+
 def prefetch_runs(preset: str, results_dir: str | Path, jobs: int, write=print,
                   timings: dict | None = None) -> tuple[int, int]:
     """Train the book's missing runs at ``preset`` with ``jobs`` processes; (trained, failed).
@@ -113,6 +132,7 @@ def prefetch_runs(preset: str, results_dir: str | Path, jobs: int, write=print,
     todo = [r for r in plan.itertuples() if not (store.root / r.key / "COMPLETE").exists()]
     if not todo or jobs < 2:
         return 0, 0
+    todo = stages_first(preset, todo)
     write(f"training the book's {len(todo)} missing runs of {len(plan)} with {jobs} processes "
           f"(stella.report.plan; the notebooks then read them from the store)")
     t0, done, failed = time.perf_counter(), 0, 0

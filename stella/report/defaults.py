@@ -47,6 +47,9 @@ SEEDS = {
     "03_efficiency": (1, 5, 3),                # Table 2's A/F columns and STELLA++'s claims (the runs of Table 1)
     "04_ablations": (1, 5, 3),                 # Table 3: random, MATS, DER++, LPIS, RCA, STELLA
     "04_sweeps": (1, 3, 3),                    # Fig. 9, Tables 9 and 10
+    "04b_controls": (1, 5, 3),                 # the controls of the verdict on STELLA
+    "04b_headline": (1, 10, 3),                # STELLA and Random at equal visible tokens, and DER++
+    "04b_sparsity": (1, 3, 3),                 # STELLA, Random and the Oracle at three sparsity levels
     "05_memory_size": (1, 3, 3),               # Fig. 5
     "06_modality_gap": (1, 3, 3),              # Fig. 6, 10, 12
     "07_attention_localization": (1, 3, 3),    # Fig. 2, 7, 13, 14
@@ -168,6 +171,8 @@ CHECKS: dict[str, Callable[[str, Any], Any]] = {
     "clips_per_task": lambda n, v: _int(n, v, 0), "n_clips": lambda n, v: _int(n, v, 0),
     "prefill": lambda n, v: _int(n, v, 0), "acc_seeds": _optional(lambda n, v: _int(n, v, 1)),
     "n_sweep_seeds": _optional(lambda n, v: _int(n, v, 1)),
+    "n_headline_seeds": _optional(lambda n, v: _int(n, v, 1)),
+    "n_sparsity_seeds": _optional(lambda n, v: _int(n, v, 1)),
     "extra_tasks": lambda n, v: _int(n, v, 1), "umap_task": lambda n, v: _int(n, v, 1),
     "max_items": _optional(lambda n, v: _int(n, v, 1)), "steps": _optional(lambda n, v: _int(n, v, 1)),
     "efficiency_steps": _optional(lambda n, v: _int(n, v, 1)),
@@ -331,6 +336,13 @@ def _ablations(preset, p, quick, frugal):
     return seeds, methods
 
 
+def _controls(preset, p, quick, frugal):
+    seeds = _seeds(p, "04b_controls", preset)
+    p["headline_seeds"] = _seeds(p, "04b_headline", preset, "n_headline_seeds")
+    p["sparsity_seeds"] = _seeds(p, "04b_sparsity", preset, "n_sparsity_seeds")
+    return seeds, ["derpp", "stella", "random", "oracle"]
+
+
 def _memory_size(preset, p, quick, frugal):
     seeds = _seeds(p, "05_memory_size", preset)
     methods = p.pop("methods", None) or ["er", "derpp", "stella", "stella+"]
@@ -388,7 +400,8 @@ def _lab(preset, p, quick, frugal):
 
 _CHAPTERS = {"00_method_walkthrough": _walkthrough, "01_benchmark": _benchmark, "02_retrieval": _retrieval,
              "02_shuffled": _shuffled,
-             "03_efficiency": _efficiency, "04_ablations": _ablations, "05_memory_size": _memory_size,
+             "03_efficiency": _efficiency, "04_ablations": _ablations, "04b_controls": _controls,
+             "05_memory_size": _memory_size,
              "06_modality_gap": _gap, "07_attention_localization": _localization, "08_downstream": _downstream,
              "09_what_reproduced": _reproduced}
 _CHAPTERS["lab"] = _lab

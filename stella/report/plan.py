@@ -13,7 +13,7 @@ import pandas as pd
 from stella.report.defaults import notebook_setup
 from stella.report.runs import run_config
 
-CHAPTERS = ("00_method_walkthrough", "02_retrieval", "03_efficiency", "04_ablations", "05_memory_size",
+CHAPTERS = ("00_method_walkthrough", "02_retrieval", "03_efficiency", "04_ablations", "04b_controls", "05_memory_size",
             "06_modality_gap", "07_attention_localization", "08_downstream", "09_what_reproduced", "lab")
 
 
@@ -31,6 +31,10 @@ def _requests(chapter: str, preset: str) -> list[tuple[str, int | None, tuple[st
             for v in getattr(nb, param):
                 out += grid(["stella"], nb.sweep_seeds, [f"selection.{key}={v}"])
         return out
+    if chapter == "04b_controls":
+        from stella.report.controls import requests
+
+        return requests(nb)
     if chapter == "05_memory_size":
         return [r for size in nb.memory_sizes for r in grid(nb.methods, nb.seeds, [f"continual.memory_size={size}"])]
     if chapter == "06_modality_gap":

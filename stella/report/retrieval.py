@@ -47,7 +47,10 @@ def table1_claims(ctx: ClaimContext) -> list[Comparison]:
         return []
     from stella.report.defaults import TABLE1
 
+    from stella.report.runs import run_config
+
     runs, scale = _runs(ctx, CHAPTER, "default", TABLE1)
+    reading = {"reading": f"the preset's selection.mask_of: {run_config(ctx.preset, 'stella').selection.mask_of}"}
     out = []
     for d in paper.DIRECTIONS:
         a, f = per_seed(runs, "A", d), per_seed(runs, "F", d)
@@ -57,14 +60,14 @@ def table1_claims(ctx: ClaimContext) -> list[Comparison]:
             if m in a.columns:
                 fam = f"Table 1: {paper.label(m)} outperforms every baseline (A, {d})"
                 out += [versus(f"{paper.label(m)} has a higher A than {paper.label(b)} ({d})", CHAPTER, fam, a, m, b, 1,
-                               pa[m], pa[b], paper.label, **_scale(scale)) for b in base]
+                               pa[m], pa[b], paper.label, **_scale(scale), **reading) for b in base]
         if set(OURS) <= set(a.columns):
             out.append(versus(f"STELLA+ has a higher A than STELLA ({d})", CHAPTER, "Table 1: STELLA+ above STELLA (A)",
                               a, "stella+", "stella", 1, pa["stella+"], pa["stella"], paper.label, **_scale(scale)))
         if "stella" in f.columns:
             fam = f"Table 1: STELLA forgets less than every baseline (F, {d})"
             out += [versus(f"STELLA has a lower F than {paper.label(b)} ({d})", CHAPTER, fam, f, "stella", b, -1,
-                           pf["stella"], pf[b], paper.label, unit="%p of F") for b in base]
+                           pf["stella"], pf[b], paper.label, unit="%p of F", **reading) for b in base]
         cont = continual(a.columns)
         if "multitask" in a.columns:
             fam = f"Table 1: Multitask is the upper bound (A, {d})"

@@ -124,12 +124,15 @@ def headline(claims: pd.DataFrame, context: pd.DataFrame, scale: Mapping[str, fl
         if det == det:
             text.append(f"An inconclusive comparison is one the seeds cannot resolve: their median detectable "
                         f"difference (80 % power) is {det:.2f} %p.")
+    from stella.report.controls import reading_sentence
+
+    text.append(reading_sentence(claims))
     above = context[[f"{d} above chance (%p)" for d in paper.DIRECTIONS]]
     method, col = above.stack().idxmax()
     gap, room = float(above.at[method, col]), scale["ceiling"] - scale["chance"]
     text.append(f"The best retrieval score ({paper.label(method)}, {col.split()[0]}) is {gap:.2f} %p above chance "
                 f"({scale['chance']:.2f} %), {100 * gap / room:.0f} % of the way to the ceiling ({scale['ceiling']:.2f} %).")
-    return " ".join(text)
+    return " ".join(t for t in text if t)
 
 
 def family_index(families: pd.DataFrame) -> str:

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import pandas as pd
 
-from stella.report import ablations, downstream, efficiency_claims, gap, localization, memory_size, retrieval  # noqa: F401
+from stella.report import ablations, controls, downstream, efficiency_claims, gap, localization, memory_size, retrieval  # noqa: F401
 from stella.report.claims import REGISTRY, VERDICTS, ClaimContext, declared, judge
 
 # The chapters that declare claims, in the book's order.
-CHAPTERS = ("02_retrieval", "03_efficiency", "04_ablations", "05_memory_size", "06_modality_gap",
+CHAPTERS = ("02_retrieval", "03_efficiency", "04_ablations", "04b_controls", "05_memory_size", "06_modality_gap",
             "07_attention_localization", "08_downstream")
 
 

@@ -1,0 +1,84 @@
+"""Chapter 04b's report module: its runs, its pairs and the sentences computed from them."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from stella.report import claims as C, controls as CT
+from stella.report.defaults import notebook_setup
+from stella.report.plan import book_runs
+from stella.report.runs import run_config
+
+
+def test_the_cpu_chapter_asks_for_every_control_with_more_seeds_for_the_headline():
+    nb = notebook_setup("04b_controls", "cpu")
+    assert len(nb.seeds) == 5 and len(nb.headline_seeds) == 10 and len(nb.sparsity_seeds) == 3
+    req = CT.requests(nb)
+    per = lambda m, ov: sorted({s for mm, s, o in req if mm == m and o == ov})
+    assert per("stella", CT.EQUAL) == nb.headline_seeds and per("derpp", ()) == nb.headline_seeds
+    assert per("oracle", CT.SELECTED) == nb.seeds and per("er", CT.BUDGET) == nb.seeds and per("stella", CT.RHO1) == nb.seeds
+    for level in CT.SPARSITY.values():
+        assert set(nb.sparsity_seeds) <= set(per("oracle", level))
+    keys = set(book_runs("cpu")["key"])            # the book trains them before the notebooks run
+    assert all(run_config("cpu", m, s, ov).digest() in keys for m, s, ov in req)
+
+
+def test_the_equal_budget_control_sees_the_baselines_visible_tokens_from_a_larger_selection():
+    t = CT.budget_table("cpu").set_index("run")
+    assert t.at["STELLA (full)", "visible (audio / video)"] == t.at["DER++", "visible (audio / video)"]
+    assert t.at["STELLA (selected)", "visible (audio / video)"] == t.at["DER++ at STELLA's budget", "visible (audio / video)"]
+    kept = lambda r: [int(x) for x in t.at[r, "kept (audio / video)"].split(" / ")]
+    vis = lambda r: [int(x) for x in t.at[r, "visible (audio / video)"].split(" / ")]
+    assert all(k > v for k, v in zip(kept("STELLA (full)"), vis("STELLA (full)")))   # not degenerate
+
+
+def _scores(shift: float) -> pd.DataFrame:
+    rng = np.random.default_rng(0)
+    rows = []
+    for label in CT.ROWS:
+        for s in range(5):
+            for d in ("A→V", "V→A"):
+                a = 10 + rng.normal(0, 0.3) + (shift if label.startswith("Oracle") else 0)
+                rows.append({"label": label, "seed": s, "direction": d, "A": a, "F": 5 + rng.normal(0, 0.3)})
+    return pd.DataFrame(rows)
+
+
+def test_control_pairs_are_judged_and_the_summary_follows_the_numbers():
+    null = pd.DataFrame({"seed": [1, 2], "identical summary": [True, True]})
+    big, none = (C.judge(CT.control_comparisons(_scores(s))) for s in (5.0, 0.0))
+    claim = "the oracle selection beats random selection (A, A→V)"
+    row = big.set_index("claim").loc[claim]
+    assert row["verdict"] == "holds" and row["difference"] == pytest.approx(5.0, abs=0.5)
+    assert none.set_index("claim").at[claim, "verdict"] in ("inconclusive", "equivalent")
+    assert set(big["family"]) == set(CT.PAIRS) and (big["n_seeds"] == 5).all()
+    said, flat = CT.control_sentences(big, null), CT.control_sentences(none, null)
+    assert said[0] == "Null control: STELLA at rho = 1 writes DER++'s results number for number in 2 of 2 seeds."
+    assert said != flat and f"{row['difference']:+.2f} %p" in " ".join(said)
+
+
+def test_reading_sentence_counts_both_readings_and_changes_with_them():
+    def cmp(claim, family, diff):
+        return C.Comparison(claim, "x", family, pd.Series([diff + 0.1, diff - 0.1, diff + 0.05, diff - 0.05]),
+                            pd.Series([0.0, 0.0, 0.0, 0.0]), 1)
+    sel = "Table 1: STELLA outperforms every baseline (A, A→V)"
+    full = "Table 1, full reading: STELLA outperforms every baseline (A, A→V)"
+    frame = lambda d_full: C.judge([cmp("STELLA has a higher A than DER++ (A→V)", sel, -6.0),
+                                    cmp("STELLA (full reading) has a higher A than DER++ (A→V)", full, d_full)])
+    lost, won = CT.reading_sentence(frame(-5.0)), CT.reading_sentence(frame(5.0))
+    assert "1 contradicted" in lost and "1 holds" in won and lost != won
+    assert "-6.00 %p" in won and "+5.00 %p" in won
+    assert CT.reading_sentence(frame(5.0).iloc[:1]) == ""
+
+
+def test_prefetch_puts_the_first_run_of_each_other_stage_right_after_the_first_run():
+    from collections import namedtuple
+
+    from stella.builder.prefetch import stages_first
+
+    Row = namedtuple("Row", "method seed overrides")
+    sparse = ", ".join(CT.SPARSITY["sparse"])
+    todo = [Row("stella", 2021, ""), Row("er", 2021, ""), Row("er", 2022, ""), Row("stella", 2021, sparse),
+            Row("random", 2021, sparse), Row("oracle", 2021, "data.num_distractors=0")]
+    out = stages_first("cpu", todo)
+    assert out[:3] == [todo[0], todo[3], todo[5]] and sorted(out) == sorted(todo)

@@ -20,7 +20,7 @@ book: $(STAMP)
 	$(VENV)/bin/stella book --preset $(PRESET)
 
 test: $(STAMP)
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q --durations=20 tests
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -q tests -m "not smoke and not slow"

@@ -29,10 +29,11 @@ ROUND_STEPS = 3                     # timed steps per method in a round (their m
 THROUGHPUT_MARGIN = 0.10            # "comparable": a throughput ratio within 1 ± 0.10 (the paper's is 0.97)
 
 
-def measure_rounds(nb, batch: int, rounds: int = ROUNDS, methods=None) -> pd.DataFrame:
+def measure_rounds(nb, batch: int, rounds: int = ROUNDS, methods=None, overrides=()) -> pd.DataFrame:
     """:func:`measure_methods` ``rounds`` times at stream batch ``batch`` (one timed step per method per
     round), rows with a ``round`` column; kept beside the notebook's first STELLA run (one measurement
-    for chapters 03 and 09, a rebuilt book reads it back)."""
+    for chapters 03 and 09, a rebuilt book reads it back). ``overrides``: config changes for every
+    method (chapter 04b's other reading of the masking)."""
     from stella import __version__
     from stella.report.efficiency_table import measure_methods
     from stella.report.runs import cached_frame, get_run
@@ -40,11 +41,12 @@ def measure_rounds(nb, batch: int, rounds: int = ROUNDS, methods=None) -> pd.Dat
     steps = min(nb.steps, ROUND_STEPS)
     methods = list(methods or nb.methods)
     params = {"batch": batch, "rounds": rounds, "methods": list(methods), "steps": steps, "device": nb.device,
-              "prefill": nb.prefill, "version": __version__}
+              "prefill": nb.prefill, "version": __version__, **({"overrides": list(overrides)} if overrides else {})}
     rd = get_run(nb.preset, "stella", nb.seeds[0], nb.train_overrides, nb.results_dir, nb.task_order)
     return cached_frame(rd, "efficiency-rounds", params, lambda: pd.concat(
         [measure_methods(nb.preset, methods, steps=steps, prefill=nb.prefill, device=nb.device,
-                         overrides=[f"continual.batch_size={batch}"]).assign(round=r) for r in range(rounds)],
+                         overrides=[f"continual.batch_size={batch}", *overrides]).assign(round=r)
+         for r in range(rounds)],
         ignore_index=True))
 
 

@@ -71,14 +71,19 @@ def test_reading_sentence_counts_both_readings_and_changes_with_them():
     assert CT.reading_sentence(frame(5.0).iloc[:1]) == ""
 
 
-def test_prefetch_puts_the_first_run_of_each_other_stage_right_after_the_first_run():
+def test_prefetch_trains_the_first_run_of_each_missing_stage_alone(tmp_path):
     from collections import namedtuple
 
-    from stella.builder.prefetch import stages_first
+    from stella.builder.prefetch import stages_alone
+    from stella.continual.pretrain import pretrain_dir
 
     Row = namedtuple("Row", "method seed overrides")
     sparse = ", ".join(CT.SPARSITY["sparse"])
     todo = [Row("stella", 2021, ""), Row("er", 2021, ""), Row("er", 2022, ""), Row("stella", 2021, sparse),
             Row("random", 2021, sparse), Row("oracle", 2021, "data.num_distractors=0")]
-    out = stages_first("cpu", todo)
-    assert out[:3] == [todo[0], todo[3], todo[5]] and sorted(out) == sorted(todo)
+    alone, rest = stages_alone("cpu", todo, tmp_path)
+    assert alone == [todo[0], todo[3], todo[5]] and rest == [todo[1], todo[2], todo[4]]
+    done = pretrain_dir(run_config("cpu", "stella", 2021), tmp_path)          # the book's stage computed
+    done.mkdir(parents=True)
+    (done / "COMPLETE").touch()
+    assert stages_alone("cpu", todo, tmp_path)[0] == [todo[3], todo[5]]

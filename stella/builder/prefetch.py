@@ -6,10 +6,9 @@ lists (exactly the runs the notebooks will ask for, at their default parameters)
 worker processes first; the notebooks then find every run complete. Results are the same as
 without it: a run's numerics depend on its config alone (``run.num_threads`` is in the run key, and
 the cpu preset pins it to 1 thread per run so that two runs share the two cores of a laptop), the
-store's per-run lock keeps two workers from computing one run, and the first run is trained alone
-because it computes the pre-training stage most runs start from; the first run of each other stage
-(another benchmark, chapter 04b's sparsity levels) goes next, so those stages are computed side by
-side (:func:`stages_first`).
+store's per-run lock keeps two workers from computing one run, and the first run of each pre-training
+stage the store lacks (the book's, and one per sparsity level of chapter 04b) is trained alone, one
+after another, because it computes the stage on both cores (:func:`stages_alone`).
 
 The workers live as long as the prefetch and train many runs in turn: each imports torch and the
 package once, pins torch (and OpenMP, through ``OMP_NUM_THREADS`` set before torch loads) to
@@ -93,21 +92,22 @@ def _stages(results_dir: str | Path) -> dict[str, float]:
     return out
 
 
-def stages_first(preset: str, todo: list) -> list:
-    """``todo`` (plan rows) with the first run of each pre-training stage after the first moved to the
-    front, right after ``todo[0]``: a stage is computed by the first run that needs it, under the store's
-    lock, so stages computed one after another would leave the other workers waiting on them."""
-    from stella.continual.pretrain import pretrain_key
+def stages_alone(preset: str, todo: list, results_dir: str | Path) -> tuple[list, list]:
+    """``todo`` (plan rows) split into the runs to train one at a time first, the first run of each
+    pre-training stage the store lacks, and the rest. A stage is computed by the first run that needs it,
+    on ``pretrain.num_threads`` threads (both cores at cpu, and in the stage's key): two stages side by
+    side would put four threads on two cores, and another run waiting on a stage's lock wastes its core."""
+    from stella.continual.pretrain import pretrain_dir
     from stella.report.runs import run_config
 
-    first, seen = [], set()
+    alone, seen = [], set()
     for i, r in enumerate(todo):
         overrides = tuple(o for o in r.overrides.split(", ") if o)
-        key = pretrain_key(run_config(preset, r.method, int(r.seed), overrides))
-        if key not in seen:
-            seen.add(key)
-            first.append(i)
-    return [todo[i] for i in first[:1]] + [todo[i] for i in first[1:]] + [r for i, r in enumerate(todo) if i not in first]
+        stage = pretrain_dir(run_config(preset, r.method, int(r.seed), overrides), results_dir)
+        if stage is not None and stage not in seen and not (stage / "COMPLETE").exists():
+            seen.add(stage)
+            alone.append(i)
+    return [todo[i] for i in alone], [r for i, r in enumerate(todo) if i not in set(alone)]
 
 
 def prefetch_runs(preset: str, results_dir: str | Path, jobs: int, write=print,
@@ -132,7 +132,6 @@ def prefetch_runs(preset: str, results_dir: str | Path, jobs: int, write=print,
     todo = [r for r in plan.itertuples() if not (store.root / r.key / "COMPLETE").exists()]
     if not todo or jobs < 2:
         return 0, 0
-    todo = stages_first(preset, todo)
     write(f"training the book's {len(todo)} missing runs of {len(plan)} with {jobs} processes "
           f"(stella.report.plan; the notebooks then read them from the store)")
     t0, done, failed = time.perf_counter(), 0, 0
@@ -160,9 +159,10 @@ def prefetch_runs(preset: str, results_dir: str | Path, jobs: int, write=print,
             timings["runs"][what] = round(seconds, 2)
             write(f"  runs  {elapsed}  {done + failed}/{len(todo)}  {what}: {duration(seconds)}")
 
-        first = submit(todo[0])                          # computes the pre-training stage alone
-        report(*first)
-        running = dict(submit(r) for r in todo[1:])
+        alone, rest = stages_alone(preset, todo, results_dir)
+        for r in alone:                                  # each computes a pre-training stage, alone
+            report(*submit(r))
+        running = dict(submit(r) for r in rest)
         while running:
             finished, _ = wait(running, return_when=FIRST_COMPLETED)
             for fut in finished:

@@ -6,7 +6,6 @@ import os
 import pytest
 
 from stella.builder import driver
-from stella.builder.prefetch import _stages
 from stella.config import load_config
 from stella.report.runs import run_config
 
@@ -23,17 +22,11 @@ def test_kernels_get_the_presets_threads_and_the_env_is_restored(monkeypatch):
         assert os.environ["OMP_NUM_THREADS"] == "7" and "MKL_NUM_THREADS" not in os.environ
 
 
-def test_timings_file_and_new_stages(tmp_path):
+def test_timings_file(tmp_path):
     t = {"preset": "smoke", "jobs": 2, "phases": {"runs": 1.5}, "notebooks": {"a": 2.0}, "runs": {}}
     driver.write_timings(tmp_path, t, t_build=0.0)
     saved = json.loads(driver.timings_path(tmp_path, "smoke").read_text())
     assert saved["phases"]["runs"] == 1.5 and saved["phases"]["total"] > 0 and saved["notebooks"] == {"a": 2.0}
-    stage = tmp_path / "results" / "pretrain" / "abc"
-    stage.mkdir(parents=True)
-    (stage / "summary.json").write_text(json.dumps({"seconds": 12.5}))
-    assert _stages(tmp_path / "results") == {}                       # not complete: not counted
-    (stage / "COMPLETE").write_text("")
-    assert _stages(tmp_path / "results") == {"abc": 12.5}
 
 
 @pytest.mark.parametrize("preset", ["smoke", "cpu", "paper"])

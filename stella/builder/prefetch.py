@@ -79,19 +79,6 @@ def _worker_stats() -> dict[str, int]:
     return dict(worker_cache.STATS)
 
 
-def _stages(results_dir: str | Path) -> dict[str, float]:
-    """{key: seconds} of the computed pre-training stages in the store."""
-    import json
-
-    out = {}
-    for d in Path(results_dir, "pretrain").glob("*/COMPLETE"):
-        try:
-            out[d.parent.name] = float(json.loads((d.parent / "summary.json").read_text())["seconds"])
-        except (OSError, ValueError, KeyError):
-            out[d.parent.name] = float("nan")
-    return out
-
-
 def stages_alone(preset: str, todo: list, results_dir: str | Path) -> tuple[list, list]:
     """``todo`` (plan rows) split into the runs to train one at a time first, the first run of each
     pre-training stage the store lacks, and the rest. A stage is computed by the first run that needs it,
@@ -115,7 +102,8 @@ def prefetch_runs(preset: str, results_dir: str | Path, jobs: int, write=print,
     """Train the book's missing runs at ``preset`` with ``jobs`` processes; (trained, failed).
 
     A run that fails here is only reported: its notebook asks for it again and stops with the error.
-    ``timings`` (the driver's record) gets the phases "pre-training stages" (the stages computed here)
+    ``timings`` (the driver's record) gets the phases "pre-training stages" (the wall time of the runs
+    that computed them, :func:`stages_alone`)
     and "runs", and each run's seconds under "runs"."""
     from stella.config import load_config
     from stella.progress import duration
@@ -125,7 +113,6 @@ def prefetch_runs(preset: str, results_dir: str | Path, jobs: int, write=print,
     timings = {} if timings is None else timings
     timings.setdefault("phases", {})
     timings.setdefault("runs", {})
-    stages_before = _stages(results_dir)
     threads = load_config(preset).run.num_threads
     plan = book_runs(preset)
     store = RunStore(results_dir)
@@ -162,15 +149,15 @@ def prefetch_runs(preset: str, results_dir: str | Path, jobs: int, write=print,
         alone, rest = stages_alone(preset, todo, results_dir)
         for r in alone:                                  # each computes a pre-training stage, alone
             report(*submit(r))
+        t_stages = time.perf_counter() - t0
         running = dict(submit(r) for r in rest)
         while running:
             finished, _ = wait(running, return_when=FIRST_COMPLETED)
             for fut in finished:
                 report(fut, running.pop(fut))
     total = time.perf_counter() - t0
-    new = {k: v for k, v in _stages(results_dir).items() if k not in stages_before}
-    timings["phases"]["pre-training stages"] = round(sum(new.values()), 2)
-    timings["phases"]["runs"] = round(total - sum(new.values()), 2)
+    timings["phases"]["pre-training stages"] = round(t_stages, 2)   # wall time of the runs that computed them
+    timings["phases"]["runs"] = round(total - t_stages, 2)
     timings["runs_trained"] = done
     write(f"  runs trained in {duration(total)}" + (f", {failed} failed" if failed else ""))
     sys.stdout.flush()

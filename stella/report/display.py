@@ -129,6 +129,7 @@ def show_claims(claims: pd.DataFrame, caption: str | None = None):
 
     esc = lambda v: html.escape(str(v))
     small = lambda v: f'<br><span class="stella-std">{esc(v)}</span>'
+    sub = lambda v: f'<br><span class="stella-sub">{esc(v)}</span>'      # a second line that may wrap
     num = lambda v, f: "—" if v != v else f.format(v)
     tested = claims["verdict"] != "not tested"
     shared, per_row = [], []
@@ -158,8 +159,8 @@ def show_claims(claims: pd.DataFrame, caption: str | None = None):
                 continue
             extra = "; ".join(text.format(getattr(r, col)) for col, text in per_row if (col, text) not in common)
             ci = "" if r.ci_low != r.ci_low else small(f"[{r.ci_low:+.2f}, {r.ci_high:+.2f}]")
-            rows.append(f"<tr><td>{esc(r.claim)}{small(extra) if extra else ''}</td>{verdict}"
-                        f'<td>{esc(r.paper)}{small(r.ours)}</td><td class="stella-num">{r.difference:+.2f}{ci}</td>'
+            rows.append(f"<tr><td>{esc(r.claim)}{sub(extra) if extra else ''}</td>{verdict}"
+                        f'<td>{esc(r.paper)}{sub(r.ours)}</td><td class="stella-num">{r.difference:+.2f}{ci}</td>'
                         f'<td class="stella-num">{num(r.p_holm, "{:.3f}")}{small(num(r.detectable, "{:.2f}"))}</td></tr>')
     note = ("Difference: oriented so that + is the paper's side; p: two-sided paired t (one-sided for "
             f"non-inferiority), Holm-adjusted within each family; equivalent: the 90 % interval inside ±margin; "

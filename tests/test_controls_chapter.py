@@ -87,3 +87,14 @@ def test_prefetch_trains_the_first_run_of_each_missing_stage_alone(tmp_path):
     done.mkdir(parents=True)
     (done / "COMPLETE").touch()
     assert stages_alone("cpu", todo, tmp_path)[0] == [todo[3], todo[5]]
+
+
+def test_room_and_sparsity_sentences_follow_the_numbers():
+    big, none = (C.judge(CT.control_comparisons(_scores(s))) for s in (5.0, 0.0))
+    assert CT.selection_room_sentence(big).startswith("The oracle beats random selection under both readings")
+    assert CT.selection_room_sentence(none).startswith("The oracle does not beat random selection")
+    gains = pd.DataFrame([{"level": lv, "direction": "A→V", "versus": v, "difference": d, "ci_low": d - 1,
+                           "ci_high": d + 1, "n": 3} for lv, d in (("dense", -1.5), ("sparse", 3.25))
+                          for v in ("STELLA − Random", "Oracle − Random")])
+    said = CT.sparsity_sentence(gains)
+    assert "dense -1.50 [-2.50, -0.50], sparse +3.25 [+2.25, +4.25]" in said and "3 seeds" in said

@@ -376,3 +376,33 @@ def table2_full_reading_claims(ctx: ClaimContext) -> list[Comparison]:
                           "Table 2, full reading: STELLA+ has a higher throughput than DER++", ratio, 1.0, 1,
                           paper=f"{pr:.2f}", paper_difference=pr - 1, ours_text=f"{ratio.mean():.3f}", **kw))
     return out
+
+
+def selection_room_sentence(controls: pd.DataFrame) -> str:
+    """Whether the benchmark rewards selection at all: the oracle against random selection (both readings) and
+    against its reverse, read from the judged controls."""
+    pick = lambda c: _row(controls, c)
+    best = [r for r in (pick("the oracle selection beats random selection (A, A→V)"),
+                        pick("the oracle selection beats random selection at equal visible tokens (A, A→V)"))
+            if r is not None and r["difference"] == r["difference"]]
+    worst = pick("the oracle selection beats its reverse (A, A→V)")
+    if not best or worst is None or worst["difference"] != worst["difference"]:
+        return ""
+    if all(r["verdict"] == "holds" for r in best):
+        return "The oracle beats random selection under both readings: the benchmark rewards a better selection."
+    return ("The oracle does not beat random selection at these seeds (" + "; ".join(_said(r) for r in best) +
+            f"), while it beats the anti-oracle by {worst['difference']:+.2f} %p: on this benchmark a selection is "
+            "punished for dropping the sounding object but a better one buys at most a few %p, so STELLA's selection "
+            "cannot be shown better than random here.")
+
+
+def sparsity_sentence(gains: pd.DataFrame, direction: str = "A→V") -> str:
+    """STELLA − Random and Oracle − Random (A, ``direction``) per sparsity level, from dense to sparse."""
+    part = gains[gains["direction"] == direction]
+    if part.empty:
+        return ""
+    say = lambda who: ", ".join(f"{r.level} {r.difference:+.2f} [{r.ci_low:+.2f}, {r.ci_high:+.2f}]"
+                                for r in part[part["versus"] == who].itertuples())
+    n = int(part["n"].min())
+    return (f"From the densest level to the sparsest ({direction}, {n} seeds per level, 95 % intervals): Oracle − Random "
+            f"{say('Oracle − Random')}; STELLA − Random {say('STELLA − Random')}.")

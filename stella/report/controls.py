@@ -162,7 +162,8 @@ def control_comparisons(df: pd.DataFrame) -> list[Comparison]:
                 t = _table(df, value, d)
                 if a in t.columns and b in t.columns:
                     t = t[[a, b]].dropna()
-                    out.append(versus(f"{what} ({value}, {d})", CHAPTER, family, t, a, b, s,
+                    claim = f"{what} ({value}, {d})" if value == "A" else f"{a} forgets less than {b} (F, {d})"
+                    out.append(versus(claim, CHAPTER, family, t, a, b, s,
                                       unit="%p" if value == "A" else "%p of F", paper="a control"))
     return out
 

@@ -31,7 +31,7 @@ SELECTED = ("selection.mask_of=selected",)    # the cpu preset's own value: the 
 EQUAL = ("selection.rho_a=0.75", "selection.rho_v=0.75", "selection.mask_of=full")
 BUDGET = ("continual.visible_budget=stella", *SELECTED)
 RHO1 = ("selection.rho_a=1.0", "selection.rho_v=1.0")
-FULL_READING = "selection.mask_of: full at rho 0.75 (the baselines' visible count)"
+FULL_READING = "selection.mask_of: full at rho 0.75, the baselines' visible count"
 ROWS = {   # label: (method, overrides)
     "DER++": ("derpp", ()),
     "ER": ("er", ()),
@@ -318,8 +318,8 @@ def reading_sentence(claims: pd.DataFrame) -> str:
     derpp = "" if a is None or b is None else (f" STELLA − DER++ (A→V): {_said(a)} under the first, "
                                                f"{_said(b)} at equal visible tokens.")
     return (f"Whether STELLA outperforms every baseline (Table 1, A) depends on how many tokens it sees: under "
-            f"{sel['reading'].iloc[0] or 'the preset'} its {len(sel)} comparisons give {count(sel)}; at the baselines' "
-            f"visible count ({full['reading'].iloc[0]}, chapter 04b) its {len(full)} give {count(full)}.{derpp}")
+            f"{sel['reading'].iloc[0] or 'the preset'} its {len(sel)} comparisons give {count(sel)}; under "
+            f"{full['reading'].iloc[0] or 'the full reading'} (chapter 04b) its {len(full)} give {count(full)}.{derpp}")
 
 
 def control_sentences(controls: pd.DataFrame, null: pd.DataFrame) -> list[str]:

@@ -37,8 +37,7 @@ def against_derpp(scores: pd.DataFrame) -> pd.DataFrame:
     for label in dict.fromkeys(scores["label"]):
         row = {"run": label, "A→V A": scores[(scores.label == label) & (scores.direction == "A→V")]["A"].mean()}
         for value, d in (("A", "A→V"), ("A", "V→A"), ("F", "A→V")) if label != "DER++" else ():
-            t = scores[scores.direction == d].pivot_table(index="seed", columns="label", values=value)[[label, "DER++"]]
-            t = t.dropna()
+            t = CT.seed_frame(scores, value, d)[[label, "DER++"]].dropna()
             row["seeds"] = len(t)
             row[f"{value} {d} vs DER++"] = _cell(paired_verdict(t[label].to_numpy(), t["DER++"].to_numpy()))
         rows.append(row)

@@ -94,7 +94,8 @@ def stages_alone(preset: str, todo: list, results_dir: str | Path) -> tuple[list
         if stage is not None and stage not in seen and not (stage / "COMPLETE").exists():
             seen.add(stage)
             alone.append(i)
-    return [todo[i] for i in alone], [r for i, r in enumerate(todo) if i not in set(alone)]
+    first = set(alone)
+    return [todo[i] for i in alone], [r for i, r in enumerate(todo) if i not in first]
 
 
 def prefetch_runs(preset: str, results_dir: str | Path, jobs: int, write=print,

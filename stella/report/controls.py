@@ -97,14 +97,21 @@ def requests(nb) -> list[tuple[str, int, tuple[str, ...]]]:
                   for m, ov in SPARSITY_ROWS.values() for s in nb.sparsity_seeds]
 
 
+def _run(nb, row: tuple[str, tuple[str, ...]], seed: int, extra: tuple[str, ...] = ()):
+    """The stored run of a control ``row`` (method, overrides) at ``seed`` on the notebook's device,
+    trained when missing."""
+    method, ov = row
+    return get_run(nb.preset, method, seed, [*nb.train_overrides, *extra, *ov], nb.results_dir)
+
+
 def scores(nb, rows: dict, seeds_of, extra: tuple[str, ...] = ()) -> pd.DataFrame:
     """One row per (label, seed, direction): avg-recall A and F; runs the store lacks are trained.
     ``seeds_of(label)`` gives each row's seeds."""
     out = []
     with quiet():
-        for label, (method, ov) in rows.items():
+        for label, row in rows.items():
             for s in seeds_of(label):
-                rd = get_run(nb.preset, method, s, [*nb.train_overrides, *extra, *ov], nb.results_dir)
+                rd = _run(nb, row, s, extra)
                 out += [{"label": label, "seed": s, "direction": r["direction"], "A": r["A"], "F": r["F"]}
                         for r in rd.load_json("summary") if r["metric"] == "avg"]
     return pd.DataFrame(out)
@@ -142,13 +149,14 @@ def mean_table(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 def null_control(nb) -> pd.DataFrame:
     """Per seed: does STELLA at rho = 1 write DER++'s summary.json number for number?"""
+    summary = lambda label, s: _run(nb, ROWS[label], s).load_json("summary")
     with quiet():
-        return pd.DataFrame([{"seed": s, "identical summary": get_run(nb.preset, "stella", s, RHO1, nb.results_dir)
-                              .load_json("summary") == get_run(nb.preset, "derpp", s, (), nb.results_dir)
-                              .load_json("summary")} for s in nb.seeds])
+        return pd.DataFrame([{"seed": s, "identical summary": summary("STELLA, rho = 1", s) == summary("DER++", s)}
+                             for s in nb.seeds])
 
 
-def _table(df: pd.DataFrame, value: str, direction: str) -> pd.DataFrame:
+def seed_frame(df: pd.DataFrame, value: str, direction: str) -> pd.DataFrame:
+    """seed x control label of ``value`` (A or F) in ``direction``, from :func:`scores`."""
     return df[df["direction"] == direction].pivot_table(index="seed", columns="label", values=value)
 
 
@@ -159,7 +167,7 @@ def control_comparisons(df: pd.DataFrame) -> list[Comparison]:
     for family, pairs in PAIRS.items():
         for a, b, sign, what in pairs:
             for value, d, s in (("A", "A→V", sign), ("A", "V→A", sign), ("F", "A→V", -sign)):
-                t = _table(df, value, d)
+                t = seed_frame(df, value, d)
                 if a in t.columns and b in t.columns:
                     t = t[[a, b]].dropna()
                     claim = f"{what} ({value}, {d})" if value == "A" else f"{a} forgets less than {b} (F, {d})"
@@ -237,10 +245,10 @@ def diagnosis(nb) -> pd.DataFrame:
     from stella.eval.diagnosis import memory_queries, rca_frame, rca_summary
     from stella.report.runs import cached_frame, load_trained
 
-    frames, rows = [], rows_for(nb.preset)
-    for method in [m for m, label in (("stella", "STELLA (selected)"), ("rca", "RCA only (selected)")) if label in rows]:
+    frames = []
+    for label in [k for k in ("STELLA (selected)", "RCA only (selected)") if k in rows_for(nb.preset)]:
         with quiet():
-            rd = get_run(nb.preset, method, nb.seeds[0], (), nb.results_dir)
+            rd = _run(nb, ROWS[label], nb.seeds[0])
 
         def compute():
             model, avm = load_trained(rd)
@@ -250,7 +258,7 @@ def diagnosis(nb) -> pd.DataFrame:
             return rca_summary(frame)
 
         frames.append(cached_frame(rd, "rca-diagnosis", {"seed": nb.seeds[0], "split": "last eval"}, compute)
-                      .assign(run=paper.label(method)))
+                      .assign(run=paper.label(rd.config.continual.method)))
     out = pd.concat(frames, ignore_index=True)
     out["past"] = out["past"].map({"none": "none", "memory": "the run's memory"})
     return out[["run", "past", "temperature", *DIAGNOSIS]].rename(columns=DIAGNOSIS)
@@ -347,32 +355,26 @@ def table2_full_reading_claims(ctx: ClaimContext) -> list[Comparison]:
     if not ctx.efficiency:
         return []
     from stella.report.defaults import PAPER_BATCH
-    from stella.report.efficiency_claims import THROUGHPUT_MARGIN, measure_rounds
+    from stella.report.efficiency_claims import THROUGHPUT_MARGIN, _paper_ratio, _ratio, measure_rounds
+    from stella.report.efficiency_table import memory_column
 
     nb = ctx.setup("03_efficiency", seeds=False)
-    smoke = run_config(ctx.preset, "stella").preset == "smoke"
-    batch = nb.own_batch if smoke else PAPER_BATCH
+    batch = PAPER_BATCH if PAPER_BATCH in nb.efficiency_batches else nb.own_batch     # chapter 03's batches
     r = measure_rounds(nb, batch, methods=["finetune", "derpp", "stella", "stella+"], overrides=EQUAL)
-    t = lambda col: r.pivot_table(index="round", columns="method", values=col)
-    mem, tp = t("cuda_peak_bytes" if "cuda_peak_bytes" in r.columns else "peak_bytes"), t("throughput")
-    t2 = paper.table2().set_index("method")
     where = f"batch {batch}, full reading"
     kw = {"unit": "ratio", "test": f"paired over {r['round'].nunique()} rounds", "reading": FULL_READING, "margin": None}
     out = []
     for a, b in (("stella", "finetune"), ("stella", "derpp"), ("stella+", "derpp")):
-        pr = float(t2.at[a, "gpu_mem_gb"] / t2.at[b, "gpu_mem_gb"])
-        ratio = mem[a] / mem[b]
+        pr, ratio = _paper_ratio("gpu_mem_gb", a, b), _ratio(r, memory_column(r), a, b)
         out.append(Comparison(f"{paper.label(a)}'s training memory / {paper.label(b)}'s is below 1 ({where})", CHAPTER,
                               "Table 2, full reading: STELLA and STELLA+ use less memory", ratio, 1.0, -1,
                               paper=f"{pr:.2f}", paper_difference=1 - pr, ours_text=f"{ratio.mean():.3f}", **kw))
-    pr = float(t2.at["stella", "throughput"] / t2.at["derpp", "throughput"])
-    ratio = tp["stella"] / tp["derpp"]
+    pr, ratio = _paper_ratio("throughput", "stella", "derpp"), _ratio(r, "throughput", "stella", "derpp")
     out.append(Comparison(f"STELLA's throughput is within ±{THROUGHPUT_MARGIN:.0%} of DER++'s ({where})", CHAPTER,
                           "Table 2, full reading: STELLA's throughput is comparable to DER++'s", ratio, 1.0, 1,
                           kind="equivalence", paper=f"{pr:.2f}", paper_difference=pr - 1, ours_text=f"{ratio.mean():.3f}",
                           **{**kw, "margin": THROUGHPUT_MARGIN}))
-    pr = float(t2.at["stella+", "throughput"] / t2.at["derpp", "throughput"])
-    ratio = tp["stella+"] / tp["derpp"]
+    pr, ratio = _paper_ratio("throughput", "stella+", "derpp"), _ratio(r, "throughput", "stella+", "derpp")
     out.append(Comparison(f"STELLA+'s throughput / DER++'s is above 1 ({where})", CHAPTER,
                           "Table 2, full reading: STELLA+ has a higher throughput than DER++", ratio, 1.0, 1,
                           paper=f"{pr:.2f}", paper_difference=pr - 1, ours_text=f"{ratio.mean():.3f}", **kw))

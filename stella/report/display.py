@@ -143,11 +143,10 @@ def show_claims(claims: pd.DataFrame, caption: str | None = None):
     head = ("claim", "verdict", "paper<br>ours", "difference<br>[95 % CI]", "p (Holm)<br>detectable")
     rows = []
     for family, part in claims.groupby("family", sort=False):
-        common = [(col, text) for col, text in per_row
-                  if part.loc[part["verdict"] != "not tested", col].nunique() == 1]
+        judged = part[part["verdict"] != "not tested"]
+        common = [(col, text) for col, text in per_row if judged[col].nunique() == 1]
         readings = part["reading"].dropna().unique() if "reading" in part else []
-        label = "; ".join([family, *(text.format(part.loc[part["verdict"] != "not tested", col].iloc[0])
-                                     for col, text in common),
+        label = "; ".join([family, *(text.format(judged[col].iloc[0]) for col, text in common),
                            *([f"reading: {readings[0]}"] if len(readings) == 1 and readings[0] else [])])
         rows.append(f'<tr class="stella-family"><th colspan="{len(head)}">{esc(label)}</th></tr>')
         for r in part.itertuples():

@@ -46,7 +46,6 @@ def table1_claims(ctx: ClaimContext) -> list[Comparison]:
     if ctx.task_order != "default":
         return []
     from stella.report.defaults import TABLE1
-
     from stella.report.runs import run_config
 
     runs, scale = _runs(ctx, CHAPTER, "default", TABLE1)

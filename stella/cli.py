@@ -164,8 +164,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--results", help="run store directory (default: results/)")
     sp.add_argument("--only", nargs="*", help="execute only notebooks whose name contains these")
     sp.add_argument("--print-view", action="store_true", help="also build the whole book as one page to print")
-    sp.add_argument("--jobs", type=int, default=None, help="train the book's runs this many at a time before the "
-                    "notebooks run (default: one per core when the preset pins run.num_threads, else 1)")
+    sp.add_argument("--jobs", type=int, default=None, help="train the book's runs, then execute its notebooks, this many at a time "
+                    "(default: one per core when the preset pins run.num_threads, else 1)")
     sp.set_defaults(fn=_cmd_book)
     sp = sub.add_parser("data-real", parents=[common], help="download tuxpaint-stamps-default (apt) for the real-content benchmark")
     sp.add_argument("--dest", default="data/tuxpaint")

@@ -133,11 +133,11 @@ def _json_default(o: Any) -> Any:
 
 
 @contextlib.contextmanager
-def locked(directory: Path, name: str) -> Iterator[Path]:
-    """Hold ``directory/run.lock`` (fcntl.flock, released when the process ends, SIGKILL included);
+def locked(directory: Path, name: str, lock: str = "run.lock") -> Iterator[Path]:
+    """Hold ``directory/<lock>`` (fcntl.flock, released when the process ends, SIGKILL included);
     ``name`` (a run key) names the wait in the log."""
     directory.mkdir(parents=True, exist_ok=True)
-    path = directory / "run.lock"
+    path = directory / lock
     try:
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
     except OSError as e:
@@ -146,7 +146,7 @@ def locked(directory: Path, name: str) -> Iterator[Path]:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            log.warning("run %s: another process is computing it (%s); waiting for it to finish", name, path)
+            log.warning("%s: another process is computing it (%s); waiting for it to finish", name, path)
             fcntl.flock(fd, fcntl.LOCK_EX)
         yield directory
     finally:

@@ -357,3 +357,34 @@ def test_driver_prints_kernel_progress_and_no_transport_warning(tmp_path, capfd)
     assert "run 1/2  stella, seed 1: trained in 2.5 s" in out
     assert "[1/1] 05_tiny:" in out and "1 run (1 trained)" in out
     assert "without encryption" not in out + err and "WARNING" not in err
+
+
+def test_execution_order_longest_first_and_claims_last():
+    from stella.builder.driver import execution_order
+
+    paths = [Path(f"{s}.ipynb") for s in ("00_a", "03_efficiency", "05_b", "08_downstream", "09_what_reproduced",
+                                          "index", "lab")]
+    first = [p.stem for p in execution_order(paths)]
+    assert first[:2] == ["03_efficiency", "08_downstream"] and first[-2:] == ["09_what_reproduced", "index"]
+    again = [p.stem for p in execution_order(paths, {"05_b": 500.0, "03_efficiency": 100.0, "index": 900.0})]
+    assert again[:3] == ["08_downstream", "05_b", "03_efficiency"] and again[-1] == "index"   # no record: heavy
+
+
+def test_notebooks_execute_side_by_side(tmp_path):
+    """Two notebooks, two worker processes: both outputs prepared, seconds per notebook, one failure named."""
+    cells = lambda body: _notebook(("code", ["parameters"], 'preset = "cpu"\nresults_dir = "results"', []),
+                                   ("code", [], body, []))
+    src = tmp_path / "notebooks"
+    src.mkdir()
+    for name, body in (("01_ok", "import time; time.sleep(1); print('fine')"), ("02_bad", "raise ValueError('boom')")):
+        nb = cells(body)
+        for c in nb["cells"]:
+            c.update(execution_count=None, outputs=[])
+        nb["metadata"]["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+        (src / f"{name}.ipynb").write_text(json.dumps(nb))
+    out = tmp_path / "stage" / "book" / "notebooks"
+    failures, seconds = execute_notebooks(sorted(src.glob("*.ipynb")), out, {"preset": "smoke", "results_dir": "results"},
+                                          cwd=tmp_path, results=tmp_path / "results", progress=False, jobs=2)
+    assert list(seconds) == ["01_ok", "02_bad"] and all(s > 0 for s in seconds.values())
+    assert [f.notebook for f in failures] == ["02_bad.ipynb"] and "boom" in failures[0].error
+    assert "fine" in (out / "01_ok.ipynb").read_text()

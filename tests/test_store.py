@@ -1,6 +1,7 @@
 import json
 import os
 
+import pandas as pd
 import pytest
 import torch
 
@@ -209,3 +210,29 @@ def test_complete_run_of_an_older_version_is_verified_by_its_files(tmp_path):
     assert verify_complete(rd.path, ("config.json", "meta.json")) == [
         f"{rd.file('meta.json')}: missing",
         f"{rd.file('model_after_task1.pt')}: truncated or not a torch file (File is not a zip file)"]
+
+
+def _slow_frame(directory: str, marker: str) -> list:
+    """In a separate process: cached_frame whose compute takes a while and leaves a marker file."""
+    import time
+
+    from stella.report.runs import cached_frame
+
+    def compute():
+        with open(marker, "a") as f:
+            f.write("computed\n")
+        time.sleep(1.0)
+        return pd.DataFrame({"x": [1, 2]})
+
+    return cached_frame(directory, "slow", {"k": 1}, compute)["x"].tolist()
+
+
+def test_cached_frame_two_processes_compute_once(tmp_path):
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    marker = tmp_path / "marker.txt"
+    with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = [pool.submit(_slow_frame, str(tmp_path), str(marker)) for _ in range(2)]
+        assert [f.result() for f in futures] == [[1, 2], [1, 2]]
+    assert marker.read_text() == "computed\n"

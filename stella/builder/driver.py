@@ -59,10 +59,13 @@ def notebook_paths(root: Path = REPO, only: list[str] | None = None) -> list[Pat
 
 
 def _kernel_config():
-    """Kernels talk to the driver over IPC sockets: no TCP port, so no ipykernel transport warning."""
+    """Kernels talk to the driver over IPC sockets: no TCP port, so no ipykernel transport warning.
+    The sockets are named per driver process (jupyter_client's default, ``kernel-ipc-N`` in the
+    working directory, is shared by kernels started side by side there)."""
     from traitlets.config import Config
 
-    return Config({"KernelManager": {"transport": "ipc"}})
+    ip = os.path.join(tempfile.gettempdir(), f"stella-kernel-{os.getpid()}-ipc")
+    return Config({"KernelManager": {"transport": "ipc", "ip": ip}})
 
 
 @contextmanager
@@ -84,7 +87,8 @@ def _progress_channel(stem: str, bar, enabled: bool):
     live = sys.stderr.isatty()  # a terminal: the bar's clock ticks; a log file: only the lines
 
     def tick(ls: P.ProgressLines) -> None:
-        bar.set_postfix_str(f"{stem} {ls.current}".strip(), refresh=live)
+        if bar is not None:
+            bar.set_postfix_str(f"{stem} {ls.current}".strip(), refresh=live)
 
     try:
         with P.Follower(path, lines, tqdm.write, tick=tick):
@@ -129,38 +133,97 @@ def _thread_env(threads: int):
                 os.environ[v] = old
 
 
-def execute_notebooks(paths: list[Path], out_dir: Path, parameters: dict, cwd: Path, results: Path,
-                      progress: bool = True, threads: int = 0) -> tuple[list[NotebookFailure], dict[str, float]]:
-    """Run each notebook with papermill into ``out_dir`` (each kernel with ``threads`` OpenMP / torch
-    threads, 0: the default) and prepare it for the book (``pages.prepare_page``); return failures and
-    seconds per notebook."""
+FINAL = ("09_what_reproduced", "index")     # read what the other chapters computed: executed last, in this order
+HEAVY = ("03_efficiency", "08_downstream")  # the longest chapters of a first build (efficiency rounds, probes)
+
+
+def execution_order(paths: list[Path], previous: dict[str, float] | None = None) -> list[Path]:
+    """Longest first, so that parallel kernels finish together: by ``previous`` seconds per notebook
+    (the last build's record) where known, else :data:`HEAVY` first; :data:`FINAL` always last."""
+    previous = previous or {}
+
+    def key(p: Path):
+        if p.stem in FINAL:
+            return (1, FINAL.index(p.stem), 0.0)
+        return (0, 0, -previous.get(p.stem, 1e6 if p.stem in HEAVY else 0.0))
+
+    return sorted(paths, key=key)
+
+
+def _execute_one(nb: Path, out_dir: Path, parameters: dict, cwd: Path, results: Path, progress: bool,
+                 threads: int, bar=None) -> tuple[NotebookFailure | None, float, str]:
+    """Execute one notebook (a worker process of a parallel build, or the driver itself): its failure
+    (None), its seconds and the summary of the runs it asked for."""
     import papermill as pm
     from papermill.exceptions import PapermillExecutionError
+
+    failure = None
+    t0 = time.perf_counter()
+    with _progress_channel(nb.stem, bar, progress) as runs, _thread_env(threads):
+        try:
+            pm.execute_notebook(str(nb), str(out_dir / nb.name), parameters=parameters,
+                                kernel_name="python3", cwd=str(cwd), progress_bar=False,
+                                report_mode=False, log_output=False, config=_kernel_config())
+        except PapermillExecutionError as e:
+            failure = NotebookFailure(nb.name, e.exec_count, f"{e.ename}: {e.evalue}")
+        except Exception as e:  # kernel died, bad JSON, missing parameters cell ...
+            failure = NotebookFailure(nb.name, None, f"{type(e).__name__}: {e}")
+    if (out_dir / nb.name).exists():
+        _prepare_file(out_dir / nb.name, nb, parameters, cwd, results)
+    return failure, time.perf_counter() - t0, runs.summary()
+
+
+def execute_notebooks(paths: list[Path], out_dir: Path, parameters: dict, cwd: Path, results: Path,
+                      progress: bool = True, threads: int = 0, jobs: int = 1,
+                      previous: dict[str, float] | None = None) -> tuple[list[NotebookFailure], dict[str, float]]:
+    """Run each notebook with papermill into ``out_dir`` (each kernel with ``threads`` OpenMP / torch
+    threads, 0: the default) and prepare it for the book (``pages.prepare_page``); return failures and
+    seconds per notebook.
+
+    ``jobs`` > 1 executes that many notebooks at a time, one worker process each, longest first
+    (:func:`execution_order`, from ``previous`` seconds); kernels then get ``threads`` or, when 0,
+    the cores shared out. Chapters that compute the same table (a probe, the claims) do not compute it
+    twice: :func:`stella.report.runs.cached_frame` holds a lock while it computes."""
     from tqdm.auto import tqdm
 
     from stella.progress import duration
 
     out_dir.mkdir(parents=True, exist_ok=True)
     failures, seconds = [], {}
-    bar = tqdm(paths, desc="notebooks", unit="nb", disable=not progress)
-    for i, nb in enumerate(bar, 1):
-        bar.set_postfix_str(nb.stem)
-        t0 = time.perf_counter()
-        with _progress_channel(nb.stem, bar, progress) as runs, _thread_env(threads):
-            try:
-                pm.execute_notebook(str(nb), str(out_dir / nb.name), parameters=parameters,
-                                    kernel_name="python3", cwd=str(cwd), progress_bar=False,
-                                    report_mode=False, log_output=False, config=_kernel_config())
-            except PapermillExecutionError as e:
-                failures.append(NotebookFailure(nb.name, e.exec_count, f"{e.ename}: {e.evalue}"))
-            except Exception as e:  # kernel died, bad JSON, missing parameters cell ...
-                failures.append(NotebookFailure(nb.name, None, f"{type(e).__name__}: {e}"))
-        if (out_dir / nb.name).exists():
-            _prepare_file(out_dir / nb.name, nb, parameters, cwd, results)
-        seconds[nb.stem] = time.perf_counter() - t0
+    jobs = max(1, min(int(jobs), len(paths)))
+
+    def done(i: int, nb: Path, failure, secs: float, summary: str) -> None:
+        if failure is not None:
+            failures.append(failure)
+        seconds[nb.stem] = secs
         if progress:
-            tqdm.write(f"[{i}/{len(paths)}] {nb.stem}: {duration(seconds[nb.stem])}, {runs.summary()}")
-    return failures, seconds
+            tqdm.write(f"[{i}/{len(paths)}] {nb.stem}: {duration(secs)}, {summary}")
+
+    if jobs == 1:
+        bar = tqdm(paths, desc="notebooks", unit="nb", disable=not progress)
+        for i, nb in enumerate(bar, 1):
+            bar.set_postfix_str(nb.stem)
+            done(i, nb, *_execute_one(nb, out_dir, parameters, cwd, results, progress, threads, bar))
+        return failures, seconds
+
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    threads = threads or max(1, (os.cpu_count() or 1) // jobs)
+    order = execution_order(paths, previous)
+    bar = tqdm(total=len(paths), desc=f"notebooks ({jobs} at a time)", unit="nb", disable=not progress)
+    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = {pool.submit(_execute_one, nb, out_dir, parameters, cwd, results, progress, threads): nb
+                   for nb in order}
+        for i, fut in enumerate(as_completed(futures), 1):
+            nb = futures[fut]
+            try:
+                done(i, nb, *fut.result())
+            except Exception as e:  # the worker process died
+                done(i, nb, NotebookFailure(nb.name, None, f"{type(e).__name__}: {e}"), 0.0, "")
+            bar.update(1)
+    bar.close()
+    return failures, {p.stem: seconds[p.stem] for p in paths}
 
 
 def _prepare_file(path: Path, source: Path, parameters: dict, root: Path, results: Path) -> None:
@@ -221,7 +284,8 @@ def build_book(preset: str = "cpu", root: Path = REPO, stage: Path | None = None
     Every kernel runs on the preset's ``run.num_threads`` (:func:`kernel_threads`). The runs the
     notebooks will ask for are trained first, ``jobs`` at a time
     (:func:`stella.builder.prefetch.prefetch_runs`; default: one per core for a preset that pins
-    ``run.num_threads``, else 1), except with ``only``. ``print_view`` also builds the whole book as one page (``book/_build/singlehtml/index.html``)
+    ``run.num_threads``, else 1), except with ``only``; then the notebooks execute ``jobs`` at a time
+    (:func:`execute_notebooks`, longest first by the last build's record). ``print_view`` also builds the whole book as one page (``book/_build/singlehtml/index.html``)
     for printing or saving as PDF from a browser."""
     from stella.progress import duration
 
@@ -237,12 +301,16 @@ def build_book(preset: str = "cpu", root: Path = REPO, stage: Path | None = None
     t_build = time.perf_counter()
     if not only and jobs > 1:
         prefetch_runs(preset, results, jobs, timings=timings)
+    t0 = time.perf_counter()
     failures, seconds = execute_notebooks(paths, build_root / "book" / "notebooks",
                                           notebook_parameters(preset, results, root), cwd=root,
-                                          results=results, progress=progress, threads=kernel_threads(preset))
-    print(f"{len(seconds)} notebook(s) executed in {duration(sum(seconds.values()))}")
+                                          results=results, progress=progress, threads=kernel_threads(preset),
+                                          jobs=jobs, previous=previous_seconds(build_root, preset))
+    wall = time.perf_counter() - t0
+    print(f"{len(seconds)} notebook(s) executed in {duration(wall)}"
+          + (f" ({jobs} at a time; {duration(sum(seconds.values()))} one after another)" if jobs > 1 else ""))
     timings["notebooks"] = {k: round(v, 2) for k, v in seconds.items()}
-    timings["phases"]["notebooks"] = round(sum(seconds.values()), 2)
+    timings["phases"]["notebooks"] = round(wall, 2)
     if failures:
         raise BookBuildError("notebook(s) failed:\n" + "\n".join(f"  {f}" for f in failures))
     if only:
@@ -266,6 +334,14 @@ def build_book(preset: str = "cpu", root: Path = REPO, stage: Path | None = None
 def timings_path(root: Path, preset: str) -> Path:
     """Where :func:`build_book` records its phases: ``book/_build/timings-<preset>.json``."""
     return root / "book" / "_build" / f"timings-{preset}.json"
+
+
+def previous_seconds(root: Path, preset: str) -> dict[str, float]:
+    """Seconds per notebook of the last build at ``preset`` ({} when none is recorded or it does not parse)."""
+    try:
+        return {k: float(v) for k, v in json.loads(timings_path(root, preset).read_text())["notebooks"].items()}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return {}
 
 
 def write_timings(root: Path, timings: dict, t_build: float) -> None:

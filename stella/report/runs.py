@@ -88,17 +88,33 @@ def cached_frame(where: RunDir | str | Path, name: str, params: dict[str, Any],
     ``where`` is a run (:class:`RunDir`) or a directory (the pre-training stage's). Stored atomically
     as ``<name>-<hash of params>.json`` there: the first call computes it, every later call with the
     same params reads it back, so a rebuilt book does not redo a probe. ``params`` must hold
-    everything besides the weights that the table depends on (epochs, seed, data split ...)."""
-    from stella.store import atomic_write_json, read_json
+    everything besides the weights that the table depends on (epochs, seed, data split ...).
+    It computes under a lock of its own (``.<name>-<hash>.lock``): a second process (two chapters
+    executing side by side) waits and reads the first one's table; a store it cannot write computes
+    without keeping."""
+    from stella.store import StoreError, atomic_write_json, locked, read_json
 
     key = hashlib.sha256(json.dumps(params, sort_keys=True, default=str).encode()).hexdigest()[:12]
-    path = (where.path if isinstance(where, RunDir) else Path(where)) / f"{name}-{key}.json"
-    if path.exists():
+    directory = where.path if isinstance(where, RunDir) else Path(where)
+    path = directory / f"{name}-{key}.json"
+
+    def read() -> pd.DataFrame:
         stored = read_json(path)
         return pd.DataFrame(stored["rows"], columns=stored["columns"])
-    df = compute()
-    atomic_write_json(path, {"params": params, "columns": list(df.columns), "rows": df.to_dict("records")})
-    return df
+
+    if path.exists():
+        return read()
+    try:
+        with locked(directory, f"{name} of {directory.name}", lock=f".{name}-{key}.lock"):
+            if path.exists():
+                return read()
+            df = compute()
+            atomic_write_json(path, {"params": params, "columns": list(df.columns), "rows": df.to_dict("records")})
+            return df
+    except (StoreError, PermissionError):
+        if path.exists():
+            return read()
+        return compute()
 
 
 def gallery_classes(preset: str, task_order: str | None = None) -> Counter:

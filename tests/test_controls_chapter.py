@@ -71,7 +71,7 @@ def test_reading_sentence_counts_both_readings_and_changes_with_them():
     assert CT.reading_sentence(frame(5.0).iloc[:1]) == ""
 
 
-def test_prefetch_trains_the_first_run_of_each_missing_stage_alone(tmp_path):
+def test_prefetch_puts_the_first_run_of_each_missing_stage_first(tmp_path):
     from collections import namedtuple
 
     from stella.builder.prefetch import stages_alone
@@ -81,12 +81,15 @@ def test_prefetch_trains_the_first_run_of_each_missing_stage_alone(tmp_path):
     sparse = ", ".join(CT.SPARSITY["sparse"])
     todo = [Row("stella", 2021, ""), Row("er", 2021, ""), Row("er", 2022, ""), Row("stella", 2021, sparse),
             Row("random", 2021, sparse), Row("oracle", 2021, "data.num_distractors=0")]
-    alone, rest = stages_alone("cpu", todo, tmp_path)
-    assert alone == [todo[0], todo[3], todo[5]] and rest == [todo[1], todo[2], todo[4]]
+    alone, rest = stages_alone("cpu", todo, tmp_path)           # cpu: stages on one thread, side by side
+    assert alone == [] and rest == [todo[0], todo[3], todo[5], todo[1], todo[2], todo[4]]
     done = pretrain_dir(run_config("cpu", "stella", 2021), tmp_path)          # the book's stage computed
     done.mkdir(parents=True)
     (done / "COMPLETE").touch()
-    assert stages_alone("cpu", todo, tmp_path)[0] == [todo[3], todo[5]]
+    assert stages_alone("cpu", todo, tmp_path)[1] == [todo[3], todo[5], todo[0], todo[1], todo[2], todo[4]]
+    two = [(r.method, r.seed, ", ".join(filter(None, [r.overrides, "pretrain.num_threads=2"]))) for r in todo]
+    alone, rest = stages_alone("cpu", [Row(*r) for r in two], tmp_path)    # a stage on more threads: alone
+    assert [r.overrides for r in alone] == [two[0][2], two[3][2], two[5][2]] and len(rest) == 3
 
 
 def test_room_and_sparsity_sentences_follow_the_numbers():

@@ -7,8 +7,8 @@ worker processes first; the notebooks then find every run complete. Results are 
 without it: a run's numerics depend on its config alone (``run.num_threads`` is in the run key, and
 the cpu preset pins it to 1 thread per run so that two runs share the two cores of a laptop), the
 store's per-run lock keeps two workers from computing one run, and the first run of each pre-training
-stage the store lacks (the book's, and one per sparsity level of chapter 04b) is trained alone, one
-after another, because it computes the stage on both cores (:func:`stages_alone`).
+stage the store lacks (the book's, and one per sparsity level of chapter 04b) goes first
+(:func:`stages_alone`): at cpu the stages compute on one thread each, side by side.
 
 The workers live as long as the prefetch and train many runs in turn: each imports torch and the
 package once, pins torch (and OpenMP, through ``OMP_NUM_THREADS`` set before torch loads) to
@@ -80,22 +80,33 @@ def _worker_stats() -> dict[str, int]:
 
 
 def stages_alone(preset: str, todo: list, results_dir: str | Path) -> tuple[list, list]:
-    """``todo`` (plan rows) split into the runs to train one at a time first, the first run of each
-    pre-training stage the store lacks, and the rest. A stage is computed by the first run that needs it,
-    on ``pretrain.num_threads`` threads (both cores at cpu, and in the stage's key): two stages side by
-    side would put four threads on two cores, and another run waiting on a stage's lock wastes its core."""
-    from stella.continual.pretrain import pretrain_dir
+    """``todo`` (plan rows) split into the runs to train one at a time first and the rest, in the order
+    to submit them.
+
+    The first run that needs a pre-training stage the store lacks computes it. A stage on more threads
+    than a run (``pretrain.num_threads`` > ``run.num_threads``) is computed alone: two side by side would
+    put four threads on two cores. A stage on a run's threads (the cpu preset: 1) is an ordinary task:
+    the first runs of the missing stages go first, so the stages are computed side by side on separate
+    cores, and the runs that need a stage other than the first go last, so that no worker waits on a
+    stage's lock with its core idle."""
+    from stella.continual.pretrain import pretrain_dir, stage_threads
     from stella.report.runs import run_config
 
-    alone, seen = [], set()
+    alone, front, stage_of, missing = [], [], {}, []
     for i, r in enumerate(todo):
         overrides = tuple(o for o in r.overrides.split(", ") if o)
-        stage = pretrain_dir(run_config(preset, r.method, int(r.seed), overrides), results_dir)
-        if stage is not None and stage not in seen and not (stage / "COMPLETE").exists():
-            seen.add(stage)
-            alone.append(i)
-    first = set(alone)
-    return [todo[i] for i in alone], [r for i, r in enumerate(todo) if i not in first]
+        cfg = run_config(preset, r.method, int(r.seed), overrides)
+        stage = pretrain_dir(cfg, results_dir)
+        stage_of[i] = stage
+        if stage is not None and stage not in missing and not (stage / "COMPLETE").exists():
+            missing.append(stage)
+            (alone if stage_threads(cfg) > max(1, cfg.run.num_threads) else front).append(i)
+    first = set(alone) | set(front)
+    later = set(missing[1:])
+    rest = [todo[i] for i in front]
+    rest += [r for i, r in enumerate(todo) if i not in first and stage_of[i] not in later]
+    rest += [r for i, r in enumerate(todo) if i not in first and stage_of[i] in later]
+    return [todo[i] for i in alone], rest
 
 
 def prefetch_runs(preset: str, results_dir: str | Path, jobs: int, write=print,

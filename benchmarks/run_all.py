@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from benchmarks import bench_data, bench_methods, bench_model, bench_selection, bench_signal
+from benchmarks import bench_data, bench_methods, bench_model, bench_selection, bench_signal, bench_step
 
 
 def main() -> None:
@@ -14,6 +14,7 @@ def main() -> None:
     for title, run in (("data", lambda: bench_data.main(["--preset", a.preset])),
                        ("backbone: full vs selected patches", lambda: bench_model.main(["--preset", a.preset, "--device", a.device])),
                        ("selection", lambda: bench_selection.main(["--preset", a.preset])),
+                       ("one training step: compute-bound?", lambda: bench_step.main(["--preset", a.preset])),
                        ("methods (Table 2)", lambda: bench_methods.main(["--preset", a.preset, "--device", a.device])),
                        ("signal (issue 12: pre-training, localisation, continual targets)",
                         lambda: bench_signal.main(["--preset", a.preset]))):

@@ -45,3 +45,14 @@ def test_book_benchmark_takes_a_run_apart_and_reads_the_phases(capsys, tmp_path)
         assert text in out, text
     rows = {line.split()[0]: line.split()[1:] for line in out.splitlines() if line.startswith(("AVM ", "selection "))}
     assert float(rows["AVM"][0]) == 0.0 and float(rows["AVM"][1]) > 0 and float(rows["selection"][1]) > 0
+
+
+def test_step_benchmark_prints_flops_and_matmul_share(capsys):
+    from benchmarks import bench_step
+
+    bench_step.main(["--preset", "smoke", "--batch", "2", "--steps", "2"])
+    out = capsys.readouterr().out
+    for row in ("GFLOP per step", "eager step (ms)", "achieved GFLOP/s", "matrix products (% of op time)"):
+        assert row in out
+    share = float(next(l for l in out.splitlines() if l.startswith("matrix products")).split()[-1])
+    assert 0 < share < 100

@@ -4,6 +4,8 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 PRESET ?= cpu
+# pytest-xdist workers for `make test`: one per core (at most 4)
+TEST_JOBS ?= auto
 
 .PHONY: book test test-fast bench data-real clean-book venv
 
@@ -20,7 +22,7 @@ book: $(STAMP)
 	$(VENV)/bin/stella book --preset $(PRESET)
 
 test: $(STAMP)
-	$(PY) -m pytest -q --durations=20 tests
+	$(PY) -m pytest -q -n $(TEST_JOBS) --maxprocesses 4 --dist worksteal --durations=20 tests
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -q tests -m "not smoke and not slow"

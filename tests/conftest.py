@@ -1,5 +1,13 @@
 """Shared test settings: hypothesis draws from a fixed seed (a property test cannot pass on one CI run
-and fail on the next), a fixture that runs a module single-threaded, and one that builds each benchmark once."""
+and fail on the next), a fixture that runs a module single-threaded, and one that builds each benchmark once. Under pytest-xdist (``make test``) each worker pins its threads to
+its share of the cores, and the longest tests (the smoke book, the multi-process ones) are scheduled first."""
+import os
+
+if os.environ.get("PYTEST_XDIST_WORKER"):      # `make test` runs one worker per core: each gets its share of threads
+    _share = str(max(1, (os.cpu_count() or 1) // int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))))
+    for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ[_var] = _share               # before torch loads; kernels and subprocesses inherit it
+
 import pytest
 import torch
 from hypothesis import settings
@@ -33,3 +41,9 @@ def cached_benchmark(monkeypatch):
             _BENCH[key] = real(cfg)
         return _BENCH[key]
     monkeypatch.setattr(trainer_mod, "build_benchmark", build)
+
+
+def pytest_collection_modifyitems(config, items):
+    """The smoke and slow tests first: with one worker per core the longest start at once, not last."""
+    first = [i for i in items if i.get_closest_marker("smoke") or i.get_closest_marker("slow")]
+    items[:] = first + [i for i in items if i not in first]

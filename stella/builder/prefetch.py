@@ -115,8 +115,8 @@ def prefetch_runs(preset: str, results_dir: str | Path, jobs: int, write=print,
 
     A run that fails here is only reported: its notebook asks for it again and stops with the error.
     ``timings`` (the driver's record) gets the phases "pre-training stages" (the wall time of the runs
-    that computed them, :func:`stages_alone`)
-    and "runs", and each run's seconds under "runs"."""
+    that computed them alone, :func:`stages_alone`; at cpu the stages compute beside other runs, within
+    "runs") and "runs", and each run's seconds under "runs"."""
     from stella.config import load_config
     from stella.progress import duration
     from stella.report.plan import book_runs
@@ -168,7 +168,8 @@ def prefetch_runs(preset: str, results_dir: str | Path, jobs: int, write=print,
             for fut in finished:
                 report(fut, running.pop(fut))
     total = time.perf_counter() - t0
-    timings["phases"]["pre-training stages"] = round(t_stages, 2)   # wall time of the runs that computed them
+    if alone:                                            # stages side by side with runs count under "runs"
+        timings["phases"]["pre-training stages"] = round(t_stages, 2)   # wall time of the runs that computed them
     timings["phases"]["runs"] = round(total - t_stages, 2)
     timings["runs_trained"] = done
     write(f"  runs trained in {duration(total)}" + (f", {failed} failed" if failed else ""))

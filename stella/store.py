@@ -240,7 +240,7 @@ def compute_once(directory: Path, compute: Callable[[Path], None], name: str,
             return False
         if not os.access(directory, os.W_OK | os.X_OK):
             raise StoreError(f"{found[0]}; the run store is not writable, so {name} cannot be computed again")
-    with locked(directory, name):
+    with locked(directory, f"run {name}"):
         found = problems()
         if (directory / "COMPLETE").exists() and not found:
             return False

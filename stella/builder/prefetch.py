@@ -92,21 +92,19 @@ def stages_alone(preset: str, todo: list, results_dir: str | Path) -> tuple[list
     from stella.continual.pretrain import pretrain_dir, stage_threads
     from stella.report.runs import run_config
 
-    alone, front, stage_of, missing = [], [], {}, []
+    alone, front, stage_of, missing = [], [], [], []
     for i, r in enumerate(todo):
         overrides = tuple(o for o in r.overrides.split(", ") if o)
         cfg = run_config(preset, r.method, int(r.seed), overrides)
         stage = pretrain_dir(cfg, results_dir)
-        stage_of[i] = stage
+        stage_of.append(stage)
         if stage is not None and stage not in missing and not (stage / "COMPLETE").exists():
             missing.append(stage)
             (alone if stage_threads(cfg) > max(1, cfg.run.num_threads) else front).append(i)
-    first = set(alone) | set(front)
     later = set(missing[1:])
-    rest = [todo[i] for i in front]
-    rest += [r for i, r in enumerate(todo) if i not in first and stage_of[i] not in later]
-    rest += [r for i, r in enumerate(todo) if i not in first and stage_of[i] in later]
-    return [todo[i] for i in alone], rest
+    others = sorted((i for i in range(len(todo)) if i not in alone and i not in front),
+                    key=lambda i: stage_of[i] in later)           # stable: plan order within each group
+    return [todo[i] for i in alone], [todo[i] for i in front + others]
 
 
 def prefetch_runs(preset: str, results_dir: str | Path, jobs: int, write=print,

@@ -104,17 +104,18 @@ def cached_frame(where: RunDir | str | Path, name: str, params: dict[str, Any],
 
     if path.exists():
         return read()
-    try:
-        with locked(directory, f"{name} of {directory.name}", lock=f".{name}-{key}.lock"):
-            if path.exists():
-                return read()
-            df = compute()
-            atomic_write_json(path, {"params": params, "columns": list(df.columns), "rows": df.to_dict("records")})
-            return df
-    except (StoreError, PermissionError):
+    with contextlib.ExitStack() as stack:
+        try:
+            stack.enter_context(locked(directory, f"{name} of {directory.name}", lock=f".{name}-{key}.lock"))
+            keep = True
+        except (StoreError, PermissionError):         # a store this process cannot write
+            keep = False
         if path.exists():
             return read()
-        return compute()
+        df = compute()
+        if keep:
+            atomic_write_json(path, {"params": params, "columns": list(df.columns), "rows": df.to_dict("records")})
+        return df
 
 
 def gallery_classes(preset: str, task_order: str | None = None) -> Counter:

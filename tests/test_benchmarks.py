@@ -1,4 +1,6 @@
 """The benchmarks run end to end at the smoke preset (they print figures; nothing is timed here)."""
+import pytest
+
 from benchmarks import bench_methods, bench_model
 
 
@@ -13,6 +15,20 @@ def test_methods_benchmark_prints_ratios(capsys):
     bench_methods.main(["--preset", "smoke", "--steps", "1", "--methods", "derpp", "stella", "stella+"])
     out = capsys.readouterr().out
     assert "STELLA / DER++ memory" in out and "stella+" in out
+
+
+def test_methods_alone_count_the_same_memory_as_side_by_side(capsys):
+    def peaks(extra):
+        bench_methods.main(["--preset", "smoke", "--steps", "1", "--methods", "derpp", "stella", *extra])
+        lines = capsys.readouterr().out.splitlines()
+        header = lines[1].split()
+        rows = {ln.split()[0]: ln.split() for ln in lines[2:4]}
+        return lines[0], {m: float(r[header.index("peak_mb")]) for m, r in rows.items()}
+
+    head_side, side = peaks([])
+    head_alone, alone = peaks(["--alone"])
+    assert "side by side" in head_side and "one method at a time" in head_alone
+    assert set(side) == {"derpp", "stella"} and side == alone
 
 
 def test_signal_benchmark_prints_every_target(capsys, tmp_path):
@@ -56,3 +72,27 @@ def test_step_benchmark_prints_flops_and_matmul_share(capsys):
         assert row in out
     share = float(next(l for l in out.splitlines() if l.startswith("matrix products")).split()[-1])
     assert 0 < share < 100
+
+
+@pytest.mark.slow
+def test_gpu_check_script_runs_every_part_at_the_smoke_preset(tmp_path):
+    """benchmarks/paper_gpu.sh end to end on the CPU at the smoke preset: every part writes its figures."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PY": sys.executable, "OUT": str(tmp_path), "PRESET": "smoke", "DEVICE": "cpu",
+           "STEPS": "1", "BATCH": "2", "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(["bash", str(root / "benchmarks" / "paper_gpu.sh")], cwd=root, env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert "Traceback" not in done.stdout + done.stderr, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "cuda False" in (tmp_path / "environment.txt").read_text()
+    assert "stella (AVM + selection)" in (tmp_path / "backbone.txt").read_text()
+    table2 = (tmp_path / "table2.txt").read_text()
+    assert table2.count("(median), one method at a time") == 2 and "selection.mask_of=selected" in table2
+    assert all(m in table2 for m in ("finetune", "clser", "esmer", "stella++"))
+    train = (tmp_path / "train.txt").read_text()
+    assert "trained:" in train and "wall " in train and "\"metric\": \"avg\"" in train   # summary.json appended
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["backbone.txt", "environment.txt", "table2.txt", "train.txt"]

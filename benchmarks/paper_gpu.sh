@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# The GPU check at the paper's geometry (ViT-B, 4 frames of 224 x 224, 1024 x 128 fbank frames), no videos needed:
+#   1. the backbone step, full input vs random half vs STELLA's selection (fp32 and bf16 autocast), batch 48 (Table 5);
+#   2. Table 2: every method at the paper's measuring batch 9 (STELLA++ 15), one method at a time so that
+#      CUDA's max_memory_allocated is that method's own, under both masking readings for the selecting methods;
+#   3. a short end-to-end run of the paper preset (2 tasks of 4 classes, 2 epochs) on the GPU.
+# The clips are the embedded synthetic benchmark rendered at that geometry and the weights random
+# (pretrain.source=none): memory and step time do not depend on either. Each part is capped by `timeout`.
+#
+#   bash benchmarks/paper_gpu.sh                 # writes gpu-check/*.txt
+#   OUT=dir PY=.venv/bin/python DEVICE=cuda STEPS=6 BATCH=9 bash benchmarks/paper_gpu.sh
+set -u
+PY=${PY:-$( [ -x .venv/bin/python ] && echo .venv/bin/python || echo python3 )}
+OUT=${OUT:-gpu-check}
+DEVICE=${DEVICE:-cuda}
+PRESET=${PRESET:-paper}
+STEPS=${STEPS:-6}
+BATCH=${BATCH:-9}
+mkdir -p "$OUT"
+export PYTHONUNBUFFERED=1 PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
+DATA=(data.dataset=synthetic data.manifest= pretrain.source=none)
+SETS=(); for s in "${DATA[@]}"; do SETS+=(--set "$s"); done
+log() { echo "== $* ($(date -u +%T))"; }
+
+{
+  log environment
+  command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
+  "$PY" -c "import torch, timm, sys; print('python', sys.version.split()[0], 'torch', torch.__version__, 'timm', timm.__version__,
+'cuda', torch.cuda.is_available(), torch.cuda.get_device_name(0) if torch.cuda.is_available() else '')"
+} 2>&1 | tee "$OUT/environment.txt"
+
+log "1. backbone step at batch 48" | tee "$OUT/backbone.txt"
+timeout 120 "$PY" -m benchmarks.bench_model --preset "$PRESET" --device "$DEVICE" --repeats 5 "${DATA[@]}" 2>&1 | tee -a "$OUT/backbone.txt"
+
+log "2. Table 2 at batch $BATCH (STELLA++ 1.66x), one method at a time" | tee "$OUT/table2.txt"
+timeout 240 "$PY" -m benchmarks.bench_methods --preset "$PRESET" --device "$DEVICE" --steps "$STEPS" --alone \
+    --methods finetune er mir derpp gmed clser lump esmer stella stella+ stella++ "${SETS[@]}" \
+    --set continual.batch_size="$BATCH" 2>&1 | tee -a "$OUT/table2.txt"
+timeout 80 "$PY" -m benchmarks.bench_methods --preset "$PRESET" --device "$DEVICE" --steps "$STEPS" --alone \
+    --methods stella stella+ stella++ "${SETS[@]}" --set continual.batch_size="$BATCH" \
+    --set selection.mask_of=selected 2>&1 | tee -a "$OUT/table2.txt"
+
+log "3. the paper preset end to end (2 tasks x 4 classes x 24 clips, 2 epochs, batch 48)" | tee "$OUT/train.txt"
+RUNS=$(mktemp -d)
+start=$(date +%s)
+timeout 110 "$PY" -m stella.cli train --method stella --preset "$PRESET" --results "$RUNS" "${SETS[@]}" \
+    --set run.device="$DEVICE" --set data.num_tasks=2 --set data.classes_per_task=4 --set data.train_per_class=24 \
+    --set data.eval_per_class=5 --set continual.epochs_per_task=2 --set run.progress=false 2>&1 | tee -a "$OUT/train.txt"
+echo "wall $(( $(date +%s) - start )) s" | tee -a "$OUT/train.txt"
+find "$RUNS" -name summary.json -exec cat {} \; >> "$OUT/train.txt" 2>/dev/null
+rm -rf "$RUNS"
+log done

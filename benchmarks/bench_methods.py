@@ -37,18 +37,14 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    if args.alone:
-        frames = []
-        for m in args.methods:
-            frames.append(measure_methods(args.preset, [m], steps=args.steps, prefill=3, device=args.device,
-                                          overrides=args.set))
-            gc.collect()
-            if args.device == "cuda":
-                torch.cuda.empty_cache()
-        df = pd.concat(frames, ignore_index=True)
-    else:
-        df = measure_methods(args.preset, args.methods, steps=args.steps, prefill=3, device=args.device,
-                             overrides=args.set)
+    frames = []
+    for group in ([[m] for m in args.methods] if args.alone else [args.methods]):
+        frames.append(measure_methods(args.preset, group, steps=args.steps, prefill=3, device=args.device,
+                                      overrides=args.set))
+        gc.collect()                                  # the group's trainers are gone before the next one's peak
+        if args.device == "cuda":
+            torch.cuda.empty_cache()
+    df = pd.concat(frames, ignore_index=True)
     mb = lambda c: (df[c] / 2**20).round(2)  # noqa: E731
     table = df[["method", "batch_size", "throughput"]].assign(
         peak_mb=mb("peak_bytes"), saved_mb=mb("saved_bytes"), extra_mb=mb("extra_bytes"),

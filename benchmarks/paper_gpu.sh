@@ -29,7 +29,7 @@ log() { echo "== $* ($(date -u +%T))"; }
 'cuda', torch.cuda.is_available(), torch.cuda.get_device_name(0) if torch.cuda.is_available() else '')"
 } 2>&1 | tee "$OUT/environment.txt"
 
-log "1. backbone step at batch 48" | tee "$OUT/backbone.txt"
+log "1. backbone step at the preset's training batch (paper: 48)" | tee "$OUT/backbone.txt"
 timeout 120 "$PY" -m benchmarks.bench_model --preset "$PRESET" --device "$DEVICE" --repeats 5 "${DATA[@]}" 2>&1 | tee -a "$OUT/backbone.txt"
 
 log "2. Table 2 at batch $BATCH (STELLA++ 1.66x), one method at a time" | tee "$OUT/table2.txt"

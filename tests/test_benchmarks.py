@@ -59,8 +59,14 @@ def test_book_benchmark_takes_a_run_apart_and_reads_the_phases(capsys, tmp_path)
     for text in ("derpp #1", "stella #1", "forward", "backward", "optimiser", "AVM", "selection", "evaluation",
                  "writes", "notebook 00_method_walkthrough", "slowest runs: stella, seed 2021 4 s"):
         assert text in out, text
-    rows = {line.split()[0]: line.split()[1:] for line in out.splitlines() if line.startswith(("AVM ", "selection "))}
-    assert float(rows["AVM"][0]) == 0.0 and float(rows["AVM"][1]) > 0 and float(rows["selection"][1]) > 0
+    table = out[out.index("part (s)"):out.index("\nsteps")].splitlines()[1:]    # two runs: two 16-wide columns
+    rows = {line[:-32].strip(): [float(v) for v in line[-32:].split()] for line in table}
+    parts = {k: v for k, v in rows.items() if k != "total"}
+    assert set(parts) == set(bench_book.ORDER) and "total" in rows
+    for col in (0, 1):      # what was measured: every part non-negative, the parts sum to the total (2 decimals each)
+        assert all(v[col] >= 0 for v in parts.values())
+        assert abs(sum(v[col] for v in parts.values()) - rows["total"][col]) <= 0.005 * (len(parts) + 1)
+    assert rows["AVM"][0] == 0.0          # DER++ has no AVM: nothing is timed there
 
 
 def test_step_benchmark_prints_flops_and_matmul_share(capsys):

@@ -249,7 +249,7 @@ def test_efficiency_helpers(smoke):
                         model.parameters())
     model.zero_grad(set_to_none=True)
     assert 0 < half["saved_bytes"] < full["saved_bytes"]
-    assert full["param_bytes"] == module_bytes(model, buffers=False) and full["time_s"] > 0
+    assert full["param_bytes"] == module_bytes(model, buffers=False) and full["time_s"] >= 0
 
 
 def test_measure_step_reports_the_largest_of_sequential_graphs():

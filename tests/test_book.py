@@ -44,11 +44,23 @@ def _code_cells(nb: dict, tag: str) -> list[dict]:
     return [c for c in nb["cells"] if c["cell_type"] == "code" and tag in c.get("metadata", {}).get("tags", [])]
 
 
+# One papermill override per notebook, as a reader reruns a chapter (README: "Rerun one notebook with other
+# parameters"): each changes what the page computes without asking for a run the book's plan lacks. The three
+# pages whose only parameters are seed counts and the device get a seed count equal to the smoke default: their
+# injection path runs, and tests/test_notebook_parameters.py runs every parameter's non-default value.
+OVERRIDES = {"00_method_walkthrough": {"clip": 1}, "01_benchmark": {"clips_per_task": 2},
+             "02_retrieval": {"methods": "finetune,er,derpp,stella,multitask"}, "03_efficiency": {"steps": 3},
+             "04_ablations": {"beta_values": "0.5"}, "04b_controls": {"n_headline_seeds": 1},
+             "05_memory_size": {"memory_sizes": "8"}, "06_modality_gap": {"umap_task": 2},
+             "07_attention_localization": {"n_clips": 1}, "08_downstream": {"probe_epochs": 5},
+             "09_what_reproduced": {"n_seeds": 1}, "index": {"n_seeds": 1}, "lab": {"exercise": "forgetting"}}
+
+
 @pytest.mark.smoke
 def test_smoke_book_builds(tmp_path, capsys):
     index = build_book("smoke", stage=tmp_path / "stage", results_dir=tmp_path / "results", progress=False,
-                       print_view=True, jobs=2)
-    assert index.exists()
+                       print_view=True, jobs=2, overrides=OVERRIDES)
+    assert index.exists() and set(OVERRIDES) == {p.stem for p in notebook_paths(REPO)}
     # the book trained exactly the runs its plan lists (stella.report.plan: the README's budget counts them),
     # all of them in the two prefetch processes before the notebooks ran
     from stella.report.plan import book_runs
@@ -79,7 +91,8 @@ def test_smoke_book_builds(tmp_path, capsys):
         params, injected = _code_cells(executed, "parameters"), _code_cells(executed, "injected-parameters")
         assert len(params) == 1 and len(injected) == 1, p.name
         assert "".join(injected[0]["source"]).splitlines()[1:] == [
-            'preset = "smoke"', "# results_dir: a path outside the repository, not shown"], p.name
+            'preset = "smoke"', "# results_dir: a path outside the repository, not shown",
+            *(f"{k} = {v!r}".replace("'", '"') for k, v in OVERRIDES[p.stem].items())], p.name
         assert len(_code_cells(executed, "hide-input")) == len(code) - 2 - len(_code_cells(executed, "show-input"))
         text = page.read_text()
         assert text.count('class="cell tag_parameters') == 1
@@ -385,6 +398,6 @@ def test_notebooks_execute_side_by_side(tmp_path):
     out = tmp_path / "stage" / "book" / "notebooks"
     failures, seconds = execute_notebooks(sorted(src.glob("*.ipynb")), out, {"preset": "smoke", "results_dir": "results"},
                                           cwd=tmp_path, results=tmp_path / "results", progress=False, jobs=2)
-    assert list(seconds) == ["01_ok", "02_bad"] and all(s > 0 for s in seconds.values())
+    assert list(seconds) == ["01_ok", "02_bad"] and all(s >= 0 for s in seconds.values())
     assert [f.notebook for f in failures] == ["02_bad.ipynb"] and "boom" in failures[0].error
     assert "fine" in (out / "01_ok.ipynb").read_text()

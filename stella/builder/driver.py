@@ -175,10 +175,12 @@ def _execute_one(nb: Path, out_dir: Path, parameters: dict, cwd: Path, results: 
 
 def execute_notebooks(paths: list[Path], out_dir: Path, parameters: dict, cwd: Path, results: Path,
                       progress: bool = True, threads: int = 0, jobs: int = 1,
-                      previous: dict[str, float] | None = None) -> tuple[list[NotebookFailure], dict[str, float]]:
+                      previous: dict[str, float] | None = None,
+                      overrides: dict[str, dict] | None = None) -> tuple[list[NotebookFailure], dict[str, float]]:
     """Run each notebook with papermill into ``out_dir`` (each kernel with ``threads`` OpenMP / torch
     threads, 0: the default) and prepare it for the book (``pages.prepare_page``); return failures and
-    seconds per notebook.
+    seconds per notebook. ``overrides`` adds parameters to one notebook (``{stem: {name: value}}``),
+    as ``papermill -p name value`` would; the page shows them in its injected-parameters cell.
 
     ``jobs`` > 1 executes that many notebooks at a time, one worker process each, longest first
     (:func:`execution_order`, from ``previous`` seconds); kernels then get ``threads`` or, when 0,
@@ -190,6 +192,7 @@ def execute_notebooks(paths: list[Path], out_dir: Path, parameters: dict, cwd: P
 
     out_dir.mkdir(parents=True, exist_ok=True)
     failures, seconds = [], {}
+    params = {nb.stem: {**parameters, **(overrides or {}).get(nb.stem, {})} for nb in paths}
     jobs = max(1, min(int(jobs), len(paths)))
 
     def done(i: int, nb: Path, failure, secs: float, summary: str) -> None:
@@ -203,7 +206,7 @@ def execute_notebooks(paths: list[Path], out_dir: Path, parameters: dict, cwd: P
         bar = tqdm(paths, desc="notebooks", unit="nb", disable=not progress)
         for i, nb in enumerate(bar, 1):
             bar.set_postfix_str(nb.stem)
-            done(i, nb, *_execute_one(nb, out_dir, parameters, cwd, results, progress, threads, bar))
+            done(i, nb, *_execute_one(nb, out_dir, params[nb.stem], cwd, results, progress, threads, bar))
         return failures, seconds
 
     import multiprocessing
@@ -213,7 +216,7 @@ def execute_notebooks(paths: list[Path], out_dir: Path, parameters: dict, cwd: P
     order = execution_order(paths, previous)
     bar = tqdm(total=len(paths), desc=f"notebooks ({jobs} at a time)", unit="nb", disable=not progress)
     with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-        futures = {pool.submit(_execute_one, nb, out_dir, parameters, cwd, results, progress, threads): nb
+        futures = {pool.submit(_execute_one, nb, out_dir, params[nb.stem], cwd, results, progress, threads): nb
                    for nb in order}
         for i, fut in enumerate(as_completed(futures), 1):
             nb = futures[fut]
@@ -278,7 +281,8 @@ def notebook_parameters(preset: str, results: Path, root: Path = REPO) -> dict:
 
 def build_book(preset: str = "cpu", root: Path = REPO, stage: Path | None = None,
                results_dir: str | Path | None = None, only: list[str] | None = None,
-               progress: bool = True, print_view: bool = False, jobs: int | None = None) -> Path:
+               progress: bool = True, print_view: bool = False, jobs: int | None = None,
+               overrides: dict[str, dict] | None = None) -> Path:
     """Execute all notebooks at ``preset`` and build the book; return the path of index.html.
 
     Every kernel runs on the preset's ``run.num_threads`` (:func:`kernel_threads`). The runs the
@@ -286,7 +290,8 @@ def build_book(preset: str = "cpu", root: Path = REPO, stage: Path | None = None
     (:func:`stella.builder.prefetch.prefetch_runs`; default: one per core for a preset that pins
     ``run.num_threads``, else 1), except with ``only``; then the notebooks execute ``jobs`` at a time
     (:func:`execute_notebooks`, longest first by the last build's record). ``print_view`` also builds the whole book as one page (``book/_build/singlehtml/index.html``)
-    for printing or saving as PDF from a browser."""
+    for printing or saving as PDF from a browser. ``overrides``: extra parameters of single notebooks
+    (:func:`execute_notebooks`)."""
     from stella.progress import duration
 
     paths = notebook_paths(root, only)                 # a bad --only fails before anything is staged
@@ -305,7 +310,8 @@ def build_book(preset: str = "cpu", root: Path = REPO, stage: Path | None = None
     failures, seconds = execute_notebooks(paths, build_root / "book" / "notebooks",
                                           notebook_parameters(preset, results, root), cwd=root,
                                           results=results, progress=progress, threads=kernel_threads(preset),
-                                          jobs=jobs, previous=previous_seconds(build_root, preset))
+                                          jobs=jobs, previous=previous_seconds(build_root, preset),
+                                          overrides=overrides)
     wall = time.perf_counter() - t0
     print(f"{len(seconds)} notebook(s) executed in {duration(wall)}"
           + (f" ({jobs} at a time; {duration(sum(seconds.values()))} one after another)" if jobs > 1 else ""))

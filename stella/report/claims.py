@@ -184,12 +184,12 @@ class ClaimContext:
     efficiency: bool = True
 
     def setup(self, chapter: str, seeds: bool = True, **params):
-        """:func:`stella.report.defaults.notebook_setup` of ``chapter`` at these settings (``seeds``:
+        """:func:`stella.report.defaults.resolve` of ``chapter`` at these settings (``seeds``:
         replace the chapter's seeds by the context's, where it has them)."""
-        from stella.report.defaults import notebook_setup
+        from stella.report.defaults import resolve
 
         params = {"task_order": self.task_order, "device": self.device, **params}
-        nb = notebook_setup(chapter, self.preset, self.results_dir, **params)
+        nb = resolve(chapter, self.preset, self.results_dir, **params)
         return replace(nb, seeds=list(self.seeds)) if seeds and self.seeds is not None else nb
 
     @classmethod

@@ -262,15 +262,22 @@ def _seeds(p: dict, table: str, preset: str, name: str = "n_seeds") -> list[int]
 
 
 def notebook_setup(chapter: str, preset: str, results_dir: str | Path = "results", **params: Any) -> Setup:
-    """Check ``params`` (one :class:`ParameterError` per bad value) and resolve ``chapter``'s defaults.
+    """A notebook's first call: reject a name papermill injected that is not a parameter of the notebook
+    (:func:`injected_parameters`), then :func:`resolve` its parameters.
 
-    ``params`` are every parameter of the chapter's ``parameters`` cell but ``preset`` and ``results_dir``;
-    a name papermill injected that is none of them raises ParameterError (:func:`injected_parameters`)."""
+    ``params`` are every parameter of the chapter's ``parameters`` cell but ``preset`` and ``results_dir``.
+    Only the notebook's own call checks the injected cell: code that resolves another chapter's settings
+    inside the same kernel (a claim declaration, the run plan) calls :func:`resolve`."""
     accepted = ["preset", "results_dir", *params]
     stray = [n for n in injected_parameters() if n not in accepted]
     if stray:
         raise ParameterError(f"notebook parameter {stray[0]}: not a parameter of chapter {chapter} "
                              f"(its parameters: {', '.join(accepted)})")
+    return resolve(chapter, preset, results_dir, **params)
+
+
+def resolve(chapter: str, preset: str, results_dir: str | Path = "results", **params: Any) -> Setup:
+    """Check ``params`` (one :class:`ParameterError` per bad value) and fill ``chapter``'s defaults at ``preset``."""
     try:
         name = load_config(preset).preset
     except (ConfigError, TypeError) as e:

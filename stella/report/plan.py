@@ -1,6 +1,6 @@
 """The training runs the book asks of the run store at a preset, chapter by chapter.
 
-:func:`book_runs` resolves every chapter's parameters with the notebooks' own :func:`notebook_setup`
+:func:`book_runs` resolves every chapter's parameters with the notebooks' own :func:`stella.report.defaults.resolve`
 (their defaults, :data:`stella.report.defaults.SEEDS`) and lists the runs each chapter asks for, by
 config digest: a run that an earlier chapter already asked for is shared and counted once, where it
 is first asked. It is what `make book` trains from an empty store (besides the pre-training stage),
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from stella.report.defaults import notebook_setup
+from stella.report.defaults import resolve
 from stella.report.runs import run_config
 
 CHAPTERS = ("00_method_walkthrough", "02_retrieval", "03_efficiency", "04_ablations", "04b_controls", "05_memory_size",
@@ -21,7 +21,7 @@ def _requests(chapter: str, preset: str) -> list[tuple[str, int | None, tuple[st
     """(method, seed, overrides) of every run ``chapter`` asks for at its default parameters."""
     from stella.report.ablations import SWEEPS
 
-    nb = notebook_setup(chapter, preset)
+    nb = resolve(chapter, preset)
     grid = lambda methods, seeds, extra=(): [(m, s, tuple(extra)) for m in dict.fromkeys(methods) for s in seeds]
     if chapter == "00_method_walkthrough":
         return [("stella", None, ())]
@@ -42,7 +42,7 @@ def _requests(chapter: str, preset: str) -> list[tuple[str, int | None, tuple[st
     if chapter == "07_attention_localization":
         return grid([*nb.methods, *nb.signal_methods], nb.seeds)
     if chapter == "02_retrieval":      # Table 1, and Table 7's runs (shuffled task order) for its claims
-        shuffled = notebook_setup("02_shuffled", preset)
+        shuffled = resolve("02_shuffled", preset)
         return grid(nb.methods, nb.seeds) + grid(shuffled.methods, shuffled.seeds, ["data.task_order=shuffled"])
     if chapter == "lab":
         from stella.report.lab import BY_KEY

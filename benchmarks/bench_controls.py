@@ -4,7 +4,7 @@
     python -m benchmarks.bench_controls --preset cpu --seeds 3 --parts budget,table
     python -m benchmarks.bench_controls --preset cpu --parts sparsity,diagnosis
 
-budget     visible and kept audio / video tokens per clip of every control (stella.report.controls.budget_table).
+budget     visible and kept audio / video tokens per clip of every control (stella.report.chapters.controls.budget_table).
 table      every control against DER++, paired over the seeds both have (95 % t-interval, avg recall %, A of both
            directions and F of A→V), the null control, then the chapter's pairs judged (Holm within each family).
 sparsity   STELLA - Random and Oracle - Random at each sparsity level (each level its own pre-training stage).
@@ -19,8 +19,9 @@ import time
 import pandas as pd
 import torch
 
-from stella.report import claims as C, controls as CT
-from stella.report.defaults import notebook_setup
+from stella.report import claims as C
+from stella.report.chapters import controls as CT
+from stella.report.parameters import notebook_setup
 from stella.report.stats import paired_verdict
 
 PARTS = ("budget", "table", "sparsity", "diagnosis")

@@ -19,7 +19,7 @@ import pandas as pd
 import torch
 
 from stella.continual import METHODS
-from stella.report.efficiency_table import measure_methods, ratios
+from stella.report.chapters.efficiency_table import measure_methods, ratios
 from stella.report.paper_numbers import CLAIMS
 
 

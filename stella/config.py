@@ -562,8 +562,8 @@ def preset_names() -> list[str]:
     return sorted(p.stem for p in PRESET_DIR.glob("*.yaml"))
 
 
-def load_config(preset: str | Path = "cpu", overrides: Mapping[str, Any] | list[str] | None = None) -> Config:
-    """Resolve a preset name (or YAML path) plus ``section.key=value`` overrides into a Config."""
+def preset_path(preset: str | Path) -> Path:
+    """The YAML file of a preset name (``stella/presets/<name>.yaml``) or path."""
     path = Path(preset)
     if not path.suffix:
         path = PRESET_DIR / f"{preset}.yaml"
@@ -571,6 +571,15 @@ def load_config(preset: str | Path = "cpu", overrides: Mapping[str, Any] | list[
             raise ConfigError(f"preset: unknown preset {str(preset)!r} (known: {', '.join(preset_names())})")
     if not path.exists():
         raise ConfigError(f"preset: file {path} does not exist")
+    return path
+
+
+def load_config(preset: str | Path = "cpu", overrides: Mapping[str, Any] | list[str] | None = None) -> Config:
+    """Resolve a preset name (or YAML path) plus ``section.key=value`` overrides into a Config.
+
+    A preset's ``book`` section says how the book runs at it (:mod:`stella.report.chapter`); it is not
+    part of a run's config."""
+    path = preset_path(preset)
     try:
         raw = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as e:
@@ -580,9 +589,10 @@ def load_config(preset: str | Path = "cpu", overrides: Mapping[str, Any] | list[
     if not isinstance(raw, dict):
         raise ConfigError(f"preset: {path} must be a YAML mapping of sections (model, data, ...), "
                           f"its top level is a {_yaml_kind(raw)}")
+    raw.pop("book", None)
     raw.setdefault("preset", path.stem)
     return _apply_overrides(raw, overrides)
 
 
 __all__ = ["Config", "ConfigError", "ModelConfig", "DataConfig", "SelectionConfig", "ContinualConfig",
-           "PretrainConfig", "RunConfig", "MODEL_SIZES", "load_config", "from_dict", "preset_names", "replace"]
+           "PretrainConfig", "RunConfig", "MODEL_SIZES", "load_config", "from_dict", "preset_names", "preset_path", "replace"]

@@ -106,3 +106,32 @@ def test_no_import_circle_anywhere_in_the_package():
 def test_the_circle_check_finds_a_circle():
     assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
     assert _cycles({"a": {"b"}, "b": set()}) == []
+
+
+# stella's folders and top-level modules from the bottom up: each imports only those below it (or itself)
+LAYERS = ("config", "progress", "store", "data", "models", "selection", "eval", "continual", "report", "builder", "cli")
+
+
+def _layer(module: str) -> str:
+    return module.split(".")[1] if module.count(".") >= 1 else module
+
+
+def test_no_arrow_runs_back_up_between_folders():
+    """Every import between two of stella's folders (or top-level modules) points down :data:`LAYERS`."""
+    graph = _module_graph()
+    rank = {name: i for i, name in enumerate(LAYERS)}
+    top = {_layer(m) for m in graph if m != "stella"} - {"__main__", "__init__"}
+    assert top <= set(rank), f"folders missing from LAYERS: {sorted(top - set(rank))}"
+    up = sorted((m, d) for m, deps in graph.items() for d in deps
+                if m != "stella" and d != "stella" and rank[_layer(d)] > rank[_layer(m)])
+    assert up == [], f"imports that run back up: {up}"
+
+
+def test_shared_report_modules_never_import_a_chapter():
+    """stella/report/*.py is what the chapters share: none imports stella.report.chapters (importing one chapter
+    module runs the package's __init__, which imports every chapter), except the two that read every page's
+    record: the notebooks' parameters and the run plan."""
+    readers = {"parameters.py", "plan.py"}
+    bad = {p.name: sorted(n for n in _imports(p) if n.startswith("stella.report.chapters"))
+           for p in sorted((STELLA / "report").glob("*.py")) if p.name not in readers}
+    assert not {k: v for k, v in bad.items() if v}, bad

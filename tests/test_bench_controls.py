@@ -1,6 +1,6 @@
 """benchmarks.bench_controls prints chapter 04b's rows, pairs and diagnosis at the smoke preset (numbers not asserted)."""
 from benchmarks import bench_controls
-from stella.report import controls as CT
+from stella.report.chapters import controls as CT
 
 
 def test_controls_benchmark_prints_every_row(capsys, tmp_path, one_thread):
@@ -10,6 +10,6 @@ def test_controls_benchmark_prints_every_row(capsys, tmp_path, one_thread):
     for label in CT.rows_for("smoke"):
         assert out.count(label) >= 2, label                       # budget and table
     assert "null control: STELLA with rho = 1 has DER++'s summary.json, number for number, in 2 of 2 seeds" in out
-    for family in CT.PAIRS:
+    for _, family in CT.PAIRS:
         assert family in out
     assert "RCA diagnosis" in out and "the run's memory" in out

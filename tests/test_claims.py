@@ -9,7 +9,7 @@ import pytest
 from scipy import stats
 
 from stella.report import claims as C
-from stella.report.defaults import TABLE1
+from stella.report.paper_numbers import TABLE1
 
 
 def test_paired_verdict_holds_contradicted_inconclusive():
@@ -55,8 +55,10 @@ def test_holm_matches_the_step_down_definition_and_skips_nan():
 
 
 def _cmp(ours, other, family="F", **kw):
-    return C.Comparison(kw.pop("claim", "x"), "02_retrieval", family, pd.Series(ours, dtype=float),
-                        pd.Series(other, dtype=float) if not np.isscalar(other) else other, **kw)
+    claim = kw.pop("claim", "x")
+    return C.Comparison(claim, "02_retrieval", family, pd.Series(ours, dtype=float),
+                        pd.Series(other, dtype=float) if not np.isscalar(other) else other,
+                        key=kw.pop("key", f"{family}/{claim}"), **kw)
 
 
 def test_judge_verdicts_follow_holm_equivalence_and_non_inferiority():
@@ -69,7 +71,7 @@ def test_judge_verdicts_follow_holm_equivalence_and_non_inferiority():
         _cmp([8.5, 8.7, 8.4], 10.0, family="J", kind="non-inferiority", claim="ni"),
         _cmp([5.0, 7.0, 2.0], [1.0, 0.0, 6.0], family="K", kind="non-inferiority", claim="ni?"),
         _cmp([1.0], [0.0], family="L", claim="one seed"),
-        C.not_tested("sat", "08_downstream", "M", "saturated"),
+        C.not_tested("sat", "08_downstream", "M", "saturated", key="M/sat"),
     ]).set_index("claim")
     assert out.at["big", "p_holm"] == pytest.approx(2 * out.at["big", "p"]) and out.at["big", "verdict"] == "inconclusive"
     assert out.at["tiny", "verdict"] == "equivalent" and out.at["big", "family_size"] == 2
@@ -126,10 +128,12 @@ def test_registry_declares_per_chapter_and_judges_each_family():
 
 
 def test_every_chapter_that_shows_claims_declares_them():
-    from stella.report.verdicts import CHAPTERS
+    from stella.report.verdicts import claim_chapters
 
-    assert set(CHAPTERS) <= set(C.REGISTRY)
-    for chapter in CHAPTERS:
+    chapters = claim_chapters()
+    assert {"02_retrieval", "03_efficiency", "04_ablations", "04b_controls", "05_memory_size", "06_modality_gap",
+            "07_attention_localization", "08_downstream"} <= set(chapters)
+    for chapter in chapters:
         assert all(fn.__module__.startswith("stella.report.") for fn in C.REGISTRY[chapter])
 
 
@@ -155,7 +159,8 @@ def _runs(values: dict, f: dict | None = None, variant=None) -> pd.DataFrame:
 @pytest.fixture
 def fake_store(monkeypatch):
     """seed_table / gallery_classes replaced by made-up values, so declarations run without training."""
-    from stella.report import ablations, efficiency_claims, memory_size, retrieval, runs
+    from stella.report import runs
+    from stella.report.chapters import ablations, efficiency as efficiency_claims, memory_size, retrieval
 
     tables = {}
 
@@ -167,15 +172,14 @@ def fake_store(monkeypatch):
             return pd.concat([tables[("variant", v)] for v in variants], ignore_index=True)
         return base[base["method"].isin(methods)]
 
-    monkeypatch.setattr(runs, "seed_table", seed_table)
-    monkeypatch.setattr(runs, "gallery_classes", lambda *a, **k: {c: 8 for c in range(16)})
-    for mod in (ablations, memory_size):
+    for mod in (runs, ablations, efficiency_claims, memory_size, retrieval):     # where each is called
         monkeypatch.setattr(mod, "seed_table", seed_table)
+        monkeypatch.setattr(mod, "gallery_classes", lambda *a, **k: {c: 8 for c in range(16)})
     return tables
 
 
 def test_table1_and_table7_claims(fake_store):
-    from stella.report import retrieval
+    from stella.report.chapters import retrieval
 
     vals = {m: [10.0, 11.0, 10.5] for m in TABLE1}
     vals.update(finetune=[2.0, 2.5, 2.2], stella=[12.0, 13.1, 12.4], multitask=[20.0, 21.0, 20.5])
@@ -198,7 +202,7 @@ def test_table1_and_table7_claims(fake_store):
 
 
 def test_sweep_claims_encode_the_papers_sentences(fake_store, monkeypatch):
-    from stella.report import ablations as A
+    from stella.report.chapters import ablations as A
 
     values = {"chunk_size": [2, 4], "audio_mode": ["time", "frequency", "none"], "rho_a": [0.375, 0.5, 0.625],
               "rho_v": [0.375, 0.5, 0.625], "beta": [0.1, 0.4, 0.5]}
@@ -220,11 +224,11 @@ def test_sweep_claims_encode_the_papers_sentences(fake_store, monkeypatch):
 
 
 def test_memory_claims_per_size_without_invented_claims(fake_store, monkeypatch):
-    from stella.report import memory_size as M
+    from stella.report.chapters import memory_size as M
 
     monkeypatch.setattr(M, "memory_runs", lambda nb: pd.concat([
         _runs({"er": [5.0, 5.1, 5.2], "derpp": [5.5, 5.4, 5.6], "stella": [6.0, 6.1, 6.3], "stella+": [6.5, 6.4, 6.6]},
-              variant=size) for size in nb.memory_sizes], ignore_index=True))
+              variant=size) for size in nb.options["memory_sizes"]], ignore_index=True))
     out = C.judge(M.memory_claims(C.ClaimContext("cpu")))
     assert len(out) == 2 * 4 and out["family"].nunique() == 2
     assert not out["claim"].str.contains("gives a higher A than").any()     # A growing with memory: not the paper's
@@ -232,7 +236,7 @@ def test_memory_claims_per_size_without_invented_claims(fake_store, monkeypatch)
 
 
 def test_downstream_claims_are_not_tested_on_a_saturated_score(monkeypatch):
-    from stella.report import downstream as D
+    from stella.report.chapters import downstream as D
 
     def scores(sat):
         vals = {"finetune": [97.0, 97.5], "derpp": [98, 98.5], "stella": [99.0, 99.2], "multitask": [99.5, 99.6]} \
@@ -255,7 +259,7 @@ def test_downstream_claims_are_not_tested_on_a_saturated_score(monkeypatch):
 
 
 def test_efficiency_claims_pair_rounds(monkeypatch):
-    from stella.report import efficiency_claims as EC
+    from stella.report.chapters import efficiency as EC
 
     def rounds(nb, batch, rounds=5, methods=None):
         rows = []
@@ -282,11 +286,11 @@ def test_exact_counts_are_orderings_without_an_interval(monkeypatch):
     assert out.at["below", "verdict"] == "holds" and out.at["above", "verdict"] == "contradicted"
     assert math.isnan(out.at["below", "ci_low"]) and math.isnan(out.at["below", "p_holm"])
 
-    from stella.report import efficiency_claims as EC, efficiency_table as ET
+    from stella.report.chapters import efficiency as EC, efficiency_table as ET
 
     rows = [("finetune", "-", 100.0), ("derpp", "-", 160.0), ("er", "-", 160.0), ("stella", "selected", 101.0),
             ("stella", "full", 121.0), ("stella+", "selected", 99.0), ("stella++", "selected", 120.0)]
-    monkeypatch.setattr(ET, "paper_geometry_memory", lambda results_dir=None, preset="paper": pd.DataFrame(
+    monkeypatch.setattr(EC, "paper_geometry_memory", lambda results_dir=None, preset="paper": pd.DataFrame(
         rows, columns=["method", "reading", "total_bytes"]))
     got = C.judge(EC.paper_geometry_claims(C.ClaimContext("cpu"))).set_index("claim")["verdict"]
     assert got["STELLA's training memory / DER++'s is below 1 (paper geometry, mask_of=selected)"] == "holds"
@@ -303,7 +307,7 @@ def test_claims_table_puts_families_in_heading_rows_and_shared_values_in_the_cap
         _cmp([3, 4, 5], [1, 1, 1], family="Table 1: A", claim="A above ER", unit="%p"),
         _cmp([3, 4, 5, 6], [1, 1, 1, 1], family="Table 1: A", claim="A above MIR", unit="%p"),
         _cmp([0.5, 0.6, 0.55], [1, 1, 1], family="Table 2: memory", sign=-1, claim="less memory", unit="ratio"),
-        C.not_tested("saturated probe", "08_downstream", "Table 4", "saturated: every method near the ceiling"),
+        C.not_tested("saturated probe", "08_downstream", "Table 4", "saturated: every method near the ceiling", key="t4/sat"),
     ])
     html = show_claims(out, "Caption.").data
     heads = re.findall(r'<tr class="stella-family"><th colspan="5">(.*?)</th></tr>', html)
@@ -312,3 +316,19 @@ def test_claims_table_puts_families_in_heading_rows_and_shared_values_in_the_cap
     assert html.count("<tr>") == 1 + 4 and html.count("<th>") == 5                      # one header row of 5
     assert 'colspan="2">saturated: every method near the ceiling</td>' in html
     assert "<caption>Caption. " in html and "unit:" not in html.split("</caption>")[0]
+
+
+def test_claims_carry_keys_that_name_one_row_and_one_family():
+    """Sentences and tables find rows by key: a key is '<family key>/<member>', unique, one family per family key."""
+    out = C.judge([_cmp([3, 4, 5], [1, 1, 1], family="Fam one", key="f1/a"),
+                   _cmp([3, 4, 6], [1, 1, 1], family="Fam one", key="f1/b"),
+                   _cmp([3, 4, 5], [1, 1, 1], family="Fam two", key="f2/a")])
+    assert C.row(out, "f1/b")["family"] == "Fam one" and C.row(out, "f3/a") is None
+    assert list(C.family(out, "f1")["key"]) == ["f1/a", "f1/b"] and len(C.family(out, "f")) == 0
+    assert C.family_key("table1.outperforms.stella.A→V/derpp") == "table1.outperforms.stella.A→V"
+    for bad, match in (([_cmp([1, 2], [0, 0], key="f1/a"), _cmp([1, 2], [0, 0], key="f1/a")], "used twice"),
+                       ([_cmp([1, 2], [0, 0], family="X", key="f1/a"), _cmp([1, 2], [0, 0], family="Y", key="f1/b")],
+                        "names two families"),
+                       ([_cmp([1, 2], [0, 0], key="nofamily")], "<family key>/<member>")):
+        with pytest.raises(ValueError, match=match):
+            C.judge(bad)

@@ -78,11 +78,11 @@ def test_cli_options_that_name_nothing(capsys, tmp_path):
 
 
 def test_a_seed_is_an_integer_ge_0_for_the_cli_and_the_notebooks():
-    from stella.report.defaults import ParameterError, notebook_setup
+    from stella.report.parameters import ParameterError, notebook_setup
 
     with pytest.raises(ParameterError, match="notebook parameter seed: a seed must be an integer >= 0, got -5"):
         notebook_setup("00_method_walkthrough", "smoke", seed=-5)
-    assert notebook_setup("00_method_walkthrough", "smoke", seed=0).seed == 0
+    assert notebook_setup("00_method_walkthrough", "smoke", seed=0).options["seed"] == 0
     for key in ("run.seed", "data.seed", "pretrain.seed"):
         with pytest.raises(ConfigError, match=f"{key}: a seed must be an integer >= 0, got -5"):
             load_config("smoke", [f"{key}=-5"])

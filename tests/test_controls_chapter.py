@@ -5,21 +5,22 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from stella.report import claims as C, controls as CT
-from stella.report.defaults import notebook_setup
+from stella.report import claims as C
+from stella.report.chapters import controls as CT
+from stella.report.parameters import notebook_setup
 from stella.report.plan import book_runs
 from stella.report.runs import run_config
 
 
 def test_the_cpu_chapter_asks_for_every_control_with_more_seeds_for_the_headline():
     nb = notebook_setup("04b_controls", "cpu")
-    assert len(nb.seeds) == 5 and len(nb.headline_seeds) == 10 and len(nb.sparsity_seeds) == 3
-    req = CT.requests(nb)
+    assert len(nb.seeds) == 5 and len(nb.options["headline_seeds"]) == 10 and len(nb.options["sparsity_seeds"]) == 3
+    req = CT.planned_runs(nb)
     per = lambda m, ov: sorted({s for mm, s, o in req if mm == m and o == ov})
-    assert per("stella", CT.EQUAL) == nb.headline_seeds and per("derpp", ()) == nb.headline_seeds
+    assert per("stella", CT.EQUAL) == nb.options["headline_seeds"] and per("derpp", ()) == nb.options["headline_seeds"]
     assert per("oracle", CT.SELECTED) == nb.seeds and per("er", CT.BUDGET) == nb.seeds and per("stella", CT.RHO1) == nb.seeds
     for level in CT.SPARSITY.values():
-        assert set(nb.sparsity_seeds) <= set(per("oracle", level))
+        assert set(nb.options["sparsity_seeds"]) <= set(per("oracle", level))
     keys = set(book_runs("cpu")["key"])            # the book trains them before the notebooks run
     assert all(run_config("cpu", m, s, ov).digest() in keys for m, s, ov in req)
 
@@ -47,24 +48,26 @@ def _scores(shift: float) -> pd.DataFrame:
 def test_control_pairs_are_judged_and_the_summary_follows_the_numbers():
     null = pd.DataFrame({"seed": [1, 2], "identical summary": [True, True]})
     big, none = (C.judge(CT.control_comparisons(_scores(s))) for s in (5.0, 0.0))
-    claim = "the oracle selection beats random selection (A, A→V)"
-    row = big.set_index("claim").loc[claim]
+    key = "controls.room.A.A→V/oracle-random"
+    row = C.row(big, key)
     assert row["verdict"] == "holds" and row["difference"] == pytest.approx(5.0, abs=0.5)
-    assert none.set_index("claim").at[claim, "verdict"] in ("inconclusive", "equivalent")
-    assert set(big["family"]) == set(CT.PAIRS) and (big["n_seeds"] == 5).all()
+    assert row["claim"] == "the oracle selection beats random selection (A, A→V)"
+    assert C.row(none, key)["verdict"] in ("inconclusive", "equivalent")
+    assert set(big["family"]) == {fam for _, fam in CT.PAIRS} and (big["n_seeds"] == 5).all()
     said, flat = CT.control_sentences(big, null), CT.control_sentences(none, null)
     assert said[0] == "Null control: STELLA at rho = 1 writes DER++'s results number for number in 2 of 2 seeds."
     assert said != flat and f"{row['difference']:+.2f} %p" in " ".join(said)
 
 
 def test_reading_sentence_counts_both_readings_and_changes_with_them():
-    def cmp(claim, family, diff):
+    def cmp(claim, family, diff, key):
         return C.Comparison(claim, "x", family, pd.Series([diff + 0.1, diff - 0.1, diff + 0.05, diff - 0.05]),
-                            pd.Series([0.0, 0.0, 0.0, 0.0]), 1)
+                            pd.Series([0.0, 0.0, 0.0, 0.0]), 1, key=key)
     sel = "Table 1: STELLA outperforms every baseline (A, A→V)"
     full = "Table 1, full reading: STELLA outperforms every baseline (A, A→V)"
-    frame = lambda d_full: C.judge([cmp("STELLA has a higher A than DER++ (A→V)", sel, -6.0),
-                                    cmp("STELLA (full reading) has a higher A than DER++ (A→V)", full, d_full)])
+    frame = lambda d_full: C.judge([
+        cmp("STELLA has a higher A than DER++ (A→V)", sel, -6.0, "table1.outperforms.stella.A→V/derpp"),
+        cmp("STELLA (full reading) has a higher A than DER++ (A→V)", full, d_full, "table1-full.outperforms.stella.A→V/derpp")])
     lost, won = CT.reading_sentence(frame(-5.0)), CT.reading_sentence(frame(5.0))
     assert "1 contradicted" in lost and "1 holds" in won and lost != won
     assert "-6.00 %p" in won and "+5.00 %p" in won

@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from stella.config import load_config
-from stella.continual.methods.stella import SelectingMethod
 from stella.models import build_model
 from stella.selection import chunked_rank, importance_scores, mu, select, select_audio, select_topk
+from stella.selection.budget import visible_of_kept
 
 
 def _avm_out(B=3, H=2, M=8, N=16, d=4, seed=0):
@@ -49,13 +49,11 @@ def test_eq4_temperature_beta_vs_sqrt_d():
 def test_masking_of_the_full_length_vs_the_selected_set():
     for reading, expect in (("selected", (1, 1)), ("full", (2, 2))):
         cfg = load_config("smoke", [f"selection.mask_of={reading}", "continual.method=stella"])
-        na, nv = SelectingMethod.visible(SimpleNamespace(cfg=cfg))
+        na, nv = visible_of_kept(cfg, 4, 4)                                      # what SelectingMethod.train_on passes
         model, _ = build_model(cfg)
         M, N = cfg.num_audio_patches, cfg.num_video_patches                       # 8, 8 -> kappa 4, 4
         pos_a, pos_v = torch.arange(4)[None].expand(2, 4), torch.arange(4)[None].expand(2, 4)
         xa, xv = torch.randn(2, 4, 64), torch.randn(2, 4, 3 * 64)
-        if na is not None:
-            na, nv = min(na, 3), min(nv, 3)
         o = model.forward_patches(xa, xv, pos_a, pos_v, torch.Generator().manual_seed(0), na, nv)
         visible = (4 - int(o.mask_a[0].sum()), 4 - int(o.mask_v[0].sum()))
         assert visible == expect, reading   # full: round(0.2 * 8) = 2 of 8; selected: round(0.2 * 4) = 1 of 4

@@ -1,4 +1,4 @@
-"""The lab page (stella.report.lab, notebooks/lab.ipynb): exercises as data, outcomes computed from runs."""
+"""The lab page (stella.report.chapters.lab, notebooks/lab.ipynb): exercises as data, outcomes computed from runs."""
 import json
 import shlex
 import subprocess
@@ -12,8 +12,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from stella.report import lab as L
-from stella.report.defaults import ParameterError, notebook_setup
+from stella.report.chapters import lab as L
+from stella.report.parameters import ParameterError, notebook_setup
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -39,9 +39,9 @@ def test_the_exercises_cover_what_the_lab_promises():
 
 def test_setup_runs_every_exercise_over_the_book_seeds_or_one_over_one_seed():
     book = notebook_setup("lab", "cpu")
-    assert book.exercises == [e.key for e in L.EXERCISES] and book.n == 5
+    assert book.options["exercises"] == [e.key for e in L.EXERCISES] and book.n == 5
     one = notebook_setup("lab", "cpu", exercise="memory")
-    assert one.exercises == ["memory"] and one.seeds == book.seeds[:1] and one.methods == ["finetune", "er"]
+    assert one.options["exercises"] == ["memory"] and one.seeds == book.seeds[:1] and one.methods == ["finetune", "er"]
     assert notebook_setup("lab", "cpu", exercise="memory", n_seeds=3).seeds == book.seeds[:3]
     with pytest.raises(ParameterError, match="notebook parameter exercise: must be one of attention"):
         notebook_setup("lab", "cpu", exercise="forget")
@@ -129,13 +129,11 @@ def test_every_exercise_command_runs_at_the_smoke_preset(tmp_path):
 
 
 def test_signal_outcomes_are_computed_from_the_per_clip_measurements(monkeypatch):
-    import stella.report.signal_tables as S
-
     clips = pd.DataFrame({"clips": L.SIGNAL_CLIPS, "kept_sounding_stella": [0.8, 0.7, 0.9, np.nan],
                           "kept_sounding_random": [0.5, 0.4, 0.6, 0.5], "iou_avm_sounding": [0.5, 0.4, 0.6, 0.3],
                           "iou_random_sounding": [0.1, 0.2, 0.1, 0.2]})
-    monkeypatch.setattr(S, "clip_sets", lambda cfg, continual=True: {})
-    monkeypatch.setattr(S, "pretrained_signal", lambda *a, **k: clips)
+    monkeypatch.setattr(L, "clip_sets", lambda cfg, continual=True: {})
+    monkeypatch.setattr(L, "pretrained_signal", lambda *a, **k: clips)
     sel = L.signal_outcome(L.BY_KEY["selection"], "cpu", "x")
     assert sel.sentences[0].startswith("On 3 clips of unseen classes, STELLA's kept half of the video patches holds "
                                        "80.0 % of the sounding object's patches while it sounds, a random half 50.0 %: "

@@ -1,4 +1,4 @@
-"""The accuracy matrix drawn (stella.report.matrices), on small synthetic matrices."""
+"""The accuracy matrix drawn (stella.report.chapters.retrieval_matrices), on small synthetic matrices."""
 import matplotlib
 
 matplotlib.use("Agg")
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from stella.eval.metrics import average_accuracy, forgetting
-from stella.report import matrices as M
+from stella.report.chapters import retrieval_matrices as M
 
 ACC = np.array([[40.0, 5.0, 6.0],
                 [30.0, 50.0, 4.0],

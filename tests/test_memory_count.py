@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from stella.config import load_config
-from stella.eval.memory_count import count_step
+from stella.continual.memory_count import count_step
 
 
 @pytest.fixture(autouse=True)
@@ -33,7 +33,7 @@ def test_count_scales_with_the_batch_and_the_masking_reading():
 
 
 def test_paper_geometry_frame_at_smoke(tmp_path):
-    from stella.report.efficiency_table import paper_geometry_memory, paper_memory_view
+    from stella.report.chapters.efficiency_table import paper_geometry_memory, paper_memory_view
 
     df = paper_geometry_memory(["finetune", "derpp", "stella"], results_dir=tmp_path, preset="smoke", batch_size=4)
     assert list(df["method"]) == ["finetune", "derpp", "stella", "stella"]

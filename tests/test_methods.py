@@ -79,7 +79,7 @@ def test_mir_replays_the_most_interfered_candidates(monkeypatch):
     assert len(m.memory) == 8
     # construct the interference: slot s's loss rises by s (slots 7, 6, 5, 4 interfere most)
     def fake_interference(model, opt, gen, lam, a, v, mem_a, mem_v, virtual_optimizer="adam",
-                          with_input_grad=False):
+                          with_input_grad=False, num_visible=(None, None)):
         slots = m._probe_slots
         return torch.zeros(len(slots)), slots.float()
     orig_sample = m.memory.sample
@@ -281,7 +281,7 @@ def test_gmed_edit_is_the_batch_mean_gradient_step(monkeypatch):
     import stella.continual.methods.gmed as gmed_mod
 
     def fake_interference(model, opt, gen, lam, audio, video, xa, xv, virtual_optimizer="adam",
-                          with_input_grad=False):
+                          with_input_grad=False, num_visible=(None, None)):
         before = (xa ** 2).flatten(1).sum(1) + (xv ** 2).flatten(1).sum(1)      # per replayed clip
         return before, 3.0 * before
     monkeypatch.setattr(gmed_mod, "interference", fake_interference)

@@ -18,7 +18,8 @@ import pytest
 import stella.report.runs as runs
 from stella.report import verdicts
 from stella.report.claims import REGISTRY, ClaimContext
-from stella.report.defaults import notebook_setup
+from stella.report import parameters
+from stella.report.parameters import notebook_setup
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
@@ -38,7 +39,7 @@ METHODS = {"02_retrieval": "derpp,stella", "03_efficiency": "derpp,stella", "04_
            "08_downstream": "derpp,multitask"}
 
 
-def parameters(path: Path) -> tuple[str, dict]:
+def params_of(path: Path) -> tuple[str, dict]:
     """(chapter, {name: default}) of a notebook: its ``parameters`` cell and its ``notebook_setup`` call."""
     cells = [c for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "code"]
     i = next(i for i, c in enumerate(cells) if "parameters" in c["metadata"].get("tags", []))
@@ -47,7 +48,7 @@ def parameters(path: Path) -> tuple[str, dict]:
     return chapter, {n.targets[0].id: ast.literal_eval(n.value) for n in body if isinstance(n, ast.Assign)}
 
 
-CASES = [(p.stem, name) for p in NOTEBOOKS for name in parameters(p)[1]]
+CASES = [(p.stem, name) for p in NOTEBOOKS for name in params_of(p)[1]]
 
 
 class FakeShell:
@@ -60,20 +61,18 @@ class Stop(Exception):
 
 
 def test_every_parameter_has_an_override_value():
-    names = {n for p in NOTEBOOKS for n in parameters(p)[1]}
+    names = {n for p in NOTEBOOKS for n in params_of(p)[1]}
     assert names <= set(OVERRIDE) | {"methods"}, names - set(OVERRIDE)
 
 
 @pytest.mark.parametrize("stem, name", CASES, ids=[f"{s}:{n}" for s, n in CASES])
 def test_one_override_through_the_notebooks_own_path(monkeypatch, tmp_path, stem, name):
-    import IPython
-
-    chapter, params = parameters(REPO / "notebooks" / f"{stem}.ipynb")
+    chapter, params = params_of(REPO / "notebooks" / f"{stem}.ipynb")
     value = METHODS.get(chapter, "derpp") if name == "methods" else OVERRIDE[name]
     if name == "results_dir":
         value = str(tmp_path / value)
     injected = {"preset": "smoke", name: value}
-    monkeypatch.setattr(IPython, "get_ipython", lambda: FakeShell(injected))
+    monkeypatch.setattr(parameters, "get_ipython", lambda: FakeShell(injected))
     params = {**params, "results_dir": str(tmp_path / "results"), **injected}
     nb = notebook_setup(chapter, **params)
     assert nb.preset == "smoke"
@@ -82,7 +81,7 @@ def test_one_override_through_the_notebooks_own_path(monkeypatch, tmp_path, stem
         raise Stop(cfg.continual.method)
     monkeypatch.setattr(runs, "run_experiment", stop)
     ctx = ClaimContext.of(nb)
-    chapters = verdicts.CHAPTERS if chapter in ("09_what_reproduced", "index") else [chapter]
+    chapters = verdicts.claim_chapters() if chapter in ("09_what_reproduced", "index") else [chapter]
     for declared in chapters:
         for declaration in REGISTRY.get(declared, []):
             try:

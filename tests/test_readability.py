@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 
 from stella.builder.pages import GLUE_PREFIX, first_result, results_first
-from stella.report import localization as L, page_summaries as PS, paper_numbers as P, signal_tables as S
+from stella.report import paper_numbers as P, signal_tables as S
+from stella.report.chapters import benchmark as B, localization as L, retrieval as R
 from test_signal_tables import _clips
 
 REPO = Path(__file__).resolve().parent.parent
@@ -92,7 +93,7 @@ def _retrieval(shift: float = 0.0):
 
 
 def test_retrieval_summary_is_computed_from_the_numbers_it_states():
-    lines = PS.retrieval_summary(*_retrieval(), "cpu", 5)
+    lines = R.page_summary(*_retrieval(), "cpu", 5)
     text = " ".join(lines)
     for stated in ("4.2", "58.3", "Multitask reaches 32.5 / 32.0", "Finetune reaches 10.0 / 11.0",
                    "DER++'s (24.3 / 24.6)", "STELLA's is 17.8 / 17.6", "4 tested comparisons on these runs (4 families), 1 holds, 2 are contradicted, 0 are equivalent within the margin and 1 is inconclusive", "1 is not tested",
@@ -104,12 +105,12 @@ def test_retrieval_summary_is_computed_from_the_numbers_it_states():
         for d in P.DIRECTIONS:
             bumped = means.copy()
             bumped.loc[m, (d, "avg", "A")] += 0.5
-            assert " ".join(PS.retrieval_summary(bumped, refs, claims, rho, "cpu", 5)) != text, (m, d)
+            assert " ".join(R.page_summary(bumped, refs, claims, rho, "cpu", 5)) != text, (m, d)
     other_rho = rho.assign(**{"Spearman rank correlation": [0.1, 0.2]})
     for args in ((means, refs * 1.1, claims, rho), (means, refs, claims.assign(verdict="holds"), rho),
                  (means, refs, claims, other_rho)):
-        assert " ".join(PS.retrieval_summary(*args, "cpu", 5)) != text
-    moved = " ".join(PS.retrieval_summary(*_retrieval(shift=20.0), "cpu", 5))
+        assert " ".join(R.page_summary(*args, "cpu", 5)) != text
+    moved = " ".join(R.page_summary(*_retrieval(shift=20.0), "cpu", 5))
     assert "STELLA's (37.8 / 17.6)" in moved and "DER++'s is" not in moved          # the best method follows the numbers
 
 
@@ -139,18 +140,18 @@ def test_summaries_of_chapters_01_and_07_quote_every_model_and_follow_the_interv
     sig = pd.concat([_clips(40, rng, 0.8)] + [_clips(40, rng, 0.6, f"{name} after task 4", s)
                                                for name in ("STELLA", "DER++") for s in range(3)])
     sel, maps = S.selection_table(sig, "unseen classes", topk=False), S.map_table(sig, "unseen classes")
-    lines = PS.localization_summary(sel, maps, [], "")
+    lines = L.page_summary(sel, maps, [], "")
     for model in ("pre-trained start", "STELLA after task 4", "DER++ after task 4"):
         assert all(model in line for line in lines), model
     tasks = pd.DataFrame({"classes": [4, 4], "train clips": [10, 12]})
     sp = pd.DataFrame({"video_patches": [0.2, 0.3], "audio_chunks": [0.4, 0.4]})
-    text = " ".join(PS.benchmark_summary(tasks, sp, sig[sig["model"] == "pre-trained start"]))
+    text = " ".join(B.page_summary(tasks, sp, sig[sig["model"] == "pre-trained start"]))
     assert "2 continual tasks of 8 classes in all (22 training clips)" in text and "25.0 %" in text
     assert "has learned when the sound is on" in text
     flat = _clips(40, rng, 0.8, attention_sounding=0.375)
-    assert "has not (measurably) learned" in " ".join(PS.benchmark_summary(tasks, sp, flat))
+    assert "has not (measurably) learned" in " ".join(B.page_summary(tasks, sp, flat))
     loud = _clips(40, rng, 0.8, attention_sounding=0.9).assign(active_tokens=0.75)   # no clip sparse enough for Alg. 1
-    text = " ".join(PS.benchmark_summary(tasks, sp, loud))
+    text = " ".join(B.page_summary(tasks, sp, loud))
     assert "— %" not in text and "active audio patches (random" not in text and "learned when the sound is on" in text
 
 

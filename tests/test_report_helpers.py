@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 import torch
 
-from stella.report import benchmark_tables as B, gap as G, localization as L, patches as P, plots
+from stella.report import patches as P, plots
+from stella.report.chapters import benchmark as B, modality_gap as G, localization as L
 from stella.report.display import yes_no
 from stella.report.runs import quiet
 

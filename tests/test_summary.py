@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from stella.report import claims as C
-from stella.report import summary as S
+from stella.report.chapters import reproduced as S
 from stella.report.figures import VERDICT_COLORS, png
 
 NAN = math.nan
@@ -14,7 +14,8 @@ NAN = math.nan
 
 def _claim(claim, chapter, verdict, diff, low=NAN, high=NAN, n=3, paper_diff=1.0, chance=4.17, family=None,
            unit="%p", detectable=1.5, note=""):
-    return {"claim": claim, "chapter": chapter, "family": family or f"{chapter}: {claim}", "family_size": 1,
+    return {"key": f"{family or chapter}/{claim}", "claim": claim, "chapter": chapter,
+            "family": family or f"{chapter}: {claim}", "family_size": 1,
             "kind": "superiority", "paper": "X 2.00 vs Y 1.00", "paper_difference": paper_diff,
             "ours": "X 1.50 vs Y 1.00", "difference": diff, "ci_low": low, "ci_high": high, "p": 0.01,
             "p_holm": 0.01, "n_seeds": n, "detectable": detectable, "margin": 1.0, "unit": unit, "chance": chance,
@@ -102,19 +103,19 @@ def test_chapter_titles_come_from_the_notebooks():
 
 
 def test_landing_page_and_chapter_09_share_one_claims_frame(tmp_path, monkeypatch):
-    from stella.report import runs, verdicts
-    from stella.report.defaults import notebook_setup
+    from stella.report import runs
+    from stella.report.parameters import notebook_setup
     from stella.store import RunStore
 
     rd = RunStore(tmp_path).dir(runs.run_config("smoke", "stella"))
     asked, computed = [], []
-    monkeypatch.setattr(runs, "get_run", lambda *a, **k: asked.append(a) or rd)
+    monkeypatch.setattr(S, "get_run", lambda *a, **k: asked.append(a) or rd)
 
     def book_claims(ctx):
         computed.append(ctx)
         return _frame([_claim("A beats B", "02_retrieval", "inconclusive", 1.0, n=len(ctx.seeds))])
 
-    monkeypatch.setattr(verdicts, "book_claims", book_claims)
+    monkeypatch.setattr(S, "book_claims", book_claims)
     chapter = notebook_setup("09_what_reproduced", "smoke", str(tmp_path))
     landing = notebook_setup("index", "smoke", str(tmp_path))
     assert landing.seeds == chapter.seeds
@@ -128,7 +129,7 @@ def test_landing_page_and_chapter_09_share_one_claims_frame(tmp_path, monkeypatc
 
 @pytest.mark.parametrize("bad", [{"n_seeds": 0}, {"device": "tpu"}])
 def test_landing_page_parameters_are_checked_like_chapter_09s(bad):
-    from stella.report.defaults import ParameterError, notebook_setup
+    from stella.report.parameters import ParameterError, notebook_setup
 
     with pytest.raises(ParameterError, match=next(iter(bad))):
         notebook_setup("index", "smoke", **bad)

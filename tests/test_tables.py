@@ -1,4 +1,4 @@
-"""Unit tests of stella.report.tables, stella.report.paper_numbers and (at the smoke preset) stella.report.efficiency_table."""
+"""Unit tests of stella.report.tables, stella.report.paper_numbers and (at the smoke preset) stella.report.chapters.efficiency_table."""
 import math
 
 import numpy as np
@@ -14,7 +14,7 @@ def test_paper_table1_shape_and_spot_values():
     for fn in (P.table1, P.table7):
         df = fn("continual-vs")
         assert len(df) == 11 * 2 * 4
-        assert set(df.method) == set(P.TABLE1_METHODS)
+        assert set(df.method) == set(P.TABLE1)
         assert (df.source == "paper").all()
         assert df[df.method == "multitask"]["F"].isna().all()
         assert df[df.method != "multitask"][["A", "F"]].notna().all().all()
@@ -105,9 +105,9 @@ def test_show_hides_the_index_fixes_decimals_and_labels_columns():
     from stella.report import claims as C
 
     claims = C.judge([C.Comparison("x beats y", "02_retrieval", "Table 1: x beats every baseline", pd.Series([2.0, 2.5, 2.2]),
-                                   pd.Series([1.0, 1.0, 1.0]), chance=4.0, ceiling=49.0),
+                                   pd.Series([1.0, 1.0, 1.0]), chance=4.0, ceiling=49.0, key="t1/y"),
                       C.Comparison("x beats z", "02_retrieval", "Table 1: x beats every baseline", pd.Series([2.0, 2.5, 2.2]),
-                                   pd.Series([2.0, 2.4, 2.3]), chance=4.0, ceiling=49.0)])
+                                   pd.Series([2.0, 2.4, 2.3]), chance=4.0, ceiling=49.0, key="t1/z")])
     html = show_claims(claims, "Cap.").data
     assert '+1.23<br><span class="stella-std">[' in html and "holds" in html and "equivalent" in html
     assert "Table 1: x beats every baseline" in html and html.count("Table 1: x beats every baseline") == 1  # grouped
@@ -148,13 +148,12 @@ def test_format_and_side_by_side():
     sbs = T.side_by_side(ours, paper)
     assert list(sbs.columns) == [("A", "ours"), ("A", "paper"), ("G", "paper")]
     assert np.isnan(sbs.at["a", ("A", "paper")]) and sbs.at["b", ("A", "paper")] == 3.0
-    assert T.best_row(pd.Series({"a": 1.0, "b": 2.0}), exclude=["b"]) == ("a", 1.0)
     assert T.fmt_bytes(3 * 2**20) == "3.00 MiB"
 
 
 def test_efficiency_table_smoke(monkeypatch):
     from stella.continual import pretrain
-    from stella.report.efficiency_table import measure_methods, ratios
+    from stella.report.chapters.efficiency_table import measure_methods, ratios
 
     def no_stage(*a, **k):
         raise AssertionError("an efficiency measurement computed a pre-training stage")

@@ -11,12 +11,13 @@ import argparse
 
 from stella.config import Config
 from stella.selection.budget import visible_tokens
+from stella.continual.methods import METHODS
+from stella.config import load_config
 
 
 def budget_rows(cfg: Config, methods: list[str]) -> list[dict]:
     """One row per method: its name, strategy and :func:`visible_tokens` at ``cfg`` (the method's class gives
     the strategy; ``continual.visible_budget`` is applied to the full-clip methods only)."""
-    from stella.continual.methods import METHODS
 
     rows = []
     for m in methods:
@@ -40,7 +41,6 @@ def format_budget(rows: list[dict]) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     """``python -m stella.continual.budget --preset cpu --set selection.rho_v=0.75 ...``: prints the table."""
-    from stella.config import load_config
 
     ap = argparse.ArgumentParser(description=main.__doc__)
     ap.add_argument("--preset", default="cpu")

@@ -59,15 +59,16 @@ def masked_inputs(model, gen: torch.Generator, audio: torch.Tensor, video: torch
     return MaskedInputs(xa, xv, pos_a, pos_v, na, nv)
 
 
-def forward_with(model, params: dict[str, torch.Tensor] | None, inputs: MaskedInputs):
+def forward_with(model, params: dict[str, torch.Tensor] | None, inputs: MaskedInputs,
+                 num_visible: tuple[int | None, int | None] = (None, None)):
     """model.forward_patches on ``inputs`` with their fixed masks, under ``params`` (virtual
-    weights, {parameter name: tensor}) when given."""
+    weights, {parameter name: tensor}) when given; ``num_visible`` as the training pass's (None: the model's)."""
     xa, xv, pos_a, pos_v, na, nv = inputs
+    kw = {"noise_a": na, "noise_v": nv, "num_visible_a": num_visible[0], "num_visible_v": num_visible[1]}
     if params is None:
-        return model.forward_patches(xa, xv, pos_a, pos_v, noise_a=na, noise_v=nv)
+        return model.forward_patches(xa, xv, pos_a, pos_v, **kw)
     fwd = Forwarder(model)
-    return functional_call(fwd, {f"model.{k}": v for k, v in params.items()},
-                           ("patches", xa, xv, pos_a, pos_v), {"noise_a": na, "noise_v": nv})
+    return functional_call(fwd, {f"model.{k}": v for k, v in params.items()}, ("patches", xa, xv, pos_a, pos_v), kw)
 
 
 def virtual_params(model: torch.nn.Module, opt: torch.optim.Optimizer, loss: torch.Tensor,
@@ -106,16 +107,19 @@ def virtual_params(model: torch.nn.Module, opt: torch.optim.Optimizer, loss: tor
 
 def interference(model, opt: torch.optim.Optimizer, gen_mask: torch.Generator, contrast_weight: float,
                  audio: torch.Tensor, video: torch.Tensor, mem_audio: torch.Tensor, mem_video: torch.Tensor,
-                 virtual_optimizer: str = "adam", with_input_grad: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+                 virtual_optimizer: str = "adam", with_input_grad: bool = False,
+                 num_visible: tuple[int | None, int | None] = (None, None)) -> tuple[torch.Tensor, torch.Tensor]:
     """(l_before, l_after) (R,): per-sample losses of the memory clips (R of them) before and after a
-    virtual step on the current batch (B clips), both passes under the same masks. With
-    ``with_input_grad`` both stay differentiable with respect to ``mem_audio`` / ``mem_video``."""
-    cur = model(audio, video, generator=gen_mask)
+    virtual step on the current batch (B clips), both passes under the same masks and with the training
+    pass's visible counts ``num_visible`` (None: the model's). With ``with_input_grad`` both stay
+    differentiable with respect to ``mem_audio`` / ``mem_video``."""
+    na, nv = num_visible
+    cur = model(audio, video, generator=gen_mask, num_visible_a=na, num_visible_v=nv)
     fast = virtual_params(model, opt, cur.loss, virtual_optimizer)
     inputs = masked_inputs(model, gen_mask, mem_audio, mem_video)
     with torch.set_grad_enabled(with_input_grad):
-        before = per_sample_loss(forward_with(model, None, inputs), contrast_weight)
-        after = per_sample_loss(forward_with(model, fast, inputs), contrast_weight)
+        before = per_sample_loss(forward_with(model, None, inputs, num_visible), contrast_weight)
+        after = per_sample_loss(forward_with(model, fast, inputs, num_visible), contrast_weight)
     return before, after
 
 

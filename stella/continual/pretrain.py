@@ -39,8 +39,18 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import torch.distributed as dist
+from tqdm import tqdm
 
+from stella import __version__
 from stella.config import Config
+from stella.continual import worker_cache
+from stella.continual.stream import batches, num_batches
+from stella.data.manifest import build_pretrain_manifest
+from stella.data.synthetic import build_pretrain_synthetic
+from stella.models import build_model, load_checkpoint
+from stella.progress import announce
+from stella.store import STAGE_FILES, atomic_torch_save, atomic_write_json, compute_once
 
 _KILL_AFTER_STEP = int(os.environ.get("STELLA_KILL_AFTER_PRETRAIN_STEP", "0"))   # resumption tests only
 
@@ -56,8 +66,6 @@ def pretrain_spec(cfg: Config) -> dict[str, Any] | None:
     fields its source does not read), the optimiser's betas and weight decay, the thread count it is
     computed with (:func:`stage_threads`: it changes float sums) and the package version.
     Not the continual method, the training seed, the selection or the task order."""
-    from stella import __version__
-
     p = cfg.pretrain
     if p.source in ("none", "checkpoint"):
         return None
@@ -93,19 +101,15 @@ def pretrain_dataset(cfg: Config):
     """The pre-training clips of ``cfg.pretrain.source`` ("synthetic" or "manifest") as one dataset."""
     p = cfg.pretrain
     if p.source == "synthetic":
-        from stella.data.synthetic import build_pretrain_synthetic
 
         return build_pretrain_synthetic(cfg, p.classes, p.clips_per_class)
     if p.source == "manifest":
-        from stella.data.manifest import build_pretrain_manifest
 
         return build_pretrain_manifest(cfg, p.manifest)
     raise ValueError(f"pretrain.source: {p.source!r} has no pre-training clips")
 
 
 def _models(cfg: Config, device: torch.device):
-    from stella.models import build_model
-
     seeded = dataclasses.replace(cfg, run=dataclasses.replace(cfg.run, seed=cfg.pretrain.seed))
     return build_model(seeded, device)
 
@@ -117,11 +121,6 @@ def _backbone_logs(out) -> dict[str, float]:
 
 def run_pretraining(cfg: Config, path: Path, device: torch.device | str = "cpu", progress: bool = False) -> None:
     """Compute the stage of ``cfg`` into ``path`` (resuming from ``path/state.pt``), then mark it complete."""
-    from tqdm import tqdm
-
-    from stella.continual.stream import batches, num_batches
-    from stella.store import atomic_torch_save, atomic_write_json
-
     p, c = cfg.pretrain, cfg.continual
     device = torch.device(device)
     model, avm = _models(cfg, device)
@@ -211,9 +210,6 @@ def ensure_pretrained(cfg: Config, root: str | Path, device: torch.device | str 
                                     "(layout {'model': state_dict, 'avm': state_dict}, see stella.models.load_checkpoint), or set "
                                     "pretrain.source=synthetic / none")
         return path
-    from stella.store import STAGE_FILES, atomic_write_json, compute_once
-
-    from stella.progress import announce
 
     def compute(d: Path) -> None:
         atomic_write_json(d / "spec.json", {"key": d.name, "spec": pretrain_spec(cfg)})
@@ -237,13 +233,9 @@ def load_pretrained(cfg: Config, model: torch.nn.Module, avm: torch.nn.Module, r
     """Load the configured pre-trained start into ``model`` and ``avm`` in place (the trainer calls
     this before a method copies the model for its EMA or teacher). Under torchrun rank 0 computes a
     missing stage while the other ranks wait. Returns the weights file, or None for source "none"."""
-    from stella.continual import worker_cache
-    from stella.models import load_checkpoint
-
     if cfg.pretrain.source == "none":
         return None
     if dist_info is not None and dist_info.enabled:
-        import torch.distributed as dist
 
         if dist_info.rank == 0:
             ensure_pretrained(cfg, root, device, cfg.run.progress)
@@ -256,8 +248,6 @@ def load_pretrained(cfg: Config, model: torch.nn.Module, avm: torch.nn.Module, r
 def pretrained_models(cfg: Config, root: str | Path, device: torch.device | str = "cpu"):
     """(model, avm) in eval mode holding the pre-trained start of ``cfg`` (computed if missing): what every
     continual run begins with, e.g. to measure the AVM on unseen classes before any task."""
-    from stella.models import build_model
-
     model, avm = build_model(cfg)
     load_pretrained(cfg, model, avm, root, device)
     return model.to(device).eval(), avm.to(device).eval()

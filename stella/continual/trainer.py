@@ -30,16 +30,15 @@ from tqdm import tqdm
 
 from stella.config import Config, ConfigError
 from stella.continual import worker_cache
-from stella.continual.distributed import DistInfo, wrap_ddp
+from stella.continual.build import build_method, stream_batch_size
+from stella.continual.distributed import DistInfo
 from stella.continual.methods import METHODS
-from stella.continual.methods.base import Context
 from stella.continual.pretrain import load_pretrained
 from stella.continual.stream import JointDataset, Position, batches, num_batches
 from stella.data import build_benchmark
-from stella.eval.run_eval import evaluate_after_task
+from stella.eval.run_eval import evaluate_after_task, summarize_results
 from stella.models import build_model
-from stella.store import RunDir, atomic_torch_save
-
+from stella.store import RunDir, RunStore, atomic_torch_save
 
 log = logging.getLogger(__name__)
 
@@ -115,20 +114,9 @@ class Trainer:
         model, avm = build_model(cfg)
         load_pretrained(cfg, model, avm, run_dir.path.parent, self.device, self.dist)   # before EMA / teacher copies
         model, avm = model.to(self.device), avm.to(self.device)
-        c = cfg.continual
-        method_cls = METHODS[c.method]
-        fused = {"fused": True} if c.fused_adam else {}      # off by default: the stored runs used the loop
-        opt = torch.optim.Adam(model.parameters(), lr=c.lr, betas=tuple(c.betas), weight_decay=c.weight_decay, **fused)
-        avm_opt = torch.optim.Adam(avm.parameters(), lr=c.avm_lr, betas=tuple(c.betas),
-                                   weight_decay=c.weight_decay, **fused) if method_cls.needs_avm else None
-        gdev = self.device if self.device.type == "cuda" else "cpu"
-        self.ctx = Context(cfg=cfg, model=model, avm=avm, opt=opt, avm_opt=avm_opt, device=self.device,
-                           gen_mask=torch.Generator(gdev).manual_seed(seed + 1),
-                           gen_select=torch.Generator(gdev).manual_seed(seed + 2),
-                           gen_memory=torch.Generator().manual_seed(seed + 3),
-                           net=wrap_ddp(model, self.dist), dist=self.dist)
-        self.method = method_cls(self.ctx)
-        self.batch_size = max(2, round(c.batch_size * c.batch_multiplier))
+        self.method = build_method(cfg, model, avm, self.device, seed, self.dist)
+        self.ctx = self.method.ctx
+        self.batch_size = stream_batch_size(cfg)
         self.pos = Position()
         self.results: list[dict] = []
         self.losses: list[dict] = []
@@ -241,8 +229,6 @@ class Trainer:
             dist.barrier()
 
     def finish(self) -> dict:
-        from stella.eval.run_eval import summarize_results
-
         if self.dist.rank != 0:
             return {}
         summary = summarize_results(self.results, joint=self.method.joint)
@@ -272,8 +258,6 @@ def run_experiment(cfg: Config, results_dir: str | None = None, dist_info: DistI
     Goes through ``RunStore.run``: a second process asking for the same run waits for the first and
     reuses its result. Under torchrun rank 0 holds the lock and tells the other ranks whether to train.
     """
-    from stella.store import RunStore
-
     cfg = resolve_method_config(cfg)
     store = RunStore(results_dir or cfg.run.results_dir)
     info = dist_info or DistInfo()

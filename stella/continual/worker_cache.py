@@ -19,6 +19,9 @@ import json
 from collections import OrderedDict
 from pathlib import Path
 
+from stella.data import build_benchmark as fresh_benchmark
+from stella.models.checkpoint import read_weights
+
 _ENABLED = False
 _MAX_BENCHMARKS = 2
 _BENCHMARKS: "OrderedDict[str, object]" = OrderedDict()
@@ -56,8 +59,7 @@ def benchmark_key(cfg) -> str:
 def benchmark(cfg, build_benchmark=None):
     """``build_benchmark(cfg)`` (default ``stella.data.build_benchmark``), built once per data config
     while enabled."""
-    if build_benchmark is None:
-        from stella.data import build_benchmark
+    build_benchmark = build_benchmark or fresh_benchmark
     if not _ENABLED:
         return build_benchmark(cfg)
     key = benchmark_key(cfg)
@@ -81,8 +83,6 @@ def benchmark(cfg, build_benchmark=None):
 def weights(path: str | Path) -> dict:
     """``stella.models.checkpoint.read_weights(path)``, read once per (path, size, mtime) while enabled
     (at most 4 files kept). Callers copy from it (``load_state_dict``), never modify it."""
-    from stella.models.checkpoint import read_weights
-
     path = Path(path)
     if not _ENABLED or not path.is_file():
         return read_weights(path)

@@ -23,7 +23,7 @@ def tensor_bytes(t: torch.Tensor) -> int:
 
 def storage_key(t: torch.Tensor) -> int:
     """Identity of the storage behind ``t`` (its StorageImpl), shared by its views; also defined for
-    the fake tensors of :mod:`stella.eval.memory_count`, whose data pointers are all 0."""
+    the fake tensors of :mod:`stella.continual.memory_count`, whose data pointers are all 0."""
     return t.untyped_storage()._cdata
 
 

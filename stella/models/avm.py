@@ -120,10 +120,3 @@ class AVM(nn.Module):
         loss = F.binary_cross_entropy_with_logits(logit, y)
         acc = ((logit > 0).float() == y).float().mean()
         return loss, acc.detach()
-
-    def importance(self, o_a: torch.Tensor, o_v: torch.Tensor, beta: float) -> tuple[torch.Tensor, torch.Tensor]:
-        """Eq. 2 importance scores I_a (B, M), I_v (B, N) from the Eq. 1 maps at temperature ``beta``."""
-        from stella.selection.importance import importance_scores
-
-        out = self(o_a, o_v, beta)
-        return importance_scores(out.A_a, out.A_v)

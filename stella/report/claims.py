@@ -37,14 +37,17 @@ from typing import Callable, Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from stella.report.paper_numbers import BASELINES, OURS  # noqa: F401  (the claims' sides, one list for the book)
+from stella.continual import METHODS
+from stella.eval.retrieval import chance_recall
+from stella.report.chapter import setup
+from stella.report.paper_numbers import BASELINES, DIRECTIONS, OURS, label  # noqa: F401  (the claims' sides, one list for the book)
 from stella.report.stats import LEVEL, POWER, holm, one_sided_p, paired_stats, paired_verdict  # noqa: F401
 
 MARGIN = 1.0            # %p: the equivalence / non-inferiority margin of recall and probe scores, fixed in advance
 PAIRED_TEST = "paired t, 95 % CI"
 KINDS = ("superiority", "non-inferiority", "equivalence")
 VERDICTS = ("holds", "contradicted", "equivalent", "inconclusive", "not tested")
-COLUMNS = ["claim", "chapter", "family", "family_size", "kind", "paper", "paper_difference", "ours", "difference",
+COLUMNS = ["key", "claim", "chapter", "family", "family_size", "kind", "paper", "paper_difference", "ours", "difference",
            "ci_low", "ci_high", "p", "p_holm", "n_seeds", "detectable", "margin", "unit", "chance", "ceiling",
            "verdict", "test", "reading", "note"]
 
@@ -54,7 +57,11 @@ class Comparison:
     """One claim on one pair of sides: ``ours`` against ``other``, values per seed (index: seed, or
     measurement round). ``sign`` +1: the paper says ``ours`` is higher; −1: lower. ``paper`` is the
     paper's numbers as text, ``paper_difference`` the paper's difference oriented like ours (NaN
-    where the paper gives a plot only). ``status`` set: the claim is "not tested", for that reason."""
+    where the paper gives a plot only). ``status`` set: the claim is "not tested", for that reason.
+
+    ``key`` names the comparison for code (tables and sentences look rows up by it, never by their
+    prose): "<family key>/<member>", e.g. "table1.outperforms.stella.A→V/derpp"; every comparison of a
+    family shares the family key (:func:`family_key`)."""
 
     claim: str
     chapter: str
@@ -74,6 +81,7 @@ class Comparison:
     reading: str = ""
     status: str = ""
     exact: bool = False       # a deterministic count (memory at a geometry): one value per side, no sampling
+    key: str = ""
 
 
     def differences(self) -> np.ndarray:
@@ -128,9 +136,29 @@ def _test_p(c: Comparison, s: Mapping[str, float]) -> float:
     return max(lower, upper)
 
 
+def family_key(key: str) -> str:
+    """The family part of a claim's key: "table1.outperforms.stella.A→V/derpp" -> "table1.outperforms.stella.A→V"."""
+    return key.split("/", 1)[0]
+
+
+def _check_keys(comparisons: list[Comparison]) -> None:
+    """Every comparison has a key "<family>/<member>", no two share one, and a family key names one family."""
+    seen, families = set(), {}
+    for c in comparisons:
+        if "/" not in c.key:
+            raise ValueError(f"claim {c.claim!r}: its key must be '<family key>/<member>', got {c.key!r}")
+        if c.key in seen:
+            raise ValueError(f"claim key {c.key!r} is used twice")
+        seen.add(c.key)
+        if families.setdefault(family_key(c.key), c.family) != c.family:
+            raise ValueError(f"family key {family_key(c.key)!r} names two families: {families[family_key(c.key)]!r} "
+                             f"and {c.family!r}")
+
+
 def judge(comparisons: Iterable[Comparison]) -> pd.DataFrame:
     """The claims frame (:data:`COLUMNS`) of ``comparisons``: statistics per row, Holm over each family."""
     comparisons = list(comparisons)
+    _check_keys(comparisons)
     for c in comparisons:
         if c.kind not in KINDS:
             raise ValueError(f"claim {c.claim!r}: kind must be one of {KINDS}, got {c.kind!r}")
@@ -149,7 +177,7 @@ def judge(comparisons: Iterable[Comparison]) -> pd.DataFrame:
     out = []
     for i, (c, s) in enumerate(rows):
         tested = not c.status and (s["n_seeds"] >= 2 or (c.exact and s["n_seeds"] == 1))
-        out.append({"claim": c.claim, "chapter": c.chapter, "family": c.family, "family_size": int(sizes[i]),
+        out.append({"key": c.key, "claim": c.claim, "chapter": c.chapter, "family": c.family, "family_size": int(sizes[i]),
                     "kind": c.kind, "paper": c.paper, "paper_difference": c.paper_difference, "ours": c.ours_text,
                     "difference": s["difference"], "ci_low": s["ci_low"], "ci_high": s["ci_high"], "p": ps[i],
                     "p_holm": adjusted[i], "n_seeds": s["n_seeds"], "detectable": s["detectable"],
@@ -159,6 +187,18 @@ def judge(comparisons: Iterable[Comparison]) -> pd.DataFrame:
                     if tested else ("one seed: no interval" if not c.status else "—"),
                     "reading": c.reading, "note": c.status})
     return pd.DataFrame(out, columns=COLUMNS)
+
+
+def row(claims: pd.DataFrame, key: str) -> pd.Series | None:
+    """The judged row of claim ``key`` (None when the frame lacks it)."""
+    hit = claims[claims["key"] == key]
+    return None if hit.empty else hit.iloc[0]
+
+
+def family(claims: pd.DataFrame, key: str) -> pd.DataFrame:
+    """The judged rows of the family ``key`` (a family key, or a prefix ending in "." for several families)."""
+    fam = claims["key"].map(family_key)
+    return claims[fam.eq(key) | (fam.str.startswith(key) if key.endswith(".") else False)]
 
 
 def summary_line(claims: pd.DataFrame) -> str:
@@ -174,7 +214,7 @@ def summary_line(claims: pd.DataFrame) -> str:
 @dataclass(frozen=True)
 class ClaimContext:
     """The settings every declaration reads: the preset, the store, the task order, the device and
-    (None: each chapter's own, :data:`stella.report.defaults.SEEDS`) the seeds of the main tables."""
+    (None: each chapter's own, its record's seed tables) the seeds of the main tables."""
 
     preset: str
     results_dir: str = "results"
@@ -184,12 +224,10 @@ class ClaimContext:
     efficiency: bool = True
 
     def setup(self, chapter: str, seeds: bool = True, **params):
-        """:func:`stella.report.defaults.resolve` of ``chapter`` at these settings (``seeds``:
-        replace the chapter's seeds by the context's, where it has them)."""
-        from stella.report.defaults import resolve
-
+        """:func:`stella.report.chapter.setup` of ``chapter`` at these settings (``seeds``: replace the
+        chapter's seeds by the context's, where it has them)."""
         params = {"task_order": self.task_order, "device": self.device, **params}
-        nb = resolve(chapter, self.preset, self.results_dir, **params)
+        nb = setup(chapter, self.preset, self.results_dir, **params)
         return replace(nb, seeds=list(self.seeds)) if seeds and self.seeds is not None else nb
 
     @classmethod
@@ -250,8 +288,6 @@ def not_tested(claim: str, chapter: str, family: str, why: str, paper: str = "",
 
 def continual(methods: Iterable[str]) -> list[str]:
     """The methods that learn continually: not joint training on all tasks at once (Multitask)."""
-    from stella.continual import METHODS
-
     return [m for m in methods if not METHODS[m].joint]
 
 
@@ -271,8 +307,6 @@ def ceiling_recall(class_counts: Mapping[int, int] | Iterable[int], ks: Sequence
 
 def retrieval_scale(class_counts: Mapping[int, int], ks: Sequence[int] = (1, 5, 10)) -> dict[str, float]:
     """Chance (random ranking) and ceiling (perfect class knowledge) of the mean R@k of a gallery."""
-    from stella.eval.retrieval import chance_recall
-
     size = sum(class_counts.values())
     return {"gallery": size, "chance": chance_recall(size, ks)["avg"],
             "ceiling": ceiling_recall(class_counts, ks)["avg"]}
@@ -284,8 +318,6 @@ REFERENCE_ROWS = ("chance: random ranking", "ceiling: class knowledge")
 def reference_recalls(class_counts: Mapping[int, int], ks: Sequence[int] = (1, 5, 10)) -> pd.DataFrame:
     """The floor and the roof of a retrieval table: rows :data:`REFERENCE_ROWS` (chance, ceiling),
     columns ``R@k`` and ``avg`` (%), for the gallery with ``class_counts`` clips per class."""
-    from stella.eval.retrieval import chance_recall
-
     size = sum(class_counts.values())
     return pd.DataFrame([chance_recall(size, ks), ceiling_recall(class_counts, ks)], index=list(REFERENCE_ROWS))
 
@@ -299,8 +331,6 @@ def scale_note(scale: Mapping[str, float]) -> str:
 def chance_context(means: pd.DataFrame, stds: pd.DataFrame, scale: Mapping[str, float]) -> pd.DataFrame:
     """Each method's avg-recall A per direction (mean over seeds), its seed std, and its distance
     above chance and below the ceiling (%p). ``means`` / ``stds``: :func:`af_table` frames."""
-    from stella.report.paper_numbers import DIRECTIONS
-
     out = pd.DataFrame(index=means.index)
     for d in DIRECTIONS:
         a = means[f"{d} A"]
@@ -313,8 +343,6 @@ def chance_context(means: pd.DataFrame, stds: pd.DataFrame, scale: Mapping[str, 
 
 def scale_sentence(context: pd.DataFrame, scale: Mapping[str, float]) -> str:
     """Chance, ceiling, the row furthest above chance and the median seed std of :func:`chance_context`."""
-    from stella.report.paper_numbers import DIRECTIONS, label
-
     above = context[[f"{d} above chance (%p)" for d in DIRECTIONS]]
     m, col = above.stack().idxmax()
     std = context[[f"{d} seed std (%p)" for d in DIRECTIONS]].stack().median()

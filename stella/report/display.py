@@ -7,10 +7,12 @@ best underlined (:func:`stella.report.tables.mark_frame`).
 """
 from __future__ import annotations
 
+import html
 import math
-from typing import Callable, Mapping
+from typing import Callable, Mapping, Sequence
 
 import pandas as pd
+from IPython.display import HTML, Markdown
 
 from stella.report import paper_numbers as paper
 from stella.report.tables import display_frame, mark_frame
@@ -123,10 +125,6 @@ def show_claims(claims: pd.DataFrame, caption: str | None = None):
     ceiling) goes into the caption; a seed count or unit that differs between rows goes into its
     family's heading, or into its row where it differs within the family; so does the reading of the
     paper a family is judged under."""
-    import html
-
-    from IPython.display import HTML
-
     esc = lambda v: html.escape(str(v))
     small = lambda v: f'<br><span class="stella-std">{esc(v)}</span>'
     sub = lambda v: f'<br><span class="stella-sub">{esc(v)}</span>'      # a second line that may wrap
@@ -182,8 +180,6 @@ def show_families(families: pd.DataFrame, caption: str | None = None):
 
 def caption(text: str, n_seeds: int | None = None):
     """A figure caption as Markdown: "**Figure.** text" plus, given ``n_seeds``, from how many seeds."""
-    from IPython.display import Markdown
-
     seeds = "" if n_seeds is None else f" From {n_seeds} seed{'s' if n_seeds != 1 else ''}."
     return Markdown(f"**Figure.** {text}{seeds}")
 
@@ -191,13 +187,15 @@ def caption(text: str, n_seeds: int | None = None):
 def details(summary: str, lines, open_: bool = False):
     """Collapsible detail: an html ``<details>`` block (closed unless ``open_``) whose summary line is
     ``summary`` and whose body lists ``lines``; shown the same in Jupyter and in the book, offline."""
-    import html
-
-    from IPython.display import HTML
-
     items = "".join(f"<li>{html.escape(str(line))}</li>" for line in lines if line)
     return HTML(f"<details{' open' if open_ else ''}><summary>{html.escape(summary)}</summary><ul>{items}</ul></details>")
 
 
 def yes_no(flag: bool) -> str:
     return "yes" if bool(flag) else "no"
+
+
+def in_short(lines: Sequence[str]):
+    """A page's short summary as Markdown: "**In short.**" and one bullet per line (a cell tagged
+    ``page-summary``, which the book driver pastes under the page's title: ``stella.builder.pages``)."""
+    return Markdown("**In short.**\n\n" + "\n".join(f"- {line}" for line in lines if line))

@@ -6,16 +6,20 @@ many seeds. :func:`verdict_bars` (the landing page) returns its figure unshown, 
 """
 from __future__ import annotations
 
+import io
 import re
 from typing import Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from IPython.display import Image
+from matplotlib.figure import Figure
+from matplotlib.patches import Patch
 
 from stella.report import paper_numbers as paper
+from stella.report.claims import VERDICTS
 from stella.report.display import VERDICT_CSS
-from stella.report.matrices import matrix_section   # chapter 02's accuracy matrices and forgetting curves
 
 # The verdict colours of the claims tables (display.VERDICT_CSS), for figures.
 VERDICT_COLORS = {v: css.split(";")[0].split(":")[1].strip() for v, css in VERDICT_CSS.items()}
@@ -108,7 +112,7 @@ def memory_curves(means: pd.DataFrame, stds: pd.DataFrame, methods: Sequence[str
 def downstream_bars(scores: Mapping[str, pd.DataFrame], methods: Sequence[str]):
     """Chapter 08: per method the classification probe, event localisation probe and unseen-class
     retrieval after fine-tuning: bars the mean over seeds, error bars the std over seeds.
-    ``scores``: :func:`stella.report.downstream.per_seed_scores` (rows ``method, seed, value``)."""
+    ``scores``: :func:`stella.report.chapters.downstream.per_seed_scores` (rows ``method, seed, value``)."""
     titles = {"classification": "classification accuracy (%)", "event localisation": "event localisation accuracy (%)",
               "unseen retrieval": "unseen-class retrieval, mean R@k (%)"}
     fig, axes = plt.subplots(1, len(scores), figsize=(4.7 * len(scores), 3.6), squeeze=False)
@@ -124,10 +128,6 @@ def downstream_bars(scores: Mapping[str, pd.DataFrame], methods: Sequence[str]):
 
 def png(fig, dpi: int = 150):
     """``fig`` as an IPython PNG image, for ``myst_nb.glue`` (a Figure made without pyplot has no PNG formatter)."""
-    import io
-
-    from IPython.display import Image
-
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi)
     return Image(data=buf.getvalue(), format="png")
@@ -137,10 +137,6 @@ def verdict_bars(families: pd.DataFrame, titles: Mapping[str, str] | None = None
     """The landing page's figure: one horizontal bar per family of claims
     (:func:`stella.report.verdicts.family_table`), its comparisons stacked by verdict in the tables'
     colours, grouped under each chapter's title. Returns the Figure, not shown (for ``myst_nb.glue``)."""
-    from matplotlib.figure import Figure
-
-    from stella.report.claims import VERDICTS
-
     titles = titles or {}
     labels, rows = [], []
     for chapter, part in families.groupby("chapter", sort=False):
@@ -167,7 +163,6 @@ def verdict_bars(families: pd.DataFrame, titles: Mapping[str, str] | None = None
     ax.set_xlabel("comparisons in the family", fontsize=8)
     ax.tick_params(axis="x", labelsize=8)
     ax.tick_params(axis="y", length=0)
-    from matplotlib.patches import Patch
 
     fig.legend(handles=[Patch(color=VERDICT_COLORS.get(v, "0.8"), label=v) for v in VERDICTS],
                loc="outside lower center", ncol=len(VERDICTS), fontsize=7.5, frameon=False)

@@ -11,13 +11,16 @@ from typing import Any, Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
+from IPython.display import display
+from matplotlib.patches import Rectangle
 
+from stella.eval.attention import denormalize_video
+from stella.eval.signal import sounding_mask
+from stella.report.display import caption
 from stella.report.patches import audio_patch_grid, chunk_status, video_patch_pixels
 
 
 def _frames(video: torch.Tensor) -> np.ndarray:
-    from stella.eval.attention import denormalize_video
-
     return denormalize_video(video).numpy()
 
 
@@ -39,8 +42,6 @@ def plot_spectrogram(audio: torch.Tensor, ax, active: torch.Tensor | None = None
 def plot_clip(item: dict, axes: Sequence[Any], title: str | None = None):
     """Frames with the ground-truth mask contour (titled "sounds" where the frame's audio segment
     sounds), then the spectrogram with events shaded."""
-    from stella.eval.signal import sounding_mask
-
     frames = _frames(item["video"])
     mask = item.get("mask")
     sounds = None
@@ -90,8 +91,6 @@ def plot_audio_chunks(audio: torch.Tensor, idx: torch.Tensor, audio_grid: Sequen
     """Algorithm 1 on the spectrogram: chunk boundaries (dashed), kept patches outlined in green,
     patches excluded by F crossed in red, chunks that were not chosen hatched grey, the chunk whose
     tail was pruned outlined in orange. Returns :func:`chunk_status`."""
-    from matplotlib.patches import Rectangle
-
     plot_spectrogram(audio, ax, title=title)
     g = audio_patch_grid(idx, audio_grid).numpy()
     st = chunk_status(idx, audio_grid, chunk_size, excluded, chunk_order)
@@ -128,11 +127,18 @@ def plot_task_clips(bench, clips_per_task: int = 1, prefix: str = ""):
             fig.tight_layout()
 
 
-def plot_overwriting_pairs(bench, pairs):
-    """For each overwriting pair (:func:`stella.report.benchmark_tables.overwriting_frame`), the first
-    frame and spectrogram of the earlier and of the later class (Fig. 3); then the figures' caption."""
-    from stella.report.benchmark_tables import first_clip_of_each_class
+def first_clip_of_each_class(bench) -> dict[int, tuple]:
+    """class label -> (task, index in its eval split) of the class's first evaluation clip."""
+    out: dict[int, tuple] = {}
+    for task in bench.tasks:
+        for i, lab in enumerate(task.eval.labels):
+            out.setdefault(lab, (task, i))
+    return out
 
+
+def plot_overwriting_pairs(bench, pairs):
+    """For each overwriting pair (:func:`stella.report.chapters.benchmark.overwriting_frame`), the first
+    frame and spectrogram of the earlier and of the later class (Fig. 3); then the figures' caption."""
     where = first_clip_of_each_class(bench)
     for r in pairs.to_dict("records"):
         fig, ax = plt.subplots(2, 2, figsize=(7, 4.4), gridspec_kw={"width_ratios": [1, 2.5]})
@@ -150,7 +156,7 @@ def plot_overwriting_pairs(bench, pairs):
 
 def plot_sparsity(sp) -> None:
     """Bars per task: the share of video patches on the object and of audio time tokens with the event
-    (:func:`stella.report.benchmark_tables.sparsity_frame`, in %), legend beside the axes; shown once, with
+    (:func:`stella.report.chapters.benchmark.sparsity_frame`, in %), legend beside the axes; shown once, with
     its caption."""
     fig, ax = plt.subplots(figsize=(7, 2.8))
     x = np.arange(len(sp))
@@ -168,8 +174,4 @@ def plot_sparsity(sp) -> None:
 
 def _caption(text: str) -> None:
     """Show a figure's caption right under it (:func:`stella.report.display.caption`)."""
-    from IPython.display import display
-
-    from stella.report.display import caption
-
     display(caption(text))

@@ -14,6 +14,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 import stella
 
 REPO = Path(__file__).resolve().parent.parent.parent
@@ -60,8 +62,6 @@ def provenance_line(info: dict[str, str]) -> str:
 
 def read_citation(root: str | Path = REPO) -> dict[str, Any]:
     """``CITATION.cff`` as a dict; ValueError naming the file when it is missing or not a mapping."""
-    import yaml
-
     path = Path(root) / "CITATION.cff"
     if not path.exists():
         raise ValueError(f"{path}: missing")

@@ -19,8 +19,10 @@ import pandas as pd
 
 from stella.config import Config, load_config
 from stella.continual import resolve_method_config, run_experiment
+from stella.data import build_benchmark
+from stella.models import build_model
 from stella.progress import announce, run_announced
-from stella.store import RunDir
+from stella.store import RunDir, StoreError, atomic_write_json, locked, read_json
 
 
 def run_config(preset: str, method: str, seed: int | None = None, overrides: Iterable[str] = (),
@@ -92,8 +94,6 @@ def cached_frame(where: RunDir | str | Path, name: str, params: dict[str, Any],
     It computes under a lock of its own (``.<name>-<hash>.lock``): a second process (two chapters
     executing side by side) waits and reads the first one's table; a store it cannot write computes
     without keeping."""
-    from stella.store import StoreError, atomic_write_json, locked, read_json
-
     key = hashlib.sha256(json.dumps(params, sort_keys=True, default=str).encode()).hexdigest()[:12]
     directory = where.path if isinstance(where, RunDir) else Path(where)
     path = directory / f"{name}-{key}.json"
@@ -120,8 +120,6 @@ def cached_frame(where: RunDir | str | Path, name: str, params: dict[str, Any],
 
 def gallery_classes(preset: str, task_order: str | None = None) -> Counter:
     """Clips per class in the retrieval gallery at ``preset``: every task's evaluation split (section 5.1)."""
-    from stella.data import build_benchmark
-
     bench = build_benchmark(run_config(preset, "stella", task_order=task_order))
     return Counter(int(lab) for t in bench.tasks for lab in dataset_labels(t.eval))
 
@@ -140,8 +138,6 @@ def gallery_size(preset: str, task_order: str | None = None) -> int:
 def load_trained(rd: RunDir, after_task: int | None = None, device: str = "cpu"):
     """(model, avm) with the weights saved after ``after_task`` (1-based; default: the run's last task,
     read from its own record; a joint method such as Multitask trains one task holding all of them)."""
-    from stella.models import build_model
-
     cfg = rd.config
     state = rd.load_tensors(f"model_after_task{after_task or rd.last_task()}")
     model, avm = build_model(cfg)

@@ -24,14 +24,22 @@ import time
 from pathlib import Path
 from typing import Iterable, Mapping
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from IPython.display import Markdown
 from scipy import stats
 from torch.utils.data import ConcatDataset
 
 from stella import __version__
+from stella.continual.pretrain import ensure_pretrained, pretrain_dir, pretrain_log, pretrained_models
+from stella.data import unseen_tasks
 from stella.eval.localization import iou_auc
-from stella.report.runs import cached_frame, quiet
+from stella.eval.signal import plot_pretrain_curve, signal_frame, signal_summary
+from stella.progress import announce
+from stella.report.display import caption, show
+from stella.report.runs import cached_frame, load_trained, quiet
+from stella.report.stats import paired_verdict
 
 TARGET_KEPT, TARGET_AUC_RATIO = 75.0, 2.0
 # per-clip column prefix -> what a reader sees
@@ -46,9 +54,6 @@ def pretrain_stage(cfg, results_dir: str | Path, device: str = "cpu") -> tuple[l
     """(loss curve rows, summary) of the pre-training stage of ``cfg``, computed once into the store
     (announced to ``stella book``'s terminal like a run) and read back afterwards; None when the
     preset computes no stage (``pretrain.source`` "none" or "checkpoint", see :func:`stage_note`)."""
-    from stella.continual.pretrain import ensure_pretrained, pretrain_dir, pretrain_log
-    from stella.progress import announce
-
     d = pretrain_dir(cfg, results_dir)
     if d is None:
         return None
@@ -96,8 +101,6 @@ def clip_sets(cfg, extra_tasks: int = 1, continual: bool = True) -> dict[str, ob
     """The clips the measurements run on: every clip of ``extra_tasks`` tasks of classes no stage has
     trained on (the synthetic benchmark's :func:`stella.data.unseen_tasks`) and, with ``continual``,
     the evaluation clips of the continual tasks."""
-    from stella.data import unseen_tasks
-
     bench, unseen = unseen_tasks(cfg, extra_tasks)
     out = {"unseen classes": ConcatDataset([d for t in unseen for d in (t.train, t.eval)])}
     if continual:
@@ -108,8 +111,6 @@ def clip_sets(cfg, extra_tasks: int = 1, continual: bool = True) -> dict[str, ob
 def signal_clips(net, avm, cfg, where, clips: Mapping[str, object], device: str = "cpu", **labels) -> pd.DataFrame:
     """:func:`stella.eval.signal.signal_frame` of the backbone ``net`` and ``avm`` on every clip set, kept in
     ``where`` (a run directory or the pre-training stage's); rows labelled ``clips`` and ``labels``."""
-    from stella.eval.signal import signal_frame
-
     parts = []
     for name, ds in clips.items():
         params = {"clips": name, "n": len(ds), "selection": dataclasses.asdict(cfg.selection), "device": device,
@@ -121,8 +122,6 @@ def signal_clips(net, avm, cfg, where, clips: Mapping[str, object], device: str 
 
 def pretrained_signal(cfg, results_dir: str | Path, clips: Mapping[str, object], device: str = "cpu") -> pd.DataFrame:
     """Per-clip measurements of the pre-trained start (what every run begins with)."""
-    from stella.continual.pretrain import ensure_pretrained, pretrained_models
-
     with quiet():
         where = ensure_pretrained(cfg, results_dir, device).parent
         model, avm = pretrained_models(cfg, results_dir, device)
@@ -134,8 +133,6 @@ def trained_signal(runs: Mapping[tuple[str, int], object], clips: Mapping[str, o
     """Per-clip measurements of each run ``(method, seed) -> RunDir`` after its last task, with the
     AVM it holds then (a method without ``needs_avm`` keeps the pre-trained AVM, measured on its
     own drifted backbone). ``labels``: method -> the row's name."""
-    from stella.report.runs import load_trained
-
     parts = []
     for (m, s), rd in runs.items():
         model, avm = load_trained(rd, device=device)
@@ -252,8 +249,6 @@ def _paired(part: pd.DataFrame, a: str, b: str, sparse: bool = True) -> dict:
     """``a - b`` (% points) paired per clip for one seed, per seed (of the per-seed means) for several:
     :func:`stella.report.stats.paired_verdict` (mean, 95 % interval, "holds" when above zero). With
     ``sparse``, audio columns count only the clips of :func:`_sparse`."""
-    from stella.report.stats import paired_verdict
-
     part = _sparse(part, a) if sparse else part
     seeds = [g for _, g in part.groupby("seed", sort=False)]
     if len(seeds) == 1:
@@ -274,8 +269,6 @@ def signal_sentences(sig: pd.DataFrame, model: str, clips: str) -> list[str]:
     from the measurements: each share beside a random selection's as a paired difference with its
     95 % interval (over clips for one model, over seeds for several), the targets, and the reason
     the audio side lags when it does."""
-    from stella.eval.signal import signal_summary
-
     part = sig[(sig["model"] == model) & (sig["clips"] == clips)]
     unit = "clips" if part["seed"].nunique() == 1 else "seeds"
     per_seed = [signal_summary(g) for _, g in part.groupby("seed", sort=False)]
@@ -357,12 +350,6 @@ def audio_attention_sentence(sounding: dict, every: dict, audio_lags: bool) -> s
 def pretraining_section(cfg, results_dir: str | Path, device: str = "cpu") -> list:
     """Chapter 01's pre-training outputs, for ``display(*...)``: the loss curve, its caption and the
     table of what the stage reaches, or one note when the preset computes no stage."""
-    import matplotlib.pyplot as plt
-    from IPython.display import Markdown
-
-    from stella.eval.signal import plot_pretrain_curve
-    from stella.report.display import caption, show
-
     stage = pretrain_stage(cfg, results_dir, device)
     if stage is None:
         return [Markdown(stage_note(cfg))]
@@ -388,10 +375,6 @@ def unseen_signal_section(cfg, results_dir: str | Path, device: str = "cpu") -> 
     """Chapter 01's measurements of the pre-trained start on unseen classes, for ``display(*...)``:
     kept shares, map AUCs and the audio attention, each beside chance and the target, and the
     sentences of :func:`signal_sentences`; one note when the benchmark has no ground truth."""
-    from IPython.display import Markdown
-
-    from stella.report.display import show
-
     sig = unseen_signal(cfg, results_dir, device)
     if sig is None:
         return [Markdown("These measurements need the synthetic benchmark's unseen classes and ground truth; this "

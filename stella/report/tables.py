@@ -202,15 +202,6 @@ def side_by_side(ours: pd.DataFrame, paper: pd.DataFrame, ours_label: str = "our
     return out
 
 
-def best_row(values: pd.Series, higher_is_better: bool = True, exclude: Iterable = ()) -> tuple[object, float]:
-    """(index, value) of the best entry, ignoring NaNs and ``exclude``."""
-    cand = values.drop(index=[e for e in exclude if e in values.index]).dropna()
-    if cand.empty:
-        return None, float("nan")
-    idx = cand.idxmax() if higher_is_better else cand.idxmin()
-    return idx, float(cand[idx])
-
-
 def fmt_bytes(n: float) -> str:
     """Human-readable bytes (KiB, MiB, GiB)."""
     if n is None or (isinstance(n, float) and np.isnan(n)):

@@ -17,24 +17,29 @@ from stella.config import Config
 from stella.models.masking import default_num_visible
 
 from .importance import kappa
+from .variants import STRATEGIES
 
 
 def _check(strategy: str) -> None:
-    from .variants import STRATEGIES
-
     if strategy not in STRATEGIES:
         raise ValueError(f"visible_tokens: unknown strategy {strategy!r} (known: {', '.join(STRATEGIES)})")
 
 
-def selected_visible(cfg: Config) -> tuple[int, int]:
-    """(visible_a, visible_v) per clip of a selecting method (STELLA, its ablations, the oracle) at ``cfg``."""
+def visible_of_kept(cfg: Config, kept_a: int, kept_v: int) -> tuple[int, int]:
+    """(visible_a, visible_v) of a clip whose selection kept ``kept_a`` audio and ``kept_v`` video patches,
+    under ``selection.mask_of``: the one formula training (``SelectingMethod.train_on``) and the budget table use."""
     r = cfg.model.mask_ratio
-    M, N = cfg.num_audio_patches, cfg.num_video_patches
-    ka, kv = kappa(M, cfg.selection.rho_a), kappa(N, cfg.selection.rho_v)
     if cfg.selection.mask_of == "full":
         keep = 1.0 - r
-        return (max(1, min(max(1, round(keep * M)), ka - 1)), max(1, min(max(1, round(keep * N)), kv - 1)))
-    return default_num_visible(ka, r), default_num_visible(kv, r)
+        full = lambda L, k: max(1, min(max(1, round(keep * L)), k - 1))
+        return full(cfg.num_audio_patches, kept_a), full(cfg.num_video_patches, kept_v)
+    return default_num_visible(kept_a, r), default_num_visible(kept_v, r)
+
+
+def selected_visible(cfg: Config) -> tuple[int, int]:
+    """(visible_a, visible_v) per clip of a selecting method (STELLA, its ablations, the oracle) at ``cfg``."""
+    return visible_of_kept(cfg, kappa(cfg.num_audio_patches, cfg.selection.rho_a),
+                           kappa(cfg.num_video_patches, cfg.selection.rho_v))
 
 
 def full_clip_visible(cfg: Config) -> tuple[int | None, int | None]:

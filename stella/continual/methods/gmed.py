@@ -29,6 +29,7 @@ from __future__ import annotations
 import torch
 
 from stella.continual.functional import interference
+from stella.selection.budget import full_clip_visible
 from stella.continual.methods.base import register
 from stella.continual.methods.er import ER
 
@@ -49,7 +50,7 @@ class GMED(ER):
         xv = mem["video"].detach().clone().requires_grad_(True)
         before, after = interference(ctx.model, ctx.opt, ctx.gen_mask, self.cfg.model.contrast_weight,
                                      current["audio"], current["video"], xa, xv, self.virtual_optimizer,
-                                     with_input_grad=True)
+                                     with_input_grad=True, num_visible=full_clip_visible(self.cfg))
         obj = (after - before - c.gmed_beta * before).mean()
         ga, gv = torch.autograd.grad(obj, [xa, xv])
         stride = c.gmed_alpha * c.gmed_gamma ** mem["edits"].to(xa.dtype)          # (R,)

@@ -29,6 +29,7 @@ from __future__ import annotations
 import torch
 
 from stella.continual.functional import interference
+from stella.selection.budget import full_clip_visible
 from stella.continual.methods.base import register
 from stella.continual.methods.er import ER
 
@@ -55,7 +56,7 @@ class MIR(ER):
         ctx = self.ctx
         before, after = interference(ctx.model, ctx.opt, ctx.gen_mask, self.cfg.model.contrast_weight,
                                      current["audio"], current["video"], cand["audio"], cand["video"],
-                                     self.virtual_optimizer)
+                                     self.virtual_optimizer, num_visible=full_clip_visible(self.cfg))
         idx = mir_pick(before, after, self.replay_size).to(cand["audio"].device)
         self.last_picked = cand["slot"][idx]
         logs["interference"] = float((after - before)[idx].mean())

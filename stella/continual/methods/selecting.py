@@ -16,6 +16,7 @@ from stella.continual.distributed import allreduce_grads
 from stella.continual.functional import der_penalty
 from stella.continual.methods.base import Method
 from stella.selection import gather, importance_scores, select
+from stella.selection.budget import visible_of_kept
 
 
 class SelectingMethod(Method):
@@ -58,19 +59,11 @@ class SelectingMethod(Method):
         xv = gather(model.patchify_video(video), sel.idx_v)
         return o_a, o_v, sel, mem, xa, xv
 
-    def visible(self) -> tuple[int | None, int | None]:
-        """Visible-token counts for ``mask_of == "full"`` (0.8 of the full length, the authors' code)."""
-        if self.cfg.selection.mask_of != "full":
-            return None, None
-        keep = 1.0 - self.cfg.model.mask_ratio
-        return max(1, round(keep * self.cfg.num_audio_patches)), max(1, round(keep * self.cfg.num_video_patches))
-
     def train_on(self, xa, xv, pos_a, pos_v, mem, start: int, logs: dict) -> torch.Tensor:
         """One optimiser step on the patches xa (B', ka, p*p), xv (B', kv, 3p*p) at grid positions
-        pos_a, pos_v; rows from ``start`` on are replayed and get alpha l^p against mem's c_a, c_v."""
-        na, nv = self.visible()
-        if na is not None:
-            na, nv = min(na, xa.shape[1] - 1), min(nv, xv.shape[1] - 1)
+        pos_a, pos_v; rows from ``start`` on are replayed and get alpha l^p against mem's c_a, c_v. The
+        encoder sees :func:`stella.selection.budget.visible_of_kept` of the kept patches."""
+        na, nv = visible_of_kept(self.cfg, xa.shape[1], xv.shape[1])
         out = self.forward_patches(xa, xv, pos_a, pos_v, num_visible_a=na, num_visible_v=nv)
         loss = out.loss
         logs.update(rec_a=out.rec_a.item(), rec_v=out.rec_v.item(), contrastive=out.contrastive.item())

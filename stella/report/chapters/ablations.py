@@ -1,4 +1,4 @@
-"""Chapter 04's tables: Table 3 (sampling methods on DER++) and the sweeps of Fig. 9, Table 9 and Table 10.
+"""Chapter 04, ablations: Table 3 (sampling methods on DER++) and the sweeps of Fig. 9, Table 9 and Table 10.
 
 Every variant is a run of method ``stella`` (or of a Table 3 method) with one config override,
 so the preset's default setting is the run chapter 02 trains.
@@ -9,10 +9,11 @@ import numpy as np
 import pandas as pd
 
 from stella.report import paper_numbers as paper
-from stella.report.claims import (ClaimContext, Comparison, not_tested, per_seed, register, retrieval_scale,
-                                  versus)
-from stella.report.runs import run_config, seed_table
+from stella.report.chapter import Setup, Traits, chapter
+from stella.report.claims import ClaimContext, Comparison, not_tested, per_seed, register, retrieval_scale, versus
+from stella.report.runs import gallery_classes, run_config, seed_table
 from stella.report.tables import AF_COLUMNS, af_table, side_by_side
+from stella.selection import AUDIO_MODES
 
 CHAPTER = "04_ablations"
 
@@ -27,6 +28,36 @@ SWEEPS = {
     "rho_v": ("rho_v", "rho_v", "rho_values", "Table 9 (rho_v; rho_a at 0.5): avg-recall A / F (%), ours vs paper."),
     "beta": ("beta", "beta", "beta_values", "Table 10: avg-recall A / F (%) by AVM temperature beta, ours vs paper."),
 }
+
+
+def defaults(preset: str, p: dict, book: Traits) -> tuple[list[int], list[str]]:
+    """Table 3's methods and seeds; the sweeps' values (fewer at a frugal preset: its default value is the run
+    of chapter 02) and seeds (``sweep_seeds``)."""
+    seeds = RECORD.seeds_of("table3", preset, p.pop("n_seeds", None))
+    p["sweep_seeds"] = RECORD.seeds_of("sweeps", preset, p.pop("n_sweep_seeds", None))
+    methods = p.pop("methods", None) or list(paper.TABLE3)
+    if book.quick:
+        methods = [m for m in methods if m in ("random", "derpp", "stella")]
+    grid = run_config(preset, "stella").audio_grid[0]
+    sizes = p.get("chunk_sizes") or ([1, 2] if book.quick else [2, 4] if book.frugal else [1, 2, 4])
+    p["chunk_sizes"] = [c for c in sizes if c <= grid]
+    p["dropped_chunk_sizes"] = [c for c in sizes if c > grid]
+    p["audio_modes"] = p.get("audio_modes") or (["time", "frequency"] if book.quick else list(AUDIO_MODES))
+    p["rho_values"] = p.get("rho_values") or ([0.5] if book.quick else [0.375, 0.5, 0.625])
+    p["beta_values"] = p.get("beta_values") or ([0.4, 0.5] if book.quick else [0.1, 0.4, 0.5])
+    p.setdefault("measure_memory", True)
+    return seeds, methods
+
+
+def planned_runs(nb: Setup) -> list:
+    """Table 3's runs and every sweep value's STELLA run on the sweeps' seeds."""
+    out = [(m, s, ()) for m in nb.methods for s in nb.seeds]
+    for key, _, param, _ in SWEEPS.values():
+        out += [("stella", s, (f"selection.{key}={v}",)) for v in nb.options[param] for s in nb.options["sweep_seeds"]]
+    return out
+
+
+RECORD = chapter(CHAPTER, defaults, seeds={"table3": "main", "sweeps": "sweep"}, runs=planned_runs)
 
 
 def sweep_paper(name: str) -> pd.DataFrame | None:
@@ -48,11 +79,10 @@ def sweep_default(preset: str, name: str):
 
 def sweep_runs(nb, name: str) -> pd.DataFrame:
     """:func:`seed_table` of STELLA over the sweep's values (``variant`` = the value), on the sweeps'
-    seeds (``nb.sweep_seeds``: the first of Table 3's, :data:`stella.report.defaults.SEEDS`)."""
+    seeds (``nb.options["sweep_seeds"]``: the first of Table 3's)."""
     key, _, param, _ = SWEEPS[name]
-    values = getattr(nb, param)
-    return seed_table(nb.preset, ["stella"], nb.sweep_seeds, variants={v: [f"selection.{key}={v}"] for v in values},
-                      **nb.run_args())
+    return seed_table(nb.preset, ["stella"], nb.options["sweep_seeds"],
+                      variants={v: [f"selection.{key}={v}"] for v in nb.options[param]}, **nb.run_args())
 
 
 def sweep_table(runs: pd.DataFrame, name: str, preset: str) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -95,21 +125,19 @@ def _sweep_comparisons(ctx_preset: str, name: str, runs: pd.DataFrame, scale) ->
             claim += " [the preset's value]"
         if b not in a.columns or w not in a.columns:
             out.append(not_tested(claim, CHAPTER, family, f"{label} = {b if b not in a.columns else w} was not run "
-                                  "at this preset", paper="a plot only" if p is None else ""))
+                                  "at this preset", paper="a plot only" if p is None else "", key=f"{name}/{b}-{w}"))
             continue
         pa = float(p[b]) if p is not None and b in p.index else float("nan")
         pw = float(p[w]) if p is not None and w in p.index else float("nan")
         out.append(versus(claim, CHAPTER, family, a, b, w, 1, pa, pw, lambda v: f"{label} {v}",
                           chance=scale["chance"], ceiling=scale["ceiling"],
-                          reading=f"preset's {label}: {preset_value}"))
+                          reading=f"preset's {label}: {preset_value}", key=f"{name}/{b}-{w}"))
     return out
 
 
 @register(CHAPTER)
 def sweep_claims(ctx: ClaimContext) -> list[Comparison]:
     """Fig. 9 (a, b), Table 9 and Table 10 as the paper states them, on the sweeps' seeds."""
-    from stella.report.runs import gallery_classes
-
     nb = ctx.setup(CHAPTER, seeds=False)
     scale = retrieval_scale(gallery_classes(ctx.preset, ctx.task_order))
     return [c for name in SWEEPS for c in _sweep_comparisons(ctx.preset, name, sweep_runs(nb, name), scale)]
@@ -120,8 +148,6 @@ def table3_claims(ctx: ClaimContext) -> list[Comparison]:
     """Table 3 and its paragraph, per direction: STELLA's A above every other sampling method; LPIS
     and RCA each above Random and MATS; LPIS has the higher A and RCA the lower F of the two; STELLA's
     F below every other sampling method's."""
-    from stella.report.runs import gallery_classes
-
     nb = ctx.setup(CHAPTER)
     runs = seed_table(ctx.preset, nb.methods, nb.seeds, **nb.run_args())
     scale = retrieval_scale(gallery_classes(ctx.preset, ctx.task_order))
@@ -135,20 +161,21 @@ def table3_claims(ctx: ClaimContext) -> list[Comparison]:
         others = [m for m in ("random", "mats", "derpp", "lpis", "rca") if have(m, "stella")]
         fam = f"Table 3: STELLA (LPIS + RCA) above every other sampling method (A, {d})"
         out += [versus(f"STELLA has a higher A than {paper.label(m)} ({d})", CHAPTER, fam, a, "stella", m, 1,
-                       pa["stella"], pa[m], paper.label, **ref) for m in others]
+                       pa["stella"], pa[m], paper.label, **ref, key=f"table3.stella-above.{d}/{m}") for m in others]
         fam = f"Table 3: LPIS and RCA each above Random and MATS (A, {d})"
         out += [versus(f"{paper.label(x)} has a higher A than {paper.label(y)} ({d})", CHAPTER, fam, a, x, y, 1,
-                       pa[x], pa[y], paper.label, **ref)
+                       pa[x], pa[y], paper.label, **ref, key=f"table3.parts-above.{d}/{x}-{y}")
                 for x in ("lpis", "rca") for y in ("random", "mats") if have(x, y)]
         if have("lpis", "rca"):
             fam = f"Table 3: LPIS understands more, RCA forgets less ({d})"
             out += [versus(f"LPIS only has a higher A than RCA only ({d})", CHAPTER, fam, a, "lpis", "rca", 1,
-                           pa["lpis"], pa["rca"], paper.label, **ref),
+                           pa["lpis"], pa["rca"], paper.label, **ref, key=f"table3.lpis-vs-rca.{d}/A"),
                     versus(f"RCA only has a lower F than LPIS only ({d})", CHAPTER, fam, f, "rca", "lpis", -1,
-                           pf["rca"], pf["lpis"], paper.label, unit="%p of F")]
+                           pf["rca"], pf["lpis"], paper.label, unit="%p of F", key=f"table3.lpis-vs-rca.{d}/F")]
         fam = f"Table 3: STELLA forgets less than every other sampling method (F, {d})"
         out += [versus(f"STELLA has a lower F than {paper.label(m)} ({d})", CHAPTER, fam, f, "stella", m, -1,
-                       pf["stella"], pf[m], paper.label, unit="%p of F") for m in others]
+                       pf["stella"], pf[m], paper.label, unit="%p of F", key=f"table3.forgets-less.{d}/{m}")
+                for m in others]
     return out
 
 

@@ -1,4 +1,4 @@
-"""Chapter 08: each method's final model on downstream tasks (Table 4 a/b, Table 8 b).
+"""Chapter 08, downstream tasks: each method's final model on downstream tasks (Table 4 a/b, Table 8 b).
 
 Classification (an MLP probe) and event localisation (a linear per-time-step probe) on frozen
 features over all tasks' clips; retrieval after fine-tuning on a held-out benchmark of classes
@@ -7,20 +7,37 @@ result is kept in its run's directory (:func:`cached_frame`), so a rebuilt book 
 """
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 
 import pandas as pd
 import torch
 from torch.utils.data import ConcatDataset
 
-from stella.data import unseen_tasks
+from stella.data import build_benchmark, unseen_tasks
+from stella.eval import classification_probe, event_localization_probe, retrieval_finetune
 from stella.report import paper_numbers as paper
-from stella.report.claims import ClaimContext, Comparison, register, versus
+from stella.report.chapter import Traits, chapter
+from stella.report.claims import ClaimContext, Comparison, continual, not_tested, register, retrieval_scale, versus
 from stella.report.runs import cached_frame, dataset_labels, get_run, load_trained, run_config
 from stella.report.tables import aggregate, display_frame, mark_frame, side_by_side, wide, wide_mean_std
 
 CHAPTER = "08_downstream"
 RECALLS = ("R@1", "R@5", "R@10")
+
+
+def defaults(preset: str, p: dict, book: Traits) -> tuple[list[int], list[str]]:
+    methods = p.pop("methods", None) or list(paper.TABLE1)
+    if book.quick:
+        methods = [m for m in methods if m in ("finetune", "derpp", "stella", "stella+", "multitask")]
+    p["probe_epochs"] = p.get("probe_epochs") or (20 if book.quick else 100)
+    p["finetune_steps"] = p.get("finetune_steps") or (2 if book.quick else 20)
+    p.setdefault("extra_tasks", 1)
+    return RECORD.seeds_of("probes", preset, p.pop("n_seeds", None)), methods
+
+
+RECORD = chapter(CHAPTER, defaults, seeds={"probes": "main"},
+                 runs=lambda nb: [(m, s, ()) for m in nb.methods for s in nb.seeds])
 
 
 @dataclass
@@ -36,11 +53,9 @@ class ProbeData:
 
 def probe_data(nb) -> ProbeData:
     """The probes' data at the notebook's preset (the benchmark of its first method and seed)."""
-    from stella.data import build_benchmark
-
     cfg0 = run_config(nb.preset, nb.methods[0], seed=nb.seeds[0], task_order=nb.task_order)
     bench = build_benchmark(cfg0)
-    _, unseen = unseen_tasks(cfg0, nb.extra_tasks)
+    _, unseen = unseen_tasks(cfg0, nb.options["extra_tasks"])
     data = [ConcatDataset([getattr(t, split) for t in tasks]) for tasks in (bench.tasks, unseen)
             for split in ("train", "eval")]
     classes = sorted({c for t in bench.tasks for c in t.classes})
@@ -53,10 +68,8 @@ def probe_data(nb) -> ProbeData:
 def probe_results(nb, data: ProbeData) -> dict[str, pd.DataFrame]:
     """Per method and seed: ``classification`` and ``events`` (accuracy, chance) and ``retrieval``
     (stage, direction, metric, value) rows, each with ``method`` and ``seed`` columns."""
-    from stella.eval import classification_probe, event_localization_probe, retrieval_finetune
-
     out = {"classification": [], "events": [], "retrieval": []}
-    dev, epochs, steps = nb.device, nb.probe_epochs, nb.finetune_steps
+    dev, epochs, steps = nb.device, nb.options["probe_epochs"], nb.options["finetune_steps"]
     for m in nb.methods:
         for s in nb.seeds:
             rd = get_run(nb.preset, m, seed=s, overrides=nb.train_overrides, results_dir=nb.results_dir,
@@ -68,7 +81,7 @@ def probe_results(nb, data: ProbeData) -> dict[str, pd.DataFrame]:
                     model, data.train_all, data.eval_all, g, device=dev, epochs=epochs)),
                 "events": ("probe_events", {**key, "epochs": epochs}, lambda g: event_localization_probe(
                     model, data.train_all, data.eval_all, g, device=dev, epochs=epochs)),
-                "retrieval": ("probe_retrieval_finetune", {**key, "steps": steps, "extra_tasks": nb.extra_tasks},
+                "retrieval": ("probe_retrieval_finetune", {**key, "steps": steps, "extra_tasks": nb.options["extra_tasks"]},
                               lambda g: retrieval_finetune(model, data.unseen_train, data.unseen_eval, g, device=dev,
                                                            steps=steps))}
             for what, (name, params, probe) in runs.items():
@@ -136,10 +149,6 @@ def paper_table8a(methods) -> pd.DataFrame:
 
 def unseen_scale(data: ProbeData) -> dict[str, float]:
     """Chance and ceiling of the mean recall on the unseen classes' gallery."""
-    from collections import Counter
-
-    from stella.report.claims import retrieval_scale
-
     return retrieval_scale(Counter(y for d in data.unseen_eval.datasets for y in dataset_labels(d)))
 
 
@@ -159,8 +168,6 @@ def downstream_claims(ctx: ClaimContext) -> list[Comparison]:
     """Tables 4 and 8 per score: STELLA and STELLA+ each above every baseline ("our methods
     consistently outperform the baselines"), Multitask above every continual method where the paper
     reports Multitask. A saturated score (:func:`saturated`) makes its claims "not tested"."""
-    from stella.report.claims import continual, not_tested
-
     nb = ctx.setup(CHAPTER)
     data = probe_data(nb)
     scores, theirs = per_seed_scores(probe_results(nb, data)), paper_scores()
@@ -174,18 +181,20 @@ def downstream_claims(ctx: ClaimContext) -> list[Comparison]:
         full = saturated(table, sc["chance"], sc["ceiling"])
         why = (f"saturated: every method within {SATURATED:.0%} of the room between chance ({sc['chance']:.1f} %) and "
                f"the ceiling ({sc['ceiling']:.1f} %)")
-        pairs = [(m, b, f"{paper.label(m)} outperforms every baseline ({what})") for m in paper.OURS
+        pairs = [(m, b, f"{paper.label(m)} outperforms every baseline ({what})", f"{m}-outperforms") for m in paper.OURS
                  for b in paper.BASELINES]
         if pv.get("multitask", float("nan")) == pv.get("multitask"):
-            pairs += [("multitask", m, f"Multitask is the upper bound ({what})") for m in continual(table.columns)]
-        for a, b, fam in pairs:
+            pairs += [("multitask", m, f"Multitask is the upper bound ({what})", "multitask-upper")
+                      for m in continual(table.columns)]
+        for a, b, fam, fkey in pairs:
+            key = f"downstream.{what.replace(' ', '-')}.{fkey}/{b}"
             if a not in table.columns or b not in table.columns:
                 continue
             claim = f"{paper.label(a)} has a higher {what} score than {paper.label(b)}"
             if full:
                 out.append(not_tested(claim, CHAPTER, fam, why, paper=f"{paper.label(a)} {pv.get(a, float('nan')):.2f} "
-                                      f"vs {paper.label(b)} {pv.get(b, float('nan')):.2f}", **sc))
+                                      f"vs {paper.label(b)} {pv.get(b, float('nan')):.2f}", key=key, **sc))
             else:
                 out.append(versus(claim, CHAPTER, fam, table, a, b, 1, float(pv.get(a, float("nan"))),
-                                  float(pv.get(b, float("nan"))), paper.label, **sc))
+                                  float(pv.get(b, float("nan"))), paper.label, key=key, **sc))
     return out

@@ -18,11 +18,15 @@ from typing import Iterable, Mapping
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from IPython.display import display
 
+from stella.continual import METHODS
 from stella.eval.metrics import average_accuracy, forgetting
 from stella.eval.retrieval import accuracy_matrices
 from stella.eval.run_eval import retrieval_frame
 from stella.report import paper_numbers as paper
+from stella.report.display import caption
+from stella.report.runs import get_run
 
 RECALLS = ("R@1", "R@5", "R@10")
 
@@ -40,9 +44,6 @@ def run_matrices(preset: str, methods: Iterable[str], seeds: Iterable[int], dire
                  overrides: Iterable[str] = ()) -> dict[str, np.ndarray]:
     """method -> acc (S, T, T), one matrix per seed, from the store (a missing run is trained).
     Joint methods (Multitask: one stream task, evaluated once) have no matrix and are left out."""
-    from stella.continual import METHODS
-    from stella.report.runs import get_run
-
     out = {}
     for m in methods:
         if METHODS[m].joint:
@@ -83,10 +84,6 @@ def af_read_off(matrices: Mapping[str, np.ndarray], table_f: Mapping[str, float]
                      "A (tables)": float(np.mean([read_off(s)["A"] for s in stack])),
                      "F (tables)": float("nan") if table_f is None else table_f[m]})
     return pd.DataFrame(rows)
-
-
-def _task_labels(T: int) -> list[str]:
-    return [f"task {i + 1}" for i in range(T)]
 
 
 def accuracy_heatmaps(matrices: Mapping[str, np.ndarray], direction: str = "A→V", cols: int = 4,
@@ -202,10 +199,6 @@ def matrix_section(preset: str, nb, scale: Mapping[str, float], heat: Iterable[s
     """Chapter 02's section: the heatmaps of ``heat`` and the forgetting curves of ``curves`` (the methods of
     ``nb.methods`` among them, ``nb``'s seeds and store), each followed by its computed caption.
     ``scale`` holds ``chance`` and ``ceiling`` (:func:`stella.report.claims.retrieval_scale`)."""
-    from IPython.display import display
-
-    from stella.report.display import caption
-
     mats = run_matrices(preset, [m for m in heat if m in nb.methods], nb.seeds, direction, **nb.run_args())
     if not mats:
         return

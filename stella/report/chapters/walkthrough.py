@@ -1,4 +1,5 @@
-"""Chapter 00: the set-up, tables and drawings around the step-by-step calls of :mod:`stella.selection`.
+"""Chapter 00, the method walkthrough: the set-up, tables and drawings around the step-by-step calls of
+:mod:`stella.selection`.
 
 The chapter itself calls the selection functions equation by equation (that is its content);
 this module loads the model and the two batches, and draws each step's result.
@@ -13,9 +14,22 @@ import torch
 from torch.utils.data import DataLoader
 
 from stella import selection as S
-from stella.report.plots import plot_audio_chunks, plot_audio_scores, plot_selected_video, plot_spectrogram
+from stella.data import build_benchmark
+from stella.eval import plot_attention
+from stella.models import build_model
+from stella.report.chapter import Traits, chapter
 from stella.report.patches import audio_patch_grid
+from stella.report.plots import plot_audio_chunks, plot_audio_scores, plot_selected_video, plot_spectrogram
 from stella.report.runs import get_run, load_trained, quiet, run_config
+
+CHAPTER = "00_method_walkthrough"
+
+
+def defaults(preset: str, p: dict, book: Traits) -> tuple[list[int], list[str]]:
+    return [], ["stella"]
+
+
+RECORD = chapter(CHAPTER, defaults, runs=lambda nb: [("stella", None, ())])      # the model the steps run on
 
 
 @dataclass
@@ -55,14 +69,11 @@ class Walkthrough:
 
 
 def setup(nb) -> Walkthrough:
-    """STELLA's model after the last task (``nb.trained``; trained if missing) or fresh weights, and
+    """STELLA's model after the last task (``nb.options["trained"]``; trained if missing) or fresh weights, and
     batches of 4 clips from the last and the first task's evaluation splits."""
-    from stella.data import build_benchmark
-    from stella.models import build_model
-
     cfg = run_config(nb.preset, "stella")
     bench = build_benchmark(cfg)
-    if nb.trained:
+    if nb.options["trained"]:
         with quiet():
             rd = get_run(nb.preset, "stella", overrides=nb.train_overrides, results_dir=nb.results_dir)
         model, avm = load_trained(rd, device=nb.device)
@@ -70,7 +81,7 @@ def setup(nb) -> Walkthrough:
         model, avm = (m.to(nb.device).eval() for m in build_model(cfg))
     batch = next(iter(DataLoader(bench.tasks[-1].eval, batch_size=4, shuffle=False)))
     memory = next(iter(DataLoader(bench.tasks[0].eval, batch_size=4, shuffle=False)))
-    return Walkthrough(cfg, model, avm, batch, memory, nb.trained, nb.device)
+    return Walkthrough(cfg, model, avm, batch, memory, nb.options["trained"], nb.device)
 
 
 def geometry_table(wt: Walkthrough) -> pd.DataFrame:
@@ -94,8 +105,6 @@ def plot_scores(wt: Walkthrough, clip: int, video_scores: torch.Tensor, audio_sc
                 audio_title: str, spectrogram: bool = False) -> None:
     """A per-video-patch score over the frames (white: ground truth) and a per-audio-patch score on
     the (t/p) x (f/p) grid, optionally beside the input spectrogram."""
-    from stella.eval import plot_attention
-
     b = wt.batch
     plot_attention(b["video"][clip], video_scores[clip].reshape(wt.cfg.video_grid).cpu(), b["mask"][clip],
                    title=video_title)

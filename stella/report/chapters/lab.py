@@ -15,8 +15,18 @@ from dataclasses import dataclass, field
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+import torch
+from IPython.display import display
 
-from stella.report.runs import run_config, seed_table
+from stella.continual.pretrain import pretrained_models
+from stella.eval.attention import clip_attention_maps, plot_attention
+from stella.eval.localization import iou_auc
+from stella.eval.signal import sounding_mask
+from stella.report.chapter import Setup, Traits, chapter
+from stella.report.display import caption
+from stella.report.runs import quiet, run_config, seed_table, seeds_for
+from stella.report.signal_tables import clip_sets, pretrained_signal
+from stella.report.stats import paired_verdict
 
 NOTEBOOK = "notebooks/lab.ipynb"
 SIGNAL_CLIPS = "unseen classes"
@@ -108,6 +118,22 @@ EXERCISES: tuple[Exercise, ...] = (
 BY_KEY = {e.key: e for e in EXERCISES}
 
 
+def defaults(preset: str, p: dict, book: Traits) -> tuple[list[int], list[str]]:
+    """Every exercise over the book's seeds, or one exercise (``exercise``) over one seed unless ``n_seeds``."""
+    one = p.get("exercise")
+    p["exercises"] = [one] if one else [e.key for e in EXERCISES]
+    seeds = seeds_for(preset, p.pop("n_seeds", None) or 1) if one else RECORD.seeds_of("outcomes", preset,
+                                                                                         p.pop("n_seeds", None))
+    return seeds, list(dict.fromkeys(a.method for e in EXERCISES if e.key in p["exercises"] for a in e.arms))
+
+
+def planned_runs(nb: Setup) -> list:
+    return [r for key in nb.options["exercises"] for r in BY_KEY[key].runs(nb.preset, nb.seeds)]
+
+
+RECORD = chapter("lab", defaults, seeds={"outcomes": "main"}, runs=planned_runs)
+
+
 def number(ex: Exercise) -> int:
     """The exercise's number on the lab page (1-based)."""
     return EXERCISES.index(ex) + 1
@@ -149,8 +175,6 @@ def _contrast_sentence(c: dict, unit: str = "%p") -> str:
 
 def run_outcome(ex: Exercise, preset: str, seeds, run_args: dict) -> Outcome:
     """Per seed: each arm's ``ex.value`` (and ``ex.also``; A→V avg, %) and each contrast's paired difference."""
-    from stella.report.stats import paired_verdict
-
     frames = []
     for arm in ex.arms:
         rows = seed_table(preset, [arm.method], seeds, **{**run_args, "overrides": [*run_args.get("overrides", ()),
@@ -177,8 +201,6 @@ def run_outcome(ex: Exercise, preset: str, seeds, run_args: dict) -> Outcome:
 
 def _boot_ratio(ours: np.ndarray, ref: np.ndarray, draws: int = 1000) -> tuple[float, float]:
     """95 % percentile bootstrap interval over clips of AUC(ours) / AUC(ref) (seeded)."""
-    from stella.eval.localization import iou_auc
-
     rng = np.random.default_rng(0)
     n = len(ours)
     ratios = []
@@ -191,10 +213,6 @@ def _boot_ratio(ours: np.ndarray, ref: np.ndarray, draws: int = 1000) -> tuple[f
 def signal_outcome(ex: Exercise, preset: str, results_dir: str, device: str = "cpu") -> Outcome:
     """The pre-trained start on every clip of a task of unseen classes: STELLA's kept share of the sounding
     object against a random half (``selection``), or the AVM map's AUC against a random map's (``map``)."""
-    from stella.eval.localization import iou_auc
-    from stella.report.stats import paired_verdict
-    from stella.report.signal_tables import clip_sets, pretrained_signal
-
     cfg = run_config(preset, "stella")
     out = Outcome(ex)
     if cfg.data.dataset != "synthetic":
@@ -226,9 +244,9 @@ def signal_outcome(ex: Exercise, preset: str, results_dir: str, device: str = "c
 
 
 def outcomes(nb) -> list[Outcome]:
-    """The outcome of every exercise of ``nb.exercises`` over ``nb.seeds`` (runs missing from the store are trained)."""
+    """The outcome of every exercise of ``nb.options["exercises"]`` over ``nb.seeds`` (runs missing from the store are trained)."""
     result = []
-    for key in nb.exercises:
+    for key in nb.options["exercises"]:
         ex = BY_KEY[key]
         out = run_outcome(ex, nb.preset, nb.seeds, nb.run_args()) if ex.arms else Outcome(ex)
         if ex.signal:
@@ -317,16 +335,6 @@ def unseen_clip_map(preset: str, results_dir: str, device: str = "cpu", clip: in
     """The pre-trained AVM's map (Eq. 2 at β = 1) over the frames of one unseen clip whose sound is on
     in some but not all frames (or clip ``clip``), the sounding object outlined; the figure, shown
     (None for a benchmark without unseen classes and ground truth)."""
-    import torch
-    from IPython.display import display
-
-    from stella.continual.pretrain import pretrained_models
-    from stella.eval.attention import clip_attention_maps, plot_attention
-    from stella.eval.signal import sounding_mask
-    from stella.report.display import caption
-    from stella.report.runs import quiet
-    from stella.report.signal_tables import clip_sets
-
     cfg = run_config(preset, "stella")
     if cfg.data.dataset != "synthetic":
         return None

@@ -1,4 +1,4 @@
-"""Chapter 06: the modality gap after each task (Fig. 6 left, 10b, 12a), its decline (Fig. 10a, 12b)
+"""Chapter 06, the modality gap: the gap after each task (Fig. 6 left, 10b, 12a), its decline (Fig. 10a, 12b)
 and the UMAP view of the first task's embeddings (Fig. 6 right, 11).
 
 The gap matrix g[t, i] (gap of task i's evaluation embeddings after task t) is part of every
@@ -11,13 +11,31 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
+from stella.data import build_benchmark
+from stella.eval import extract_embeddings, gap_decline, modality_gap, umap_2d
+from stella.eval.run_eval import gap_matrix
 from stella.report import paper_numbers as paper
-from stella.report.claims import ClaimContext, Comparison, register, versus
+from stella.report.chapter import Traits, chapter
+from stella.report.chapters.retrieval import AS_ONLY
+from stella.report.claims import ClaimContext, Comparison, not_tested, register, versus
 from stella.report.display import yes_no
 from stella.report.paper_numbers import BASELINES, OURS
 from stella.report.runs import get_run, load_trained, quiet, run_config
 
 CHAPTER = "06_modality_gap"
+METHODS = ("finetune", "er", "derpp", "esmer", "stella", "stella+", "lpis", "rca")   # Fig. 6 / 10 / 12
+
+
+def defaults(preset: str, p: dict, book: Traits) -> tuple[list[int], list[str]]:
+    methods = p.pop("methods", None) or (["finetune", "esmer", "stella"] if book.quick else list(METHODS))
+    p.setdefault("umap_methods", ["esmer", "stella"])
+    p.setdefault("umap_task", 1)
+    return RECORD.seeds_of("gap", preset, p.pop("n_seeds", None)), methods
+
+
+RECORD = chapter(CHAPTER, defaults, seeds={"gap": "sweep"},
+                 runs=lambda nb: [(m, s, ()) for m in dict.fromkeys([*nb.methods, *nb.options["umap_methods"]])
+                                  for s in nb.seeds])
 
 
 def gap_curve(g: np.ndarray) -> np.ndarray:
@@ -44,17 +62,12 @@ def gap_runs(nb, methods) -> dict:
 
 def gap_curves(runs: dict, methods) -> pd.DataFrame:
     """Rows ``after task, gap, method, seed``: the mean gap over the tasks seen so far, per run."""
-    from stella.eval.run_eval import gap_matrix
-
     return pd.concat([gap_long(gap_matrix(rd.load_json("results")), method=m, seed=s)
                       for (m, s), rd in runs.items() if m in methods], ignore_index=True)
 
 
 def declines(runs: dict, methods) -> pd.DataFrame:
     """Rows ``method, seed, gap decline`` (:func:`stella.eval.gap_decline`)."""
-    from stella.eval import gap_decline
-    from stella.eval.run_eval import gap_matrix
-
     return pd.DataFrame([{"method": m, "seed": s, "gap decline": gap_decline(gap_matrix(rd.load_json("results")))}
                          for (m, s), rd in runs.items() if m in methods])
 
@@ -99,54 +112,21 @@ def decline_table(decl: pd.DataFrame, methods) -> tuple[pd.DataFrame, pd.DataFra
     return g.mean().reindex(methods), g.std().reindex(methods)
 
 
-def gap_sentence(curve: pd.DataFrame, methods) -> str:
-    """Fig. 6 left's claim (STELLA / STELLA+ keep the largest gap after every task) on our means over seeds."""
-    ours = [m for m in OURS if m in methods]
-    if not ours or len(methods) <= len(ours):
-        return ""
-    best = curve.groupby(["after task", "method"])["gap"].mean().unstack("method").idxmax(axis=1)
-    return ("Paper (Fig. 6 left): 'Our methods consistently maintain the highest modality gap'. Ours: STELLA / STELLA+ "
-            f"has the largest mean gap after every task: {yes_no(best.isin(ours).all())} (largest per task: "
-            f"{', '.join(f'{t}: {paper.label(m)}' for t, m in best.items())}).")
-
-
-def decline_sentences(curve: pd.DataFrame, decl: pd.DataFrame, methods) -> list[str]:
-    """Fig. 10a's and Fig. 12's claims (smallest decline; LPIS the largest gap and RCA a small decline of
-    STELLA's parts) on our means over seeds."""
-    ours = [m for m in OURS if m in methods]
-    if not ours or len(methods) <= len(ours):
-        return []
-    mag = decl.groupby("method")["gap decline"].mean().abs()
-    out = ["Paper (Fig. 10a): our approach has the smallest average modality-gap difference. Ours: STELLA / STELLA+ "
-           f"has the smallest |decline|: {yes_no(mag.idxmin() in ours)} (smallest: {paper.label(mag.idxmin())}, {mag.min():.4f})."]
-    parts = [m for m in ("stella", "lpis", "rca") if m in methods]
-    if len(parts) == 3:
-        final = curve.groupby(["after task", "method"])["gap"].mean().unstack("method").iloc[-1][parts]
-        out += ["Paper (Fig. 12a): LPIS (ELPP) keeps the highest gap of STELLA's parts. Ours: LPIS has the largest "
-                f"gap after the last task among {', '.join(map(paper.label, parts))}: {yes_no(final.idxmax() == 'lpis')}.",
-                "Paper (Fig. 12b): RCA shows a relatively small gap decline. Ours: RCA's |decline| is below "
-                f"LPIS's: {yes_no(mag['rca'] < mag['lpis'])} (RCA {mag['rca']:.4f}, LPIS {mag['lpis']:.4f})."]
-    return out
-
-
 def umap_panels(nb, runs: dict) -> pd.DataFrame:
     """UMAP (fitted jointly on both modalities) of the ``umap_task``'s evaluation embeddings by each of
     ``umap_methods``' final models (first seed); returns each model's measured gap on those clips."""
-    from stella.data import build_benchmark
-    from stella.eval import extract_embeddings, modality_gap, umap_2d
-
     bench = build_benchmark(run_config(nb.preset, "stella", task_order=nb.task_order))
-    task = bench.tasks[nb.umap_task - 1]
-    fig, axes = plt.subplots(1, len(nb.umap_methods), figsize=(4.2 * len(nb.umap_methods), 3.8), squeeze=False)
+    task = bench.tasks[nb.options["umap_task"] - 1]
+    fig, axes = plt.subplots(1, len(nb.options["umap_methods"]), figsize=(4.2 * len(nb.options["umap_methods"]), 3.8), squeeze=False)
     rows = []
-    for ax, m in zip(axes[0], nb.umap_methods):
+    for ax, m in zip(axes[0], nb.options["umap_methods"]):
         model, _ = load_trained(runs[(m, nb.seeds[0])], device=nb.device)
         emb = extract_embeddings(model, task.eval, device=nb.device)
         xy = umap_2d(emb["z_a"], emb["z_v"], seed=0)
         sns.scatterplot(data=xy, x="x", y="y", hue="modality", style="modality", ax=ax, s=25)
         gap = modality_gap(emb["z_a"], emb["z_v"])
         rows.append({"method": m, "task": task.name, "gap (final model)": gap})
-        ax.set_title(f"{paper.label(m)}: task {nb.umap_task} ({task.name}), gap {gap:.3f}", fontsize=9)
+        ax.set_title(f"{paper.label(m)}: task {nb.options['umap_task']} ({task.name}), gap {gap:.3f}", fontsize=9)
         ax.set_xlabel("UMAP 1")
         ax.set_ylabel("UMAP 2")
     fig.tight_layout()
@@ -188,21 +168,19 @@ def gap_claims(ctx: ClaimContext) -> list[Comparison]:
     for m in ours:
         out += [versus(f"{paper.label(m)} keeps a larger modality gap than {paper.label(b)} (mean over the tasks' ends)",
                        CHAPTER, "Fig. 6: STELLA and STELLA+ keep the highest modality gap", level, m, b, 1,
-                       reading="gap averaged over the ends of the tasks", **kw) for b in base]
+                       reading="gap averaged over the ends of the tasks", **kw, key=f"fig6.highest-gap/{m}-{b}")
+                for b in base]
     if "stella" in decline.columns:
         out += [versus(f"STELLA's modality gap declines less than {paper.label(b)}'s (|decline|)", CHAPTER,
                        "Fig. 10a: STELLA has the smallest modality-gap decline", decline, "stella", b, -1,
-                       reading="size of the average decline", **kw) for b in base]
+                       reading="size of the average decline", **kw, key=f"fig10a.smallest-decline/{b}") for b in base]
     if {"lpis", "rca", "stella"} <= set(level.columns):
         fam = "Fig. 12: LPIS keeps the highest gap, RCA declines little"
         out += [versus(f"LPIS only keeps a larger gap than {paper.label(o)} (mean over the tasks' ends)", CHAPTER, fam,
-                       level, "lpis", o, 1, **kw) for o in ("rca", "stella")]
+                       level, "lpis", o, 1, **kw, key=f"fig12/lpis-gap-{o}") for o in ("rca", "stella")]
         out.append(versus("RCA only's gap declines less than LPIS only's (|decline|)", CHAPTER, fam, decline, "rca",
-                          "lpis", -1, **kw))
-    from stella.report.claims import not_tested
-    from stella.report.retrieval import AS_ONLY
-
+                          "lpis", -1, **kw, key="fig12/rca-decline-lpis"))
     out.append(not_tested("STELLA keeps the highest modality gap after every Continual-AS task", CHAPTER,
                           "Fig. 10b (Continual-AS): STELLA keeps the highest modality gap", AS_ONLY, paper="a plot only",
-                          unit="gap", margin=None))
+                          unit="gap", margin=None, key="fig10b-as.highest-gap/stella"))
     return out

@@ -1,4 +1,4 @@
-"""What the book reproduces, summarised: the claims of chapter 09 for the landing page.
+"""Chapter 09, what reproduced, and the landing page: every claim of the book, summarised.
 
 ``what_reproduced(nb)`` is :func:`stella.report.verdicts.book_claims` at a notebook's settings,
 computed once and kept in the run store, so chapter 09 ("What reproduced") and the landing page
@@ -18,18 +18,36 @@ from typing import Iterable, Mapping
 
 import pandas as pd
 
+from stella import __version__
 from stella.report import claims as C
 from stella.report import paper_numbers as paper
+from stella.report.chapter import Traits, chapter
+from stella.report.chapters.controls import reading_sentence
+from stella.report.chapters.efficiency import timing_defaults
 from stella.report.figures import VERDICT_COLORS
+from stella.report.runs import cached_frame, gallery_classes, get_run, seed_table
+from stella.report.tables import af_table
+from stella.report.verdicts import book_claims
 
-NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
+REPORT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = REPORT.parents[1] / "notebooks"
+
+
+def defaults(preset: str, p: dict, book: Traits) -> tuple[list[int], list[str]]:
+    """The claims of every chapter at its own defaults; ``n_seeds`` replaces the main tables' seeds."""
+    timing_defaults(preset, p, book, steps="efficiency_steps")
+    return RECORD.seeds_of("claims", preset, p.pop("n_seeds", None)), list(paper.TABLE1)
+
+
+RECORD = chapter("09_what_reproduced", defaults, seeds={"claims": "main"})
+INDEX = chapter("index", defaults, seeds={"claims": "main"})   # the landing page: chapter 09's claims, summarised
 
 
 def report_digest() -> str:
     """A digest of the package's report code: a cached claims frame is recomputed when it changes."""
     h = hashlib.sha256()
-    for f in sorted(Path(__file__).parent.glob("*.py")):
-        h.update(f.name.encode() + f.read_bytes())
+    for f in sorted(REPORT.rglob("*.py")):
+        h.update(str(f.relative_to(REPORT)).encode() + f.read_bytes())
     return h.hexdigest()[:16]
 
 
@@ -38,10 +56,6 @@ def what_reproduced(nb) -> pd.DataFrame:
     landing page), kept beside the STELLA run of the first seed (:func:`cached_frame`): the first page
     that asks computes it (reading what the chapters measured, training what the store lacks), every
     later one reads it."""
-    from stella import __version__
-    from stella.report.runs import cached_frame, get_run
-    from stella.report.verdicts import book_claims
-
     ctx = C.ClaimContext.of(nb)
     params = {"preset": nb.preset, "seeds": list(ctx.seeds or []), "task_order": nb.task_order, "device": nb.device,
               "version": __version__, "report_code": report_digest()}
@@ -52,9 +66,6 @@ def what_reproduced(nb) -> pd.DataFrame:
 def retrieval_context(nb) -> tuple[pd.DataFrame, dict]:
     """(:func:`chance_context` of ``nb.methods`` over ``nb.seeds``, :func:`retrieval_scale` of the gallery):
     every method's avg-recall A beside chance and the ceiling, from the runs of chapter 02."""
-    from stella.report.runs import gallery_classes, seed_table
-    from stella.report.tables import af_table
-
     scale = C.retrieval_scale(gallery_classes(nb.preset, nb.task_order))
     return C.chance_context(*af_table(seed_table(nb.preset, nb.methods, nb.seeds, **nb.run_args())), scale), scale
 
@@ -124,8 +135,6 @@ def headline(claims: pd.DataFrame, context: pd.DataFrame, scale: Mapping[str, fl
         if det == det:
             text.append(f"An inconclusive comparison is one the seeds cannot resolve: their median detectable "
                         f"difference (80 % power) is {det:.2f} %p.")
-    from stella.report.controls import reading_sentence
-
     text.append(reading_sentence(claims))
     above = context[[f"{d} above chance (%p)" for d in paper.DIRECTIONS]]
     method, col = above.stack().idxmax()

@@ -21,16 +21,25 @@ from __future__ import annotations
 import statistics
 import tempfile
 import time
+from pathlib import Path
 from typing import Iterable, Iterator
 
 import pandas as pd
+import torch
 
+from stella import __version__
+from stella.config import load_config
+from stella.continual.memory_count import count_methods
+from stella.continual.stream import batches
+from stella.continual.trainer import Trainer
 from stella.eval.efficiency import measure_step, module_bytes, optimizer_bytes, synchronize
+from stella.report import paper_numbers as paper
+from stella.report.runs import cached_frame, run_config
+from stella.report.tables import fmt_bytes, side_by_side
+from stella.store import RunStore
 
 
 def _batch_stream(trainer) -> Iterator[dict]:
-    from stella.continual.stream import batches
-
     _, data = trainer.task_datasets()[0]
     epoch = 0
     while True:
@@ -49,10 +58,6 @@ def build_trainer(preset: str, method: str, root: str, overrides: Iterable[str] 
 
     It starts from random weights (``pretrain.source=none``): the weights' values change neither the
     memory nor the time of a step, and a measurement must not compute a pre-training stage."""
-    from stella.continual.trainer import Trainer
-    from stella.report.runs import run_config
-    from stella.store import RunStore
-
     cfg = run_config(preset, method, overrides=[*overrides, f"run.device={device}", "run.progress=false", "pretrain.source=none"],
                      task_order=task_order)
     return Trainer(cfg, RunStore(root).dir(cfg))
@@ -167,8 +172,6 @@ def table2(eff: pd.DataFrame, acc: pd.DataFrame, methods: Iterable[str], preset:
     that each fit a 1280 px page."""
     if part not in ("all", "accuracy", "efficiency"):
         raise ValueError(f"part: 'all', 'accuracy' or 'efficiency', got {part!r}")
-    from stella.report import paper_numbers as paper
-    from stella.report.tables import side_by_side
 
     view = eff.set_index("method")
     col = memory_column(eff)
@@ -208,9 +211,6 @@ def rehearsal_table(eff: pd.DataFrame) -> pd.DataFrame:
 def rehearsal_sentences(eff: pd.DataFrame) -> list[str]:
     """Section 5.2's memory statements measured: STELLA+'s instances per byte, STELLA's extra bytes,
     CLS-ER's and ESMER's extra models (the paper's numbers from :mod:`stella.report.paper_numbers`)."""
-    from stella.report import paper_numbers as paper
-    from stella.report.tables import fmt_bytes
-
     view = eff.set_index("method")
     out = []
     if {"stella+", "er"} <= set(view.index):
@@ -234,8 +234,6 @@ def rehearsal_sentences(eff: pd.DataFrame) -> list[str]:
 
 
 TABLE2_METHODS = ("finetune", "er", "mir", "derpp", "gmed", "clser", "lump", "esmer", "stella", "stella+", "stella++")
-COMPONENTS = ("param_bytes", "grad_bytes", "optimizer_bytes", "extra_bytes", "batch_bytes", "rehearsal_batch_bytes",
-              "saved_bytes")
 
 
 def paper_geometry_memory(methods: Iterable[str] = TABLE2_METHODS, results_dir: str | None = None,
@@ -244,30 +242,21 @@ def paper_geometry_memory(methods: Iterable[str] = TABLE2_METHODS, results_dir: 
 
     ``preset`` "paper" is ViT-B, 4 frames of 224 x 224, 1024 x 128 fbank frames; the batch is the
     paper's Table 2 batch (9; STELLA++ 1.66x = 15) unless ``batch_size``. Counted without compute by
-    :func:`stella.eval.memory_count.count_methods` (both ``selection.mask_of`` readings for the
+    :func:`stella.continual.memory_count.count_methods` (both ``selection.mask_of`` readings for the
     patch-selecting methods). Columns: ``method, reading, batch_size``, the components (bytes),
     ``total_bytes``, ``total_gb``, ``/ DER++`` and ``/ Finetune`` (total over that method's total),
     ``paper_gb``, ``paper / DER++``, ``paper / Finetune``. With ``results_dir`` the frame is kept in
     ``<results_dir>/memory-count/`` (one file per methods, preset, batch and package version)."""
-    from stella import __version__
-    from stella.eval.memory_count import count_methods
-    from stella.report import paper_numbers as paper
-
     methods = list(methods)
     batch = batch_size or paper.TABLE2_BATCH["default"]
     sets = [f"continual.batch_size={batch}"]
 
     def compute() -> pd.DataFrame:
-        import torch
-
         return count_methods(preset, methods, sets).assign(torch=torch.__version__)
 
     if results_dir is None:
         df = compute()
     else:
-        from pathlib import Path
-
-        from stella.report.runs import cached_frame
 
         params = {"methods": methods, "preset": preset, "batch_size": batch, "version": __version__}
         df = cached_frame(Path(results_dir) / "memory-count", "paper-geometry", params, compute)
@@ -287,8 +276,6 @@ def paper_memory_view(df: pd.DataFrame) -> pd.DataFrame:
     """The reader's view of :func:`paper_geometry_memory` (8 columns, fits a 1280 px page): GB of the
     fixed part (weights, gradients, Adam, extra models, batches) and of the activations, the total,
     its ratios beside the paper's. Rows: method (reading, batch)."""
-    from stella.report import paper_numbers as paper
-
     gb = 1e9
     fixed = df[["param_bytes", "grad_bytes", "optimizer_bytes", "extra_bytes", "batch_bytes",
                 "rehearsal_batch_bytes"]].sum(axis=1)
@@ -301,16 +288,8 @@ def paper_memory_view(df: pd.DataFrame) -> pd.DataFrame:
     return view
 
 
-def memory_count_preset(book_preset: str) -> str:
-    """The geometry chapter 03 counts Table 2's memory at: the paper's ("paper"), except in the smoke book,
-    which checks the code path at its own tiny geometry in seconds."""
-    return "smoke" if book_preset == "smoke" else "paper"
-
-
 def geometry_note(preset: str) -> str:
     """``preset``'s model and clip geometry in words, e.g. for a caption."""
-    from stella.config import load_config
-
     cfg = load_config(preset)
     d, m = cfg.data, cfg.model
     return (f"model size {m.size} (embed dim {m.embed_dim}), {d.num_frames} frames of {d.image_size} × {d.image_size}, "

@@ -1,4 +1,5 @@
-"""Tables of the benchmark itself (chapter 01): tasks, the cue, overwriting pairs, sparsity, audio normalisation.
+"""Chapter 01, the benchmark: its tables (tasks, the cue, overwriting pairs, sparsity, audio normalisation)
+and the page's summary.
 
 Every function measures the generated data of a :class:`stella.data.Benchmark`; nothing trains.
 """
@@ -8,6 +9,27 @@ from pathlib import Path
 
 import pandas as pd
 import torch
+from IPython.display import Markdown, display
+
+from stella.data import sparsity
+from stella.data.tuxpaint import build_tuxpaint
+from stella.eval.attention import denormalize_video
+from stella.eval.signal import sounding_mask
+from stella.report import signal_tables as S
+from stella.report.chapter import Traits, chapter
+from stella.report.display import show
+from stella.report.plots import plot_task_clips
+from stella.report.runs import run_config
+
+CHAPTER = "01_benchmark"
+
+
+def defaults(preset: str, p: dict, book: Traits) -> tuple[list[int], list[str]]:
+    p.setdefault("max_items", None)
+    return [], ["stella"]
+
+
+RECORD = chapter(CHAPTER, defaults)
 
 
 def tasks_frame(bench) -> pd.DataFrame:
@@ -35,8 +57,6 @@ def overwriting_frame(bench) -> pd.DataFrame:
 
 def sparsity_frame(bench, patch_size: int, max_items: int | None = None) -> pd.DataFrame:
     """:func:`stella.data.sparsity` of every task's eval split, one row per task."""
-    from stella.data import sparsity
-
     return pd.DataFrame([{"task": t.index + 1, "name": t.name, **sparsity(t.eval, patch_size, max_items)}
                          for t in bench.tasks])
 
@@ -53,9 +73,6 @@ def cue_frame(bench, max_items: int | None = None) -> pd.DataFrame:
     """The cue that marks the sounding object, measured on each task's evaluation clips: the share of
     frames whose audio segment sounds, and the object's area (pixels) and brightness (mean of the
     displayed RGB inside its mask) in those frames against its silent frames. One row per task."""
-    from stella.eval.attention import denormalize_video
-    from stella.eval.signal import sounding_mask
-
     rows = []
     for t in bench.tasks:
         n = len(t.eval) if max_items is None else min(len(t.eval), max_items)
@@ -104,22 +121,57 @@ def audio_norm_frame(bench, per_task: int = 8) -> pd.DataFrame:
                          {"statistic": "normalised train fbank std (measured)", "value": float(fb.std())}])
 
 
-def first_clip_of_each_class(bench) -> dict[int, tuple]:
-    """class label -> (task, index in its eval split) of the class's first evaluation clip."""
-    out: dict[int, tuple] = {}
-    for task in bench.tasks:
-        for i, lab in enumerate(task.eval.labels):
-            out.setdefault(lab, (task, i))
-    return out
-
-
 def tuxpaint_benchmark(preset: str, task_order: str, root: str | Path):
     """The real-content benchmark when ``make data-real`` prepared ``root/stamps``, else None."""
-    from stella.data.tuxpaint import build_tuxpaint
-    from stella.report.runs import run_config
-
     root = Path(root)
     if not (root / "stamps").is_dir():
         return None
     cfg = run_config(preset, "stella", overrides=["data.dataset=tuxpaint"], task_order=task_order)
     return build_tuxpaint(cfg, root)
+
+
+def page_summary(tasks: pd.DataFrame, sparsity: pd.DataFrame, sig: pd.DataFrame | None = None,
+                      where: str = "unseen classes") -> list[str]:
+    """Chapter 01: the benchmark's size, how sparse its correspondence is, and what the pre-trained start
+    finds on ``where``, quoting the cells of the chapter's tables (mean ± the 95 % interval over clips)
+    and ending with :func:`stella.report.signal_tables.audio_attention_sentence`'s reading.
+
+    ``tasks``: :func:`stella.report.chapters.benchmark.tasks_frame`; ``sparsity``: its ``sparsity_frame``;
+    ``sig``: the pre-trained start's per-clip measurements (:func:`stella.report.signal_tables.unseen_signal`),
+    None when the benchmark has no ground truth."""
+    v, a = 100 * sparsity["video_patches"].mean(), 100 * sparsity["audio_chunks"].mean()
+    out = [f"{len(tasks)} continual tasks of {int(tasks['classes'].sum())} classes in all "
+           f"({int(tasks['train clips'].sum())} training clips); on average {v:.1f} % of the video patches touch "
+           f"the sounding object and {a:.1f} % of the audio time tokens carry its sound."]
+    if sig is None or not len(sig[sig["clips"] == where]):
+        return out
+    sel = S.selection_table(sig, where).set_index("model")
+    maps = S.map_table(sig, where).set_index("model")
+    audio = S.audio_attention_table(sig, where).iloc[0]
+    start, rand = sel.index[0], "a random selection (chance)"
+    snd, act, auc = S.KEPT["kept_sounding"], S.KEPT["kept_active"], f"AVM map AUC, {S.TRUTHS['sounding']}"
+    audio_share = "" if sel.at[start, act] in ("—", "") else (
+        f" and {sel.at[start, act]} % of the active audio patches (random {sel.at[rand, act]} %)")
+    out.append(f"After pre-training, on classes it has never seen, STELLA's selection keeps {sel.at[start, snd]} % of "
+               f"the sounding object's patches while it sounds (a random half {sel.at[rand, snd]} %){audio_share}; "
+               f"the AVM map's AUC against the sounding object is {maps.at[start, auc]} (a random map "
+               f"{maps.at['a random map (chance)', auc]}); ± is the {sel.at[start, '±']}.")
+    queries, chance = audio["the sounding object's queries"], audio["chance: active patches' share"]
+    out.append(f"The sounding object's own queries put {queries} % of their audio attention on the active audio, "
+               f"against a chance level of {chance} %. " + S.attention_reading(sig, start, where))
+    return out
+
+
+def tuxpaint_section(preset: str, task_order: str, root: str | Path, max_items: int | None = None) -> None:
+    """The real-content benchmark's tasks, one clip per task and its sparsity, or one line saying why it is absent."""
+    tux = tuxpaint_benchmark(preset, task_order, root)
+    if tux is None:
+        display(Markdown(f"**Absent on the machine that built this page:** `{root}/stamps` does not exist, so this "
+                         "section shows nothing measured. Run `make data-real` (Debian-based machines) and rebuild."))
+        return
+    patch = run_config(preset, "stella").model.patch_size
+    display(show(tasks_frame(tux)))
+    plot_task_clips(tux, 1, prefix="tuxpaint ")
+    tsp = sparsity_frame(tux, patch, max_items)
+    display(show(tsp, digits=3))
+    print(sparsity_sentence(tsp, patch, "tuxpaint: "))

@@ -27,13 +27,20 @@ step at the smoke geometry, component by component.
 """
 from __future__ import annotations
 
-from contextlib import contextmanager
+import warnings
+from contextlib import contextmanager, nullcontext
 from typing import Iterable
 
+import pandas as pd
 import torch
+from torch._subclasses.fake_tensor import FakeTensorMode
 
-from stella.config import Config
+from stella.config import Config, load_config
+from stella.continual.build import build_method, stream_batch_size
+from stella.continual.methods import METHODS
+from stella.continual.trainer import resolve_method_config
 from stella.eval.efficiency import measure_step, module_bytes, optimizer_bytes, tensor_bytes
+from stella.models import build_model
 
 
 class _ScalarsAreOne(torch.utils._python_dispatch.TorchDispatchMode):
@@ -61,10 +68,6 @@ class _ScalarsAreOne(torch.utils._python_dispatch.TorchDispatchMode):
 @contextmanager
 def fake_mode():
     """Tensors created inside are fake (shape, dtype, no data); ``.item()`` reads 1."""
-    import warnings
-
-    from torch._subclasses.fake_tensor import FakeTensorMode
-
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*data pointer of FakeTensor.*")   # deepcopy of a fake EMA model
         with FakeTensorMode(allow_non_fake_inputs=True), _ScalarsAreOne():
@@ -84,32 +87,16 @@ def synthetic_batch(cfg: Config, batch_size: int, device: torch.device | str = "
             "active": torch.zeros(B, d.audio_frames, dtype=torch.bool, device=device)}
 
 
-def build_method(cfg: Config, device: torch.device | str = "cpu"):
-    """The method of ``cfg.continual.method`` with its context, built as the trainer builds it (no data,
-    no run directory, no pre-trained weights); returns (method, stream batch size)."""
-    from stella.continual.distributed import DistInfo, wrap_ddp
-    from stella.continual.methods import METHODS
-    from stella.continual.methods.base import Context
-    from stella.continual.trainer import resolve_method_config
-    from stella.models import build_model
-
+def build_counted(cfg: Config, device: torch.device | str = "cpu"):
+    """The method of ``cfg.continual.method`` with its context, built by the trainer's
+    :func:`stella.continual.build.build_method` on a fresh model (no data, no run directory, no
+    pre-trained weights); returns (method, stream batch size)."""
     cfg = resolve_method_config(cfg)
-    c = cfg.continual
     device = torch.device(device)
     model, avm = build_model(cfg)
     if device.type != "cpu":
         model, avm = model.to(device), avm.to(device)
-    cls = METHODS[c.method]
-    opt = torch.optim.Adam(model.parameters(), lr=c.lr, betas=tuple(c.betas), weight_decay=c.weight_decay)
-    avm_opt = torch.optim.Adam(avm.parameters(), lr=c.avm_lr, betas=tuple(c.betas),
-                               weight_decay=c.weight_decay) if cls.needs_avm else None
-    gdev = device if device.type == "cuda" else "cpu"
-    info = DistInfo()
-    ctx = Context(cfg=cfg, model=model, avm=avm, opt=opt, avm_opt=avm_opt, device=device,
-                  gen_mask=torch.Generator(gdev).manual_seed(1), gen_select=torch.Generator(gdev).manual_seed(2),
-                  gen_memory=torch.Generator().manual_seed(3), net=wrap_ddp(model, info), dist=info)
-    method = cls(ctx)
-    return method, max(2, round(c.batch_size * c.batch_multiplier))
+    return build_method(cfg, model, avm, device, seed=0), stream_batch_size(cfg)
 
 
 def _replay_bytes(method, batch_size: int) -> int:
@@ -133,8 +120,6 @@ def count_step(cfg: Config, fake: bool | None = None, warmup: int = 1,
     memory is sized to one replay batch so that one ``warmup`` step fills it (its size on the host does
     not change the step). The caller's global RNG state is left as it was. Returns the components, ``total_bytes`` (their
     sum) and ``batch_size``."""
-    from stella.continual.trainer import resolve_method_config
-
     cfg = resolve_method_config(cfg)
     c = cfg.continual
     replay = c.replay_batch_size or c.batch_size
@@ -142,9 +127,9 @@ def count_step(cfg: Config, fake: bool | None = None, warmup: int = 1,
         cfg = cfg.with_overrides([f"continual.memory_size={max(replay, 2)}"])
     if fake is None:
         fake = cfg.model.size not in SMALL_MODELS
-    cm = fake_mode() if fake else _nullcontext()
+    cm = fake_mode() if fake else nullcontext()
     with torch.random.fork_rng(devices=[]), cm:
-        method, B = build_method(cfg, device)
+        method, B = build_counted(cfg, device)
         ctx = method.ctx
         batches = [synthetic_batch(cfg, B, device) for _ in range(warmup + 1)]
         method.begin_task(0)
@@ -166,14 +151,6 @@ def count_step(cfg: Config, fake: bool | None = None, warmup: int = 1,
     return out
 
 
-@contextmanager
-def _nullcontext():
-    yield
-
-
-READINGS = {"stella": ("selected", "full"), "stella+": ("selected", "full"), "stella++": ("selected", "full")}
-
-
 def count_methods(preset: str, methods: Iterable[str], overrides: Iterable[str] = (), readings: bool = True,
                   fake: bool | None = None):
     """One row per (method, masking reading): the components of :func:`count_step` at ``preset``.
@@ -181,11 +158,6 @@ def count_methods(preset: str, methods: Iterable[str], overrides: Iterable[str] 
     For the patch-selecting methods both readings of ``selection.mask_of`` are counted when
     ``readings`` ("selected": mask ``model.mask_ratio`` of the selected patches; "full": keep the
     baselines' visible count, the authors' code); the other methods have one row (reading "-")."""
-    import pandas as pd
-
-    from stella.config import load_config
-    from stella.continual.methods import METHODS
-
     rows = []
     for m in methods:
         if m not in METHODS:

@@ -1,4 +1,4 @@
-"""Chapter 07: attention maps over video frames, sound-source localisation against the ground-truth
+"""Chapter 07, attention and localisation: attention maps over video frames, sound-source localisation against the ground-truth
 masks (Fig. 7, 13) and the attention drift of the first task's clips (Fig. 2c-d, 14).
 
 Methods that train the AVM (``needs_avm`` on the method class) are drawn with the AVM map and the
@@ -11,19 +11,43 @@ selection and the AVM find before and after the continual sequence (:mod:`stella
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Sequence
 
 import matplotlib.pyplot as plt
 import pandas as pd
 import torch
+from matplotlib.cm import ScalarMappable
+from matplotlib.colors import Normalize
 from torch.utils.data import ConcatDataset
 
+from stella import __version__
 from stella.continual import METHODS
+from stella.data import build_benchmark
+from stella.eval import attention_drift, attention_maps, localization_summary, per_clip_localization, upsample_to_frames
+from stella.eval.attention import denormalize_video
+from stella.eval.signal import sounding_mask
 from stella.report import paper_numbers as paper
-from stella.report.claims import ClaimContext, Comparison, register, versus
-from stella.report.runs import get_run, load_trained, quiet, run_config
-from stella.report.signal_tables import TRUTHS
+from stella.report import signal_tables as S
+from stella.report.chapter import Traits, chapter
+from stella.report.claims import ClaimContext, Comparison, paired_verdict, register, versus
+from stella.report.runs import cached_frame, get_run, load_trained, quiet, run_config
+from stella.report.signal_tables import KEPT, TRUTHS
 
 CHAPTER = "07_attention_localization"
+
+
+def defaults(preset: str, p: dict, book: Traits) -> tuple[list[int], list[str]]:
+    methods = p.pop("methods", None) or (["stella", "derpp"] if book.quick else ["stella", "derpp", "clser", "esmer"])
+    p.setdefault("n_clips", 2)
+    p.setdefault("iou_threshold", 0.5)
+    p.setdefault("map_threshold", 0.5)
+    p["signal_methods"] = p.get("signal_methods") or ["stella", "derpp"]
+    return RECORD.seeds_of("maps", preset, p.pop("n_seeds", None)), methods
+
+
+RECORD = chapter(CHAPTER, defaults, seeds={"maps": "sweep"},
+                 runs=lambda nb: [(m, s, ()) for m in dict.fromkeys([*nb.methods, *nb.options["signal_methods"]])
+                                  for s in nb.seeds])
 METRICS = ["cIoU", "AUC", "mIoU", "pointing"]
 SHOWN = ["AUC", "cIoU", "pointing"]
 
@@ -35,8 +59,6 @@ def map_kind(method: str) -> str:
 
 def dataset_maps(model, avm, dataset, cfg, kind: str, device: str = "cpu") -> dict[str, torch.Tensor]:
     """:func:`stella.eval.attention_maps` at frame resolution: adds ``frame_maps`` (n, T, H, W)."""
-    from stella.eval import attention_maps, upsample_to_frames
-
     out = attention_maps(model, dataset, cfg.video_grid, kind, avm if kind == "avm" else None,
                          beta=1.0, device=device)
     out["frame_maps"] = upsample_to_frames(out["maps"], (cfg.data.image_size,) * 2)
@@ -46,8 +68,6 @@ def dataset_maps(model, avm, dataset, cfg, kind: str, device: str = "cpu") -> di
 def localization_rows(frame_maps: torch.Tensor, masks: torch.Tensor, iou_threshold: float = 0.5,
                       map_threshold: float | str = 0.5, **labels) -> pd.DataFrame:
     """One-row :func:`stella.eval.localization_summary` with label columns."""
-    from stella.eval import localization_summary, per_clip_localization
-
     row = localization_summary(per_clip_localization(frame_maps, masks, map_threshold), iou_threshold)
     for k, v in labels.items():
         row.insert(0, k, v)
@@ -73,7 +93,6 @@ def compute_maps(nb) -> Maps:
     with quiet():
         runs = {(m, s): get_run(nb.preset, m, seed=s, overrides=nb.train_overrides, results_dir=nb.results_dir,
                                 task_order=nb.task_order) for m in nb.methods for s in nb.seeds}
-    from stella.data import build_benchmark
 
     cfg = run_config(nb.preset, "stella", task_order=nb.task_order)
     bench = build_benchmark(cfg)
@@ -94,14 +113,12 @@ def compute_maps(nb) -> Maps:
 
 def signal_measurements(nb, M: Maps, clips: dict) -> pd.DataFrame:
     """Per-clip :func:`stella.eval.signal.signal_frame` rows of the pre-trained start and of each run of
-    ``nb.signal_methods`` after the last task, on every clip set of ``clips``
+    ``nb.options["signal_methods"]`` after the last task, on every clip set of ``clips``
     (:func:`stella.report.signal_tables.clip_sets`); kept beside the weights they measure."""
-    from stella.report import signal_tables as S
-
     runs = {(m, s): get_run(nb.preset, m, seed=s, overrides=nb.train_overrides, results_dir=nb.results_dir,
-                            task_order=nb.task_order) for m in nb.signal_methods for s in nb.seeds}
+                            task_order=nb.task_order) for m in nb.options["signal_methods"] for s in nb.seeds}
     labels = {m: f"{paper.label(m)} after task {M.last}" + ("" if METHODS[m].needs_avm else " (pre-trained AVM)")
-              for m in nb.signal_methods}
+              for m in nb.options["signal_methods"]}
     with quiet():
         start = S.pretrained_signal(M.cfg, nb.results_dir, clips, nb.device)
         return pd.concat([start, S.trained_signal(runs, clips, nb.device, labels)], ignore_index=True)
@@ -110,8 +127,6 @@ def signal_measurements(nb, M: Maps, clips: dict) -> pd.DataFrame:
 def truths(mp: dict) -> dict[str, torch.Tensor]:
     """Both ground truths of a :func:`dataset_maps` result: the object in every frame (``mask``) and the
     sounding object in the frames where it sounds (:func:`stella.eval.signal.sounding_mask`)."""
-    from stella.eval.signal import sounding_mask
-
     return {TRUTHS["object"]: mp["mask"], TRUTHS["sounding"]: sounding_mask(mp["mask"], mp["active"])}
 
 
@@ -127,13 +142,6 @@ def plot_task1_attention(M: Maps, methods, seed: int, n_clips: int) -> None:
     frames after task 1 (left block) and after the last task (right block), each map min-max normalised
     over the clip's frames and drawn over them on one colour scale (one colorbar); white outline: the
     object, green outline: the object in the frames where it sounds."""
-    from matplotlib.cm import ScalarMappable
-    from matplotlib.colors import Normalize
-
-    from stella.eval import upsample_to_frames
-    from stella.eval.attention import denormalize_video
-    from stella.eval.signal import sounding_mask
-
     T = M.cfg.data.num_frames
     for j in range(min(n_clips, len(M.task1))):
         item = M.task1[j]
@@ -214,8 +222,6 @@ def _per_seed(frame: pd.DataFrame, method: str, kind: str, value: str) -> pd.Ser
 
 def _compare(a: pd.Series, b: pd.Series, sign: int = 1, digits: int = 3) -> str:
     """``a - b`` paired over the seeds both have, with its 95 % interval and what it says."""
-    from stella.report.claims import paired_verdict
-
     common = a.index.intersection(b.index)
     d = paired_verdict(a[common].to_numpy(), b[common].to_numpy(), sign)
     ci = "" if d["ci_low"] != d["ci_low"] else f" [{d['ci_low']:+.{digits}f}, {d['ci_high']:+.{digits}f}]"
@@ -245,8 +251,6 @@ def localization_sentences(loc: pd.DataFrame, methods) -> list[str]:
 
 def drift_frame(M: Maps) -> pd.DataFrame:
     """Rows ``method, map, seed, drift (1 - cos), drift (JS distance)``: task-1 maps after task 1 vs the last."""
-    from stella.eval import attention_drift
-
     rows = []
     for (m, s, after, kind, where), mp in M.maps.items():
         if where == "task1" and after == 1:
@@ -302,17 +306,14 @@ def measurements(nb, maps: Maps | None = None) -> tuple[pd.DataFrame, pd.DataFra
     """(:func:`localization_frame`, :func:`drift_frame`) of the notebook's runs, kept beside its first
     STELLA run (:func:`cached_frame`), so chapter 09 reads what chapter 07 measured; the maps are
     computed (``maps`` or :func:`compute_maps`) only when either frame is missing."""
-    from stella import __version__
-    from stella.report.runs import cached_frame
-
-    params = {"methods": list(nb.methods), "seeds": list(nb.seeds), "iou": nb.iou_threshold,
-              "map_threshold": nb.map_threshold, "task_order": nb.task_order, "device": nb.device,
+    params = {"methods": list(nb.methods), "seeds": list(nb.seeds), "iou": nb.options["iou_threshold"],
+              "map_threshold": nb.options["map_threshold"], "task_order": nb.task_order, "device": nb.device,
               "version": __version__}
     made: list[Maps] = [maps] if maps is not None else []
     m = lambda: made[0] if made else made.append(compute_maps(nb)) or made[0]
     rd = get_run(nb.preset, "stella", nb.seeds[0], nb.train_overrides, nb.results_dir, nb.task_order)
     loc = cached_frame(rd, "localization", params,
-                       lambda: localization_frame(m(), nb.methods, nb.seeds[0], nb.iou_threshold, nb.map_threshold))
+                       lambda: localization_frame(m(), nb.methods, nb.seeds[0], nb.options["iou_threshold"], nb.options["map_threshold"]))
     drift = cached_frame(rd, "attention-drift", params, lambda: drift_frame(m()))
     return loc, drift
 
@@ -336,8 +337,8 @@ def localization_claims(ctx: ClaimContext) -> list[Comparison]:
         out += [versus(f"STELLA's AVM map localises the sounding object better than {paper.label(b)}'s map (AUC)",
                        CHAPTER, "Fig. 7 / 13: STELLA's AVM finds the sound source better than every baseline", auc,
                        "stella (avm)", f"{b} (similarity)", 1, label=show, unit="AUC", margin=None,
-                       paper="qualitative (Fig. 7, 13)", chance=float(part.loc[part["method"] == "random map", "AUC"]
-                                                                      .mean())) for b in base]
+                       paper="qualitative (Fig. 7, 13)", key=f"fig7.localises/{b}",
+                       chance=float(part.loc[part["method"] == "random map", "AUC"].mean())) for b in base]
     js = drift.pivot_table(index="seed", columns=["method", "map"], values="drift (JS distance)", aggfunc="mean")
     js.columns = [f"{m} ({k})" for m, k in js.columns]
     fam = "Fig. 2 / 14: STELLA's attention drifts less than DER++'s"
@@ -346,5 +347,29 @@ def localization_claims(ctx: ClaimContext) -> list[Comparison]:
         if {ours, "derpp (similarity)"} <= set(js.columns):
             out.append(versus(f"{show(ours)} map drifts less than DER++'s similarity map on task-1 clips (JS)", CHAPTER,
                               fam, js, ours, "derpp (similarity)", -1, label=show, unit="JS", margin=None,
-                              paper="qualitative (Fig. 2, 14)", reading=reading))
+                              paper="qualitative (Fig. 2, 14)", reading=reading, key=f"fig2.drift/{ours.split()[1][1:-1]}"))
+    return out
+
+
+def page_summary(selection: pd.DataFrame, maps: pd.DataFrame, loc_sentences: Sequence[str],
+                         drift_sentence: str) -> list[str]:
+    """Chapter 07: every model's kept share and AVM-map AUC on the continual classes (the pre-trained
+    start, STELLA's and each other measured method's final model), then the localisation and drift
+    comparisons (:func:`stella.report.chapters.localization.localization_sentences`, ``drift_sentence``)."""
+    out = []
+    models = [m for m in selection["model"] if m not in ("a random selection (chance)", "target")
+              and not m.endswith("top-κ rule")]
+    sel, mp = selection.set_index("model"), maps.set_index("model")
+    snd, col = KEPT["kept_sounding"], f"AVM map AUC, {TRUTHS['sounding']}"
+    if models:
+        out.append("Kept share of the sounding object's patches under STELLA's selection: "
+                   + "; ".join(f"{m} {sel.at[m, snd]} %" for m in models)
+                   + f"; a random half {sel.at['a random selection (chance)', snd]} %.")
+        out.append("AUC of the AVM map against the sounding object while it sounds: "
+                   + "; ".join(f"{m} {mp.at[m, col]}" for m in models if m in mp.index)
+                   + f"; a random map {mp.at['a random map (chance)', col]}.")
+    out += [s.removeprefix("Ours, ").capitalize()[0] + s.removeprefix("Ours, ")[1:]
+            for s in loc_sentences if not s.startswith("Paper")][:2]
+    if drift_sentence:
+        out.append(drift_sentence.split("Ours: ", 1)[-1])
     return out

@@ -20,11 +20,32 @@ paper; the paper's Table 1 under the full reading is (:func:`reading_claims`, in
 """
 from __future__ import annotations
 
+import matplotlib.pyplot as plt
 import pandas as pd
 
+from stella.config import load_config
+from stella.continual import METHODS
+from stella.data import build_benchmark, sparsity
+from stella.eval.diagnosis import memory_queries, rca_frame, rca_summary
 from stella.report import paper_numbers as paper
-from stella.report.claims import BASELINES, ClaimContext, Comparison, per_seed, register, retrieval_scale, versus
-from stella.report.runs import get_run, quiet, run_config, seeds_for
+from stella.report.chapter import Setup, Traits, chapter, traits
+from stella.report.chapters.efficiency import THROUGHPUT_MARGIN, measure_rounds, paper_ratio, ratio
+from stella.report.chapters.efficiency_table import memory_column
+from stella.report.chapters.retrieval import paper_values
+from stella.report.claims import (
+    BASELINES,
+    ClaimContext,
+    Comparison,
+    family,
+    per_seed,
+    register,
+    retrieval_scale,
+    row,
+    versus,
+)
+from stella.report.runs import cached_frame, gallery_classes, get_run, load_trained, quiet, run_config, seed_table
+from stella.report.stats import paired_verdict
+from stella.selection.budget import visible_tokens
 
 CHAPTER = "04b_controls"
 SELECTED = ("selection.mask_of=selected",)    # the cpu preset's own value: the same runs as chapters 02 and 04
@@ -47,25 +68,30 @@ ROWS = {   # label: (method, overrides)
     "DER++ at STELLA's budget": ("derpp", BUDGET),
     "ER at STELLA's budget": ("er", BUDGET),
 }
-HEADLINE = ("DER++", "STELLA (full)", "Random (full)")    # more seeds (defaults.SEEDS "04b_headline")
+HEADLINE = ("DER++", "STELLA (full)", "Random (full)")    # more seeds: the preset's headline tier
 SMOKE_ROWS = ("DER++", "STELLA (selected)", "Random (selected)", "Oracle (selected)", "STELLA, rho = 1",
               "STELLA (full)", "Random (full)")
-PAIRS = {   # family: [(first, second, sign, what the pair tests)]
-    "Selection at the baselines' visible count (full reading)": [
-        ("STELLA (full)", "DER++", 1, "STELLA has a higher A than DER++ at equal visible tokens"),
-        ("STELLA (full)", "Random (full)", 1, "STELLA's selection beats random selection at equal visible tokens"),
-        ("Oracle (full)", "Random (full)", 1, "the oracle selection beats random selection at equal visible tokens")],
-    "The token budget itself": [
-        ("STELLA (full)", "STELLA (selected)", 1, "STELLA gains from the baselines' visible count"),
-        ("DER++", "DER++ at STELLA's budget", 1, "DER++ loses at STELLA's visible count"),
-        ("ER", "ER at STELLA's budget", 1, "ER loses at STELLA's visible count"),
-        ("STELLA (selected)", "DER++ at STELLA's budget", 1, "STELLA beats DER++ at STELLA's visible count")],
-    "Can any selection pay here (selected reading)": [
-        ("Oracle (selected)", "Random (selected)", 1, "the oracle selection beats random selection"),
-        ("Oracle (selected)", "Anti-oracle (selected)", 1, "the oracle selection beats its reverse"),
-        ("STELLA (selected)", "Random (selected)", 1, "STELLA's selection beats random selection"),
-        ("RCA only (selected)", "Random (selected)", 1, "RCA's exclusions beat random selection")],
+PAIRS = {   # (family key, family): [(member key, first, second, sign, what the pair tests)]
+    ("equal-tokens", "Selection at the baselines' visible count (full reading)"): [
+        ("stella-derpp", "STELLA (full)", "DER++", 1, "STELLA has a higher A than DER++ at equal visible tokens"),
+        ("stella-random", "STELLA (full)", "Random (full)", 1,
+         "STELLA's selection beats random selection at equal visible tokens"),
+        ("oracle-random", "Oracle (full)", "Random (full)", 1,
+         "the oracle selection beats random selection at equal visible tokens")],
+    ("budget", "The token budget itself"): [
+        ("stella-gains", "STELLA (full)", "STELLA (selected)", 1, "STELLA gains from the baselines' visible count"),
+        ("derpp-loses", "DER++", "DER++ at STELLA's budget", 1, "DER++ loses at STELLA's visible count"),
+        ("er-loses", "ER", "ER at STELLA's budget", 1, "ER loses at STELLA's visible count"),
+        ("stella-derpp", "STELLA (selected)", "DER++ at STELLA's budget", 1,
+         "STELLA beats DER++ at STELLA's visible count")],
+    ("room", "Can any selection pay here (selected reading)"): [
+        ("oracle-random", "Oracle (selected)", "Random (selected)", 1, "the oracle selection beats random selection"),
+        ("oracle-anti", "Oracle (selected)", "Anti-oracle (selected)", 1, "the oracle selection beats its reverse"),
+        ("stella-random", "STELLA (selected)", "Random (selected)", 1, "STELLA's selection beats random selection"),
+        ("rca-random", "RCA only (selected)", "Random (selected)", 1, "RCA's exclusions beat random selection")],
 }
+
+
 SPARSITY = {   # level: overrides (each its own pre-training stage; "book" is the book's benchmark)
     "dense": ("data.num_distractors=0", "data.object_scale=1.75", "data.active_fraction=1.0"),
     "book": (),
@@ -75,26 +101,33 @@ SPARSITY_ROWS = {"STELLA": ("stella", ()), "Random": ("random", ()), "Oracle": (
 
 
 def rows_for(preset: str) -> dict[str, tuple[str, tuple[str, ...]]]:
-    """The controls run at ``preset`` (smoke: :data:`SMOKE_ROWS`, enough to draw every table)."""
-    from stella.config import load_config
-
-    smoke = load_config(preset).preset == "smoke"
-    return {k: v for k, v in ROWS.items() if not smoke or k in SMOKE_ROWS}
+    """The controls run at ``preset`` (a quick preset: :data:`SMOKE_ROWS`, enough to draw every table)."""
+    quick = traits(preset).quick
+    return {k: v for k, v in ROWS.items() if not quick or k in SMOKE_ROWS}
 
 
 def levels_for(preset: str) -> dict[str, tuple[str, ...]]:
-    """The sparsity levels run at ``preset`` (smoke: the book's benchmark only)."""
-    from stella.config import load_config
-
-    return {"book": ()} if load_config(preset).preset == "smoke" else dict(SPARSITY)
+    """The sparsity levels run at ``preset`` (a quick preset: the book's benchmark only)."""
+    return {"book": ()} if traits(preset).quick else dict(SPARSITY)
 
 
-def requests(nb) -> list[tuple[str, int, tuple[str, ...]]]:
+def defaults(preset: str, p: dict, book: Traits) -> tuple[list[int], list[str]]:
+    seeds = RECORD.seeds_of("controls", preset, p.pop("n_seeds", None))
+    p["headline_seeds"] = RECORD.seeds_of("headline", preset, p.pop("n_headline_seeds", None))
+    p["sparsity_seeds"] = RECORD.seeds_of("sparsity", preset, p.pop("n_sparsity_seeds", None))
+    return seeds, ["derpp", "stella", "random", "oracle"]
+
+
+def planned_runs(nb: Setup) -> list[tuple[str, int, tuple[str, ...]]]:
     """(method, seed, overrides) of every run the chapter trains (:mod:`stella.report.plan`)."""
-    out = [(m, s, ov) for label, (m, ov) in rows_for(nb.preset).items()
-           for s in (nb.headline_seeds if label in HEADLINE else nb.seeds)]
+    head, sparse = nb.options["headline_seeds"], nb.options["sparsity_seeds"]
+    out = [(m, s, ov) for label, (m, ov) in rows_for(nb.preset).items() for s in (head if label in HEADLINE else nb.seeds)]
     return out + [(m, s, (*lv, *ov)) for lv in levels_for(nb.preset).values()
-                  for m, ov in SPARSITY_ROWS.values() for s in nb.sparsity_seeds]
+                  for m, ov in SPARSITY_ROWS.values() for s in sparse]
+
+
+RECORD = chapter(CHAPTER, defaults, seeds={"controls": "main", "headline": "headline", "sparsity": "sweep"},
+                 runs=planned_runs)
 
 
 def _run(nb, row: tuple[str, tuple[str, ...]], seed: int, extra: tuple[str, ...] = ()):
@@ -119,14 +152,12 @@ def scores(nb, rows: dict, seeds_of, extra: tuple[str, ...] = ()) -> pd.DataFram
 
 def control_scores(nb) -> pd.DataFrame:
     """:func:`scores` of every control at the chapter's seeds (the headline rows at more seeds)."""
-    return scores(nb, rows_for(nb.preset), lambda label: nb.headline_seeds if label in HEADLINE else nb.seeds)
+    head = nb.options["headline_seeds"]
+    return scores(nb, rows_for(nb.preset), lambda label: head if label in HEADLINE else nb.seeds)
 
 
 def budget_table(preset: str) -> pd.DataFrame:
     """Visible and kept audio / video tokens per clip of every control (:func:`visible_tokens`)."""
-    from stella.continual import METHODS
-    from stella.selection.budget import visible_tokens
-
     rows = []
     for label, (m, ov) in ROWS.items():
         v = visible_tokens(run_config(preset, m, None, ov), METHODS[m].strategy)
@@ -162,26 +193,24 @@ def seed_frame(df: pd.DataFrame, value: str, direction: str) -> pd.DataFrame:
 
 def control_comparisons(df: pd.DataFrame) -> list[Comparison]:
     """Each pair of :data:`PAIRS` present in ``df``, on A per direction and on F (A→V), paired over the
-    seeds both sides have; + is the side the pair names first (lower F for F)."""
+    seeds both sides have; + is the side the pair names first (lower F for F). Keys:
+    "controls.<family key>.<A|F>.<direction>/<member key>"."""
     out = []
-    for family, pairs in PAIRS.items():
-        for a, b, sign, what in pairs:
+    for (fkey, fam), pairs in PAIRS.items():
+        for mkey, a, b, sign, what in pairs:
             for value, d, s in (("A", "A→V", sign), ("A", "V→A", sign), ("F", "A→V", -sign)):
                 t = seed_frame(df, value, d)
                 if a in t.columns and b in t.columns:
                     t = t[[a, b]].dropna()
                     claim = f"{what} ({value}, {d})" if value == "A" else f"{a} forgets less than {b} (F, {d})"
-                    out.append(versus(claim, CHAPTER, family, t, a, b, s,
-                                      unit="%p" if value == "A" else "%p of F", paper="a control"))
+                    out.append(versus(claim, CHAPTER, fam, t, a, b, s, unit="%p" if value == "A" else "%p of F",
+                                      paper="a control", key=f"controls.{fkey}.{value}.{d}/{mkey}"))
     return out
 
 
 # --------------------------------------------------------------------------- sparsity
 def sparsity_levels(preset: str) -> pd.DataFrame:
     """Per level: its overrides and the measured sparsity of the first task's evaluation clips."""
-    from stella.config import load_config
-    from stella.data import build_benchmark, sparsity
-
     rows = []
     for level, ov in levels_for(preset).items():
         cfg = load_config(preset, list(ov))
@@ -193,15 +222,13 @@ def sparsity_levels(preset: str) -> pd.DataFrame:
 
 def sparsity_scores(nb) -> pd.DataFrame:
     """:func:`scores` of STELLA, Random and the Oracle at every level, with a ``level`` column."""
-    return pd.concat([scores(nb, SPARSITY_ROWS, lambda _: nb.sparsity_seeds, ov).assign(level=level)
+    return pd.concat([scores(nb, SPARSITY_ROWS, lambda _: nb.options["sparsity_seeds"], ov).assign(level=level)
                       for level, ov in levels_for(nb.preset).items()], ignore_index=True)
 
 
 def sparsity_gains(sp: pd.DataFrame) -> pd.DataFrame:
     """Per level, direction and method (STELLA, Oracle): the paired A difference against Random over seeds,
     with its 95 % interval (columns ``level, direction, versus, difference, ci_low, ci_high, n``)."""
-    from stella.report.stats import paired_verdict
-
     rows = []
     for (level, d), part in sp.groupby(["level", "direction"], sort=False):
         t = part.pivot_table(index="seed", columns="label", values="A")
@@ -213,8 +240,6 @@ def sparsity_gains(sp: pd.DataFrame) -> pd.DataFrame:
 
 
 def plot_sparsity(gains: pd.DataFrame, levels: pd.DataFrame) -> None:
-    import matplotlib.pyplot as plt
-
     x = dict(zip(levels["level"], levels["video patches on the object"]))
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.4), sharey=True)
     for ax, (d, part) in zip(axes, gains.groupby("direction", sort=False)):
@@ -241,10 +266,6 @@ def diagnosis(nb) -> pd.DataFrame:
     """RCA against the ground truth (:func:`stella.eval.diagnosis.rca_summary`) for the STELLA and RCA-only
     runs of the first seed (those of :func:`rows_for`), on the last task's evaluation clips, with no past query and with the run's
     final memory, under both temperatures; cached beside each run."""
-    from stella.data import build_benchmark
-    from stella.eval.diagnosis import memory_queries, rca_frame, rca_summary
-    from stella.report.runs import cached_frame, load_trained
-
     frames = []
     for label in [k for k in ("STELLA (selected)", "RCA only (selected)") if k in rows_for(nb.preset)]:
         with quiet():
@@ -270,13 +291,11 @@ def reading_claims(ctx: ClaimContext) -> list[Comparison]:
     """Table 1's "STELLA outperforms every baseline" (A) and "forgets less" (F), and Table 3's STELLA above
     Random, judged under the full reading (STELLA at the baselines' visible count): the same claims
     chapter 02 and 04 judge under the preset's selected reading."""
-    from stella.report.retrieval import _paper_values
-    from stella.report.runs import gallery_classes, seed_table
-
     nb = ctx.setup(CHAPTER, seeds=False)
-    seeds = {b: (nb.headline_seeds if b == "derpp" else nb.seeds) for b in BASELINES}
+    head = nb.options["headline_seeds"]
+    seeds = {b: (head if b == "derpp" else nb.seeds) for b in BASELINES}
     runs = [seed_table(ctx.preset, [b], s, ctx.results_dir, overrides=nb.train_overrides) for b, s in seeds.items()]
-    runs.append(seed_table(ctx.preset, ["stella", "random"], nb.headline_seeds, ctx.results_dir,
+    runs.append(seed_table(ctx.preset, ["stella", "random"], head, ctx.results_dir,
                            overrides=[*nb.train_overrides, *EQUAL]))
     runs = pd.concat(runs, ignore_index=True)
     scale = retrieval_scale(gallery_classes(ctx.preset))
@@ -285,27 +304,23 @@ def reading_claims(ctx: ClaimContext) -> list[Comparison]:
     out = []
     for d in paper.DIRECTIONS:
         a, f = per_seed(runs, "A", d), per_seed(runs, "F", d)
-        pa, pf = _paper_values("default", d, "A"), _paper_values("default", d, "F")
+        pa, pf = paper_values("default", d, "A"), paper_values("default", d, "F")
         fam = f"Table 1, full reading: STELLA outperforms every baseline (A, {d})"
         out += [versus(f"STELLA (full reading) has a higher A than {paper.label(b)} ({d})", CHAPTER, fam,
-                       a[["stella", b]].dropna(), "stella", b, 1, pa["stella"], pa[b], paper.label, **kw)
-                for b in BASELINES]
+                       a[["stella", b]].dropna(), "stella", b, 1, pa["stella"], pa[b], paper.label, **kw,
+                       key=f"table1-full.outperforms.stella.{d}/{b}") for b in BASELINES]
         fam = f"Table 1, full reading: STELLA forgets less than every baseline (F, {d})"
         out += [versus(f"STELLA (full reading) has a lower F than {paper.label(b)} ({d})", CHAPTER, fam,
                        f[["stella", b]].dropna(), "stella", b, -1, pf["stella"], pf[b], paper.label,
-                       unit="%p of F", reading=FULL_READING) for b in BASELINES]
+                       unit="%p of F", reading=FULL_READING, key=f"table1-full.forgets-less.{d}/{b}") for b in BASELINES]
         out.append(versus(f"STELLA (full reading) has a higher A than Random (full reading) ({d})", CHAPTER,
                           f"Table 3, full reading: STELLA above random selection (A, {d})", a, "stella", "random", 1,
-                          t3.at["stella", f"{d} A"], t3.at["random", f"{d} A"], paper.label, **kw))
+                          t3.at["stella", f"{d} A"], t3.at["random", f"{d} A"], paper.label, **kw,
+                          key=f"table3-full.stella-above.{d}/random"))
     return out
 
 
 # --------------------------------------------------------------------------- sentences from the numbers
-def _row(claims: pd.DataFrame, claim: str) -> pd.Series | None:
-    hit = claims[claims["claim"] == claim]
-    return None if hit.empty else hit.iloc[0]
-
-
 def _said(r: pd.Series) -> str:
     if r["ci_low"] != r["ci_low"]:
         return f"{r['difference']:+.2f} %p (one seed: no interval)"
@@ -316,13 +331,12 @@ def reading_sentence(claims: pd.DataFrame) -> str:
     """How the reading turns "STELLA outperforms every baseline" (Table 1, A): the verdicts of chapter 02's
     family (the preset's selected reading) beside this chapter's (full reading), and STELLA − DER++ (A→V)
     under each; "" when the claims frame lacks either."""
-    fam = lambda f: claims[claims["family"].str.startswith(f) & claims["claim"].str.contains("higher A than")]
-    sel, full = fam("Table 1: STELLA outperforms every baseline"), fam("Table 1, full reading: STELLA outperforms")
+    sel, full = family(claims, "table1.outperforms.stella."), family(claims, "table1-full.outperforms.stella.")
     if sel.empty or full.empty:
         return ""
     count = lambda part: ", ".join(f"{int((part['verdict'] == v).sum())} {v}" for v in
                                    ("holds", "contradicted", "equivalent", "inconclusive") if (part["verdict"] == v).any())
-    a, b = _row(claims, "STELLA has a higher A than DER++ (A→V)"), _row(claims, "STELLA (full reading) has a higher A than DER++ (A→V)")
+    a, b = row(claims, "table1.outperforms.stella.A→V/derpp"), row(claims, "table1-full.outperforms.stella.A→V/derpp")
     derpp = "" if a is None or b is None else (f" STELLA − DER++ (A→V): {_said(a)} under the first, "
                                                f"{_said(b)} at equal visible tokens.")
     return (f"Whether STELLA outperforms every baseline (Table 1, A) depends on how many tokens it sees: under "
@@ -334,13 +348,13 @@ def control_sentences(controls: pd.DataFrame, null: pd.DataFrame) -> list[str]:
     """The chapter's summary: the null control, the oracle's room, STELLA at equal budget, the budget's own effect."""
     out = [f"Null control: STELLA at rho = 1 writes DER++'s results number for number in {int(null['identical summary'].sum())} "
            f"of {len(null)} seeds."]
-    for claim, text in (
-            ("the oracle selection beats random selection (A, A→V)", "Oracle − Random at the preset's budget (A→V)"),
-            ("the oracle selection beats its reverse (A, A→V)", "Oracle − anti-oracle (A→V)"),
-            ("STELLA's selection beats random selection at equal visible tokens (A, A→V)", "STELLA − Random at equal visible tokens (A→V)"),
-            ("STELLA has a higher A than DER++ at equal visible tokens (A, A→V)", "STELLA − DER++ at equal visible tokens (A→V)"),
-            ("DER++ loses at STELLA's visible count (A, A→V)", "DER++ − DER++ at STELLA's visible count (A→V)")):
-        r = _row(controls, claim)
+    for key, text in (
+            ("controls.room.A.A→V/oracle-random", "Oracle − Random at the preset's budget (A→V)"),
+            ("controls.room.A.A→V/oracle-anti", "Oracle − anti-oracle (A→V)"),
+            ("controls.equal-tokens.A.A→V/stella-random", "STELLA − Random at equal visible tokens (A→V)"),
+            ("controls.equal-tokens.A.A→V/stella-derpp", "STELLA − DER++ at equal visible tokens (A→V)"),
+            ("controls.budget.A.A→V/derpp-loses", "DER++ − DER++ at STELLA's visible count (A→V)")):
+        r = row(controls, key)
         if r is not None and r["difference"] == r["difference"]:
             power = "" if r["detectable"] != r["detectable"] else f", detectable {r['detectable']:.2f} %p"
             out.append(f"{text}: {_said(r)} (n = {int(r['n_seeds'])}{power}).")
@@ -354,41 +368,39 @@ def table2_full_reading_claims(ctx: ClaimContext) -> list[Comparison]:
     judges them under the preset's, and counts both readings at the paper's geometry."""
     if not ctx.efficiency:
         return []
-    from stella.report.defaults import PAPER_BATCH
-    from stella.report.efficiency_claims import THROUGHPUT_MARGIN, _paper_ratio, _ratio, measure_rounds
-    from stella.report.efficiency_table import memory_column
-
     nb = ctx.setup("03_efficiency", seeds=False)
-    batch = PAPER_BATCH if PAPER_BATCH in nb.efficiency_batches else nb.own_batch     # chapter 03's batches
+    batch = paper.TABLE2_BATCH["default"]
+    batch = batch if batch in nb.options["efficiency_batches"] else nb.options["own_batch"]   # chapter 03's batches
     r = measure_rounds(nb, batch, methods=["finetune", "derpp", "stella", "stella+"], overrides=EQUAL)
     where = f"batch {batch}, full reading"
     kw = {"unit": "ratio", "test": f"paired over {r['round'].nunique()} rounds", "reading": FULL_READING, "margin": None}
     out = []
     for a, b in (("stella", "finetune"), ("stella", "derpp"), ("stella+", "derpp")):
-        pr, ratio = _paper_ratio("gpu_mem_gb", a, b), _ratio(r, memory_column(r), a, b)
+        pr, share = paper_ratio("gpu_mem_gb", a, b), ratio(r, memory_column(r), a, b)
         out.append(Comparison(f"{paper.label(a)}'s training memory / {paper.label(b)}'s is below 1 ({where})", CHAPTER,
-                              "Table 2, full reading: STELLA and STELLA+ use less memory", ratio, 1.0, -1,
-                              paper=f"{pr:.2f}", paper_difference=1 - pr, ours_text=f"{ratio.mean():.3f}", **kw))
-    pr, ratio = _paper_ratio("throughput", "stella", "derpp"), _ratio(r, "throughput", "stella", "derpp")
+                              "Table 2, full reading: STELLA and STELLA+ use less memory", share, 1.0, -1,
+                              paper=f"{pr:.2f}", paper_difference=1 - pr, ours_text=f"{share.mean():.3f}",
+                              key=f"table2-full.memory/{a}-{b}", **kw))
+    pr, share = paper_ratio("throughput", "stella", "derpp"), ratio(r, "throughput", "stella", "derpp")
     out.append(Comparison(f"STELLA's throughput is within ±{THROUGHPUT_MARGIN:.0%} of DER++'s ({where})", CHAPTER,
-                          "Table 2, full reading: STELLA's throughput is comparable to DER++'s", ratio, 1.0, 1,
-                          kind="equivalence", paper=f"{pr:.2f}", paper_difference=pr - 1, ours_text=f"{ratio.mean():.3f}",
-                          **{**kw, "margin": THROUGHPUT_MARGIN}))
-    pr, ratio = _paper_ratio("throughput", "stella+", "derpp"), _ratio(r, "throughput", "stella+", "derpp")
+                          "Table 2, full reading: STELLA's throughput is comparable to DER++'s", share, 1.0, 1,
+                          kind="equivalence", paper=f"{pr:.2f}", paper_difference=pr - 1, ours_text=f"{share.mean():.3f}",
+                          key="table2-full.throughput-comparable/stella", **{**kw, "margin": THROUGHPUT_MARGIN}))
+    pr, share = paper_ratio("throughput", "stella+", "derpp"), ratio(r, "throughput", "stella+", "derpp")
     out.append(Comparison(f"STELLA+'s throughput / DER++'s is above 1 ({where})", CHAPTER,
-                          "Table 2, full reading: STELLA+ has a higher throughput than DER++", ratio, 1.0, 1,
-                          paper=f"{pr:.2f}", paper_difference=pr - 1, ours_text=f"{ratio.mean():.3f}", **kw))
+                          "Table 2, full reading: STELLA+ has a higher throughput than DER++", share, 1.0, 1,
+                          paper=f"{pr:.2f}", paper_difference=pr - 1, ours_text=f"{share.mean():.3f}",
+                          key="table2-full.throughput-plus/stella+", **kw))
     return out
 
 
 def selection_room_sentence(controls: pd.DataFrame) -> str:
     """Whether the benchmark rewards selection at all: the oracle against random selection (both readings) and
     against its reverse, read from the judged controls."""
-    pick = lambda c: _row(controls, c)
-    best = [r for r in (pick("the oracle selection beats random selection (A, A→V)"),
-                        pick("the oracle selection beats random selection at equal visible tokens (A, A→V)"))
+    best = [r for r in (row(controls, "controls.room.A.A→V/oracle-random"),
+                        row(controls, "controls.equal-tokens.A.A→V/oracle-random"))
             if r is not None and r["difference"] == r["difference"]]
-    worst = pick("the oracle selection beats its reverse (A, A→V)")
+    worst = row(controls, "controls.room.A.A→V/oracle-anti")
     if not best or worst is None or worst["difference"] != worst["difference"]:
         return ""
     if all(r["verdict"] == "holds" for r in best):

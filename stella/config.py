@@ -5,7 +5,7 @@ selection, continual, pretrain, run). Presets live in ``stella/presets/<name>.ya
 override the defaults written here; ``load_config("cpu", overrides=["continual.lr=3e-4"])``
 resolves a preset plus ``key=value`` overrides, and ``Config.with_overrides`` applies overrides
 to a resolved config the same way (``model.size`` brings its row of MODEL_SIZES; keys set beside
-it win). Unknown keys, values of the wrong type (``true`` for a count, ``abc`` or ``inf`` for a
+it win); :mod:`stella.overrides` reads the preset files and the override strings. Unknown keys, values of the wrong type (``true`` for a count, ``abc`` or ``inf`` for a
 number, ``0.9`` for a pair) and out-of-range values raise :class:`ConfigError` naming the
 offending key.
 
@@ -37,15 +37,11 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Mapping
 
-import yaml
+from stella.overrides import ConfigError, merge, parse_overrides, read_preset
 
 PRESET_DIR = Path(__file__).parent / "presets"
 RUN_KEYS_NOT_HASHED = ("progress", "checkpoint_every", "results_dir")   # see the module docstring
 OMIT_AT_DEFAULT = "omit_at_default"     # field metadata: left out of to_dict (and the run key) at its default
-
-
-class ConfigError(ValueError):
-    """A configuration key is unknown or its value is out of range."""
 
 
 def _check(cond: bool, key: str, msg: str) -> None:
@@ -413,54 +409,6 @@ def hashed_part(d: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _merge(base: dict, upd: Mapping) -> dict:
-    out = dict(base)
-    for k, v in upd.items():
-        if isinstance(v, Mapping) and isinstance(out.get(k), Mapping):
-            out[k] = _merge(out[k], v)
-        else:
-            out[k] = v
-    return out
-
-
-def _scalar(text: str) -> Any:
-    """YAML scalar, plus numbers YAML 1.1 leaves as strings (``3e-4``); nothing (``key=``) is the empty string."""
-    if not text.strip():
-        return ""
-    try:
-        v = yaml.safe_load(text)
-    except yaml.YAMLError:
-        return text
-    if isinstance(v, str):
-        try:
-            return float(v)
-        except ValueError:
-            return v
-    return v
-
-
-def _parse_overrides(overrides: Mapping[str, Any] | list[str] | None) -> dict:
-    """``["continual.lr=3e-4", "model.size=base"]`` or ``{"continual.lr": 3e-4}`` -> nested dict."""
-    if not overrides:
-        return {}
-    items = overrides.items() if isinstance(overrides, Mapping) else []
-    if not isinstance(overrides, Mapping):
-        parsed = []
-        for s in overrides:
-            if "=" not in s:
-                raise ConfigError(f"{s}: an override must look like section.key=value")
-            k, v = s.split("=", 1)
-            parsed.append((k.strip(), _scalar(v)))
-        items = parsed
-    nested: dict[str, Any] = {}
-    for key, value in items:
-        if "." not in key:
-            raise ConfigError(f"{key}: an override key must be section.key (sections: {', '.join(SECTIONS)})")
-        sec, k = key.split(".", 1)
-        nested.setdefault(sec, {})[k] = value
-    return nested
-
-
 def _apply_overrides(base: Mapping[str, Any], overrides: Mapping[str, Any] | list[str] | None) -> Config:
     """``base`` (a preset's YAML or a resolved config's dict) plus overrides -> Config.
 
@@ -468,12 +416,12 @@ def _apply_overrides(base: Mapping[str, Any], overrides: Mapping[str, Any] | lis
     MODEL_SIZES; keys that the overrides name themselves win over the row. So a preset plus
     ``model.size=base`` resolves the same whether it goes through ``load_config`` or through
     ``Config.with_overrides`` on the loaded preset."""
-    upd = _parse_overrides(overrides)
+    upd = parse_overrides(overrides, SECTIONS)
     size = upd.get("model", {}).get("size")
     if size in MODEL_SIZES:
         model = {k: v for k, v in (base.get("model") or {}).items() if k not in MODEL_SIZES[size]}
         base = {**base, "model": model}
-    cfg = from_dict(_merge(base, upd))
+    cfg = from_dict(merge(base, upd))
     _check_read(cfg, upd)
     return cfg
 
@@ -554,10 +502,6 @@ def from_dict(d: Mapping[str, Any]) -> Config:
     return Config(preset=str(d.get("preset", "custom")), **secs)
 
 
-def _yaml_kind(v: Any) -> str:
-    return {list: "list", str: "string", bool: "boolean", int: "number", float: "number"}.get(type(v), type(v).__name__)
-
-
 def preset_names() -> list[str]:
     return sorted(p.stem for p in PRESET_DIR.glob("*.yaml"))
 
@@ -569,18 +513,7 @@ def load_config(preset: str | Path = "cpu", overrides: Mapping[str, Any] | list[
         path = PRESET_DIR / f"{preset}.yaml"
         if not path.exists():
             raise ConfigError(f"preset: unknown preset {str(preset)!r} (known: {', '.join(preset_names())})")
-    if not path.exists():
-        raise ConfigError(f"preset: file {path} does not exist")
-    try:
-        raw = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as e:
-        raise ConfigError(f"preset: {path} is not valid YAML: {' '.join(str(e).split())}") from e
-    except UnicodeDecodeError as e:
-        raise ConfigError(f"preset: {path} is not a YAML text file ({e.reason})") from e
-    if not isinstance(raw, dict):
-        raise ConfigError(f"preset: {path} must be a YAML mapping of sections (model, data, ...), "
-                          f"its top level is a {_yaml_kind(raw)}")
-    raw.setdefault("preset", path.stem)
+    raw = read_preset(path)
     return _apply_overrides(raw, overrides)
 
 

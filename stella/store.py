@@ -10,272 +10,30 @@ Layout of one run directory::
     COMPLETE              marker written last, listing every result file and its size; a run without it
                           is incomplete
 
-Every write goes to a temporary file ``.<name>.*.tmp`` in the same directory, is fsync'ed and renamed
-over the target, and the directory entry is fsync'ed, so a crash never leaves a half-written file
-that is later read as complete; temporary files a kill left behind are removed when the run starts
-again. Files get the user's umask (a shared ``results/`` is readable by a teaching lab). A complete
-run is read without the lock, so a store another user filled can be read but not written.
-
-Before a complete run or stage is used its files are verified (:func:`verify_complete`): each file
-COMPLETE lists is there with its size, each JSON file parses, each ``.pt`` file is a whole torch zip
-archive, and a run's ``config.json`` is its config's. One that does not verify is computed again:
-its files are moved aside to ``<key>.damaged-<UTC time>/`` beside it and named in one warning line
-(:func:`compute_once`). ``stella runs --clean`` lists, and with ``--yes`` removes, incomplete,
+Files are written atomically (:mod:`stella.atomic`); a run is computed once, under its lock, and
+verified before it is used (:mod:`stella.store_protocol`); here a run's ``config.json`` is also
+checked to be its config's. ``stella runs --clean`` lists, and with ``--yes`` removes, incomplete,
 unreadable, damaged and moved-aside directories (:meth:`RunStore.runs`, :func:`remove`).
 """
 from __future__ import annotations
 
-import contextlib
 import fcntl
-import json
-import logging
 import os
 import re
 import shutil
-import tempfile
-import time
-import zipfile
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import torch
 
 from stella import __version__
-from stella.config import Config, from_dict, hashed_part
+from stella.atomic import StoreError, atomic_torch_save, atomic_write_bytes, atomic_write_json, read_json
+from stella.config import Config, hashed_part
+from stella.store_protocol import ASIDE, RESUME_STATE, busy, compute_once, file_problem, locked, move_aside, verify_complete
 
-log = logging.getLogger(__name__)
-
-
-class StoreError(Exception):
-    """A run store or one of its files cannot be used; the message names the path."""
-
-
-RESUME_STATE = re.compile(r"checkpoint.*\.pt|state\.pt")   # resumable state: never read once complete, not verified
 RUN_FILES = ("config.json", "results.json", "summary.json", "meta.json")   # every complete training run has them
 STAGE_FILES = ("spec.json", "weights.pt", "log.json", "summary.json")      # ... and every pre-training stage
-ASIDE = ".damaged-"                                                         # <key>.damaged-<UTC time>: moved aside
 KEYED = re.compile(r"[0-9a-f]{16}(\.damaged-.+)?")                           # the directories the store made
-
-
-def _umask() -> int:
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("Umask:"):
-                return int(line.split()[1], 8)
-    except (OSError, ValueError):
-        pass
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _atomic(path: str | Path, write: Callable[[Any], None], keep: str | Path | None = None) -> None:
-    """Write ``path`` through ``write(file object)`` into a temp file, fsync, rename; the old file moves to ``keep``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, 0o666 & ~_umask())
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        if keep is not None and path.exists():
-            os.replace(path, keep)
-        os.replace(tmp, path)
-        _fsync_dir(path.parent)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    _atomic(path, lambda f: f.write(data))
-
-
-def atomic_write_json(path: str | Path, obj: Any) -> None:
-    atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n").encode())
-
-
-def atomic_torch_save(path: str | Path, obj: Any, keep: str | Path | None = None) -> None:
-    """torch.save, atomically; with ``keep`` the replaced file is kept there until the new one is in place."""
-    _atomic(path, lambda f: torch.save(obj, f), keep)
-
-
-def read_json(path: str | Path) -> Any:
-    """json.load of ``path``; a bad file raises ValueError naming it and the line."""
-    path = Path(path)
-    try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{path}: not valid JSON (line {e.lineno}, column {e.colno}: {e.msg})") from None
-    except UnicodeDecodeError as e:
-        raise ValueError(f"{path}: not a JSON text file ({e.reason})") from None
-
-
-def _json_default(o: Any) -> Any:
-    if isinstance(o, torch.Tensor):
-        return o.tolist()
-    if hasattr(o, "tolist"):
-        return o.tolist()
-    if isinstance(o, Path):
-        return str(o)
-    raise TypeError(f"cannot store {type(o).__name__} as JSON")
-
-
-@contextlib.contextmanager
-def locked(directory: Path, name: str, lock: str = "run.lock") -> Iterator[Path]:
-    """Hold ``directory/<lock>`` (fcntl.flock, released when the process ends, SIGKILL included);
-    ``name`` (a run key) names the wait in the log."""
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / lock
-    try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
-    except OSError as e:
-        raise StoreError(f"{path}: cannot open the run's lock file ({e.strerror})") from e
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            log.warning("%s: another process is computing it (%s); waiting for it to finish", name, path)
-            fcntl.flock(fd, fcntl.LOCK_EX)
-        yield directory
-    finally:
-        os.close(fd)
-
-
-def file_problem(path: Path, size: int | None = None) -> str | None:
-    """Why ``path`` cannot be a result file of a complete run (None: it can): missing, a JSON file that
-    does not parse, a ``.pt`` file that is not a whole zip archive (torch.save's format; a truncated one
-    has lost its central directory), or not the ``size`` bytes it had. Reads only a ``.pt`` file's directory."""
-    if not path.is_file():
-        return f"{path}: missing"
-    actual = path.stat().st_size
-    if path.suffix == ".json":
-        try:
-            read_json(path)
-        except (ValueError, OSError) as e:
-            return str(e)
-    elif path.suffix == ".pt":
-        try:
-            with zipfile.ZipFile(path) as z:
-                if any(i.header_offset + i.compress_size > actual for i in z.infolist()):
-                    raise zipfile.BadZipFile("an entry lies past the end of the file")
-        except (zipfile.BadZipFile, OSError, ValueError) as e:
-            return f"{path}: truncated or not a torch file ({' '.join(str(e).split())[:80]})"
-    if size is not None and actual != size:
-        return f"{path}: {actual} bytes, {size} when it was written"
-    return None
-
-
-def verify_complete(directory: Path, required: tuple[str, ...] = ()) -> list[str]:
-    """Problems of a complete directory's files, one line each ([] when it verifies): the files its
-    COMPLETE lists (with their sizes), or, in a COMPLETE of an older version that lists none, ``required``
-    and every other ``.json`` and ``.pt`` file but the resumable state."""
-    marker = directory / "COMPLETE"
-    text = marker.read_bytes()
-    if text.strip() == b"ok":
-        names = {n: None for n in required}
-        names.update({p.name: None for p in sorted(directory.iterdir())
-                      if p.suffix in (".json", ".pt") and not RESUME_STATE.fullmatch(p.name)})
-    else:
-        try:
-            names = json.loads(text)["files"]
-            assert isinstance(names, dict)
-        except (ValueError, KeyError, TypeError, AssertionError):
-            return [f"{marker}: not a COMPLETE marker"]
-    return [p for n, size in names.items() if (p := file_problem(directory / n, size)) is not None]
-
-
-def _mark_complete(directory: Path) -> None:
-    files = {p.name: p.stat().st_size for p in sorted(directory.iterdir())
-             if p.is_file() and not p.name.startswith(".") and p.name not in ("run.lock", "COMPLETE")
-             and not RESUME_STATE.fullmatch(p.name)}
-    atomic_write_json(directory / "COMPLETE", {"files": files})
-
-
-def move_aside(directory: Path) -> Path:
-    """Move every file of ``directory`` but its lock to a new ``<name>.damaged-<UTC time>`` beside it."""
-    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-    aside, n = directory.with_name(f"{directory.name}{ASIDE}{stamp}"), 1
-    while aside.exists():
-        n += 1
-        aside = directory.with_name(f"{directory.name}{ASIDE}{stamp}-{n}")
-    aside.mkdir()
-    for p in directory.iterdir():
-        if p.name != "run.lock":
-            os.replace(p, aside / p.name)
-    _fsync_dir(directory)
-    _fsync_dir(aside)
-    return aside
-
-
-def compute_once(directory: Path, compute: Callable[[Path], None], name: str,
-                 check: Callable[[Path], list[str]] | None = None, required: tuple[str, ...] = ()) -> bool:
-    """``compute(directory)`` unless ``directory`` is complete and verifies, then write COMPLETE (listing
-    the files and their sizes): under the directory's lock (a second process waits, then reuses the
-    result), after removing the temporary files an interrupted write left. ``check(directory)`` adds
-    problems of the directory in any state (a run's config.json); a directory with a problem is moved
-    aside (:func:`move_aside`), named in one warning line, and computed again. Returns True when this
-    process computed it."""
-    def problems() -> list[str]:
-        found = list(check(directory)) if check is not None else []
-        if (directory / "COMPLETE").exists():
-            named = {f.split(": ", 1)[0] for f in found}
-            found += [f for f in verify_complete(directory, required) if f.split(": ", 1)[0] not in named]
-        return found
-
-    if (directory / "COMPLETE").exists():
-        found = problems()
-        if not found:
-            return False
-        if not os.access(directory, os.W_OK | os.X_OK):
-            raise StoreError(f"{found[0]}; the run store is not writable, so {name} cannot be computed again")
-    with locked(directory, f"run {name}"):
-        found = problems()
-        if (directory / "COMPLETE").exists() and not found:
-            return False
-        if found:
-            aside = move_aside(directory)
-            more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
-            log.warning("%s: damaged (%s%s); moved its files to %s and computing it again", name, found[0], more, aside)
-        stale = sorted(directory.glob(".*.tmp"))
-        for p in stale:
-            p.unlink(missing_ok=True)
-        if stale:
-            log.info("run %s: removed %d temporary files of an interrupted write", name, len(stale))
-        compute(directory)
-        _mark_complete(directory)
-    return True
-
-
-def busy(directory: Path) -> bool:
-    """True while a process holds ``directory/run.lock`` (computing it)."""
-    path = directory / "run.lock"
-    if not path.exists():
-        return False
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        return False
-    except BlockingIOError:
-        return True
-    except OSError:
-        return False
-    finally:
-        os.close(fd)
 
 
 def _config_problems(directory: Path, config: Config) -> list[str]:
@@ -411,16 +169,6 @@ class RunStore:
         """The rows of :meth:`runs` that ``stella runs --clean`` removes: every state but complete and running."""
         return [r for r in self.runs() if r["state"] not in ("complete", "running")]
 
-    @staticmethod
-    def config_of(run_path: str | Path) -> Config:
-        f = Path(run_path) / "config.json"
-        if not f.exists():
-            raise FileNotFoundError(f"{f}: not a run directory (no config.json)")
-        stored = read_json(f)
-        if not isinstance(stored, dict) or not isinstance(stored.get("config"), dict):
-            raise StoreError(f"{f}: not a run's config.json (no \"config\" object)")
-        return from_dict(stored["config"])
-
 
 def _row(d: Path, kind: str) -> dict:
     row: dict[str, Any] = {"key": d.name, "kind": kind, "path": str(d)}
@@ -463,3 +211,8 @@ def remove(row: dict) -> None:
     finally:
         if fd is not None:
             os.close(fd)
+
+
+__all__ = ["StoreError", "RunDir", "RunStore", "RUN_FILES", "STAGE_FILES", "remove", "atomic_write_bytes",
+           "atomic_write_json", "atomic_torch_save", "read_json", "locked", "compute_once", "verify_complete",
+           "file_problem", "move_aside", "busy", "ASIDE", "RESUME_STATE"]

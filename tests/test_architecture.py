@@ -4,7 +4,7 @@ import ast
 from pathlib import Path
 
 STELLA = Path(__file__).resolve().parent.parent / "stella"
-CORE = ["config.py", "overrides.py", "store.py", "cli.py", "data", "models", "selection", "continual", "eval"]
+CORE = ["config.py", "overrides.py", "atomic.py", "store_protocol.py", "store.py", "cli.py", "data", "models", "selection", "continual", "eval"]
 
 
 def _imports(path: Path) -> set[str]:

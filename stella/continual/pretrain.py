@@ -22,7 +22,7 @@ Computed stages are cached in the run store under ``<results>/pretrain/<key>/``,
 of exactly what the weights depend on (:func:`pretrain_spec`): ``spec.json``, ``state.pt`` (the
 resumable state, written atomically every ``run.checkpoint_every`` steps: a killed stage resumes
 where it stopped), ``weights.pt``, ``log.json`` (one row per step: the loss curve), ``summary.json``
-(what it reached) and ``COMPLETE``: computed under the run store's lock (:func:`stella.store.compute_once`),
+(what it reached) and ``COMPLETE``: computed under the run store's lock (:func:`stella.store_protocol.compute_once`),
 so two processes never compute one stage twice and stale temporary files are removed first. A
 complete stage whose files do not verify (a truncated ``weights.pt``, say) is moved aside, named in
 one line and computed again by the next run that needs it.

@@ -83,16 +83,21 @@ def _cmd_runs(args: argparse.Namespace) -> int:
         for r in store.runs():
             what = f"{r.get('preset') or '?':<6} {r.get('method') or '?':<12} " if "method" in r else \
                 ("pre-training " if r["kind"] == "stage" else "")
-            print(f"{r['key']}  {what}{r['state']}" + (f": {r['error']}" if "error" in r else ""))
+            note = r.get("error") or (r["keep"] if r["kind"] == "link" else None)
+            keep = f" (--clean leaves it: {r['keep']})" if "keep" in r and r["kind"] != "link" and \
+                r["state"] not in ("complete", "running") else ""
+            print(f"{r['key']}  {what}{r['state']}" + (f": {note}" if note else "") + keep)
         return 0
-    rows = store.removable()
+    rows, kept = store.removable(), store.kept()
     for r in rows:
         if args.yes:
             remove(r)
         print(f"{'removed' if args.yes else 'would remove'} {r['path']}  ({r['state']}"
               + (f": {r['error']}" if "error" in r else "") + ")")
+    for r in kept:
+        print(f"not touched {r['path']}  ({r['state']}: {r['keep']})")
     if not rows:
-        print(f"{store.root}: nothing to remove (no incomplete, unreadable, damaged or moved-aside run)")
+        print(f"{store.root}: nothing to remove (no incomplete, unreadable, damaged or moved-aside run the store made)")
     elif not args.yes:
         print(f"{len(rows)} {'directory' if len(rows) == 1 else 'directories'}; nothing removed (a dry run): "
               "rerun with --clean --yes to remove them")

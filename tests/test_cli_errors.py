@@ -7,6 +7,7 @@ import pytest
 
 from stella.cli import main
 from stella.config import ConfigError, load_config
+from stella.store_protocol import make_dir
 
 SMOKE = ["--preset", "smoke", "--method", "finetune"]
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -213,8 +214,7 @@ def test_runs_clean_is_a_dry_run_until_yes(capsys, tmp_path, trained):
                        "--set", f"data.manifest={tmp_path / 'm.json'}")
     assert code == 2                                     # validation failed after the run directory was made
     [failed] = [d for d in store.iterdir() if d.name not in (rd.name, "pretrain")]
-    unreadable = store / ("0" * 16)
-    unreadable.mkdir()
+    unreadable = make_dir(store / ("0" * 16))           # made by the store (its marker), then damaged
     (unreadable / "config.json").write_text("{")
     (rd / "summary.json").write_text("garbage")
     (store / "notes").mkdir()                            # not a directory the store made: never listed or removed

@@ -41,6 +41,7 @@ from typing import Any
 import torch
 
 from stella.config import Config
+from stella.continual import nonfinite
 
 _KILL_AFTER_STEP = int(os.environ.get("STELLA_KILL_AFTER_PRETRAIN_STEP", "0"))   # resumption tests only
 
@@ -144,30 +145,37 @@ def run_pretraining(cfg: Config, path: Path, device: torch.device | str = "cpu",
         gen_mask.set_state(s["gen_mask"])
         gen_avm.set_state(s["gen_avm"])
         step, log, seconds = int(s["step"]), list(s["log"]), float(s["seconds"])
+
+    def one_step(batch: dict) -> dict:
+        """One joint step (``step < p.steps``) and/or one AVM step; the logged values."""
+        audio, video = batch["audio"].to(device), batch["video"].to(device)
+        out = None
+        if step < p.steps:
+            out = model(audio, video, generator=gen_mask)
+            opt.zero_grad(set_to_none=True)
+            out.loss.backward()
+            opt.step()
+        logs = {} if out is None else _backbone_logs(out)
+        if out is None or p.joint_avm:
+            with torch.no_grad():
+                o_a, o_v = model.fusion_tokens(audio, video)
+            avm_loss, avm_acc = avm.loss(o_a, o_v, gen_avm)
+            avm_opt.zero_grad(set_to_none=True)
+            avm_loss.backward()
+            avm_opt.step()
+            logs.update(avm=float(avm_loss.item()), avm_acc=float(avm_acc))
+        return logs
+
     total = p.steps + p.avm_steps
     bar = tqdm(total=total, initial=step, desc="pre-training", disable=not progress, leave=False)
     t0 = time.perf_counter()
     while step < total:
         epoch, start = divmod(step, per_epoch)
         for _, batch in batches(data, p.batch_size, p.seed, 0, epoch, start):
-            audio, video = batch["audio"].to(device), batch["video"].to(device)
-            out = None
-            if step < p.steps:
-                out = model(audio, video, generator=gen_mask)
-                opt.zero_grad(set_to_none=True)
-                out.loss.backward()
-                opt.step()
-            logs = {} if out is None else _backbone_logs(out)
-            if out is None or p.joint_avm:
-                with torch.no_grad():
-                    o_a, o_v = model.fusion_tokens(audio, video)
-                avm_loss, avm_acc = avm.loss(o_a, o_v, gen_avm)
-                avm_opt.zero_grad(set_to_none=True)
-                avm_loss.backward()
-                avm_opt.step()
-                logs.update(avm=float(avm_loss.item()), avm_acc=float(avm_acc))
+            logs = nonfinite.checked(one_step, batch, cfg, f"pre-training stage {path.name}, step {step + 1}",
+                                     nonfinite.PRETRAIN_STEPS, model)
             step += 1
-            log.append({"step": step, "phase": "joint" if out is not None else "avm", **logs})
+            log.append({"step": step, "phase": "joint" if step <= p.steps else "avm", **logs})
             bar.update(1)
             if step % cfg.run.checkpoint_every == 0 or step == total:
                 atomic_torch_save(path / "state.pt", {

@@ -4,10 +4,12 @@ Every write goes to a temporary file ``.<name>.*.tmp`` in the same directory, is
 over the target, and the directory entry is fsync'ed, so a crash never leaves a half-written file
 that is later read as complete (a run removes the temporary files a kill left behind when it starts
 again, :func:`stella.store_protocol.compute_once`). Files get the user's umask (a shared ``results/``
-is readable by a teaching lab).
+is readable by a teaching lab). A write that fails for want of space raises OSError(ENOSPC) naming the
+file it was writing.
 """
 from __future__ import annotations
 
+import errno
 import json
 import os
 import tempfile
@@ -56,10 +58,28 @@ def _atomic(path: str | Path, write: Callable[[Any], None], keep: str | Path | N
             os.replace(path, keep)
         os.replace(tmp, path)
         fsync_dir(path.parent)
-    except BaseException:
+    except BaseException as e:
+        full = _out_of_space(path.parent, e)          # asked before the temp file goes and frees its space
         if os.path.exists(tmp):
             os.unlink(tmp)
+        if full:
+            raise OSError(errno.ENOSPC, "no space left on its device (free some space and run again; a run resumes "
+                                        "from its last checkpoint)", str(path)) from e
         raise
+
+
+def _out_of_space(directory: Path, e: BaseException) -> bool:
+    """Whether the write that raised ``e`` failed for want of space: ENOSPC / EDQUOT, or an error of a writer
+    that hides the errno (torch.save's "unexpected pos") while the device has under 1 MiB free."""
+    if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    if not isinstance(e, (OSError, RuntimeError)):
+        return False
+    try:
+        st = os.statvfs(directory)
+    except OSError:
+        return False
+    return st.f_bavail * st.f_frsize < 2**20
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:

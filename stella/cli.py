@@ -16,7 +16,9 @@ from stella.config import ConfigError, load_config, preset_names
 
 
 def _directory(path: str | None, option: str) -> None:
-    """A directory the command will create or write into: not an existing file."""
+    """A directory the command will create or write into: a path (not an empty one), not an existing file."""
+    if path is not None and not path.strip():
+        raise ValueError(f"{option}: an empty path; name a directory (leave {option} out for the default)")
     if path is not None and Path(path).exists() and not Path(path).is_dir():
         raise NotADirectoryError(f"{option} {path}: is a file, not a directory")
 
@@ -76,6 +78,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 def _cmd_runs(args: argparse.Namespace) -> int:
     from stella.store import RunStore, remove
 
+    _directory(args.results, "--results")
     store = RunStore(args.results)
     if args.yes and not args.clean:
         raise ValueError("--yes: only with --clean")

@@ -40,6 +40,7 @@ from typing import Any, Mapping
 from stella.overrides import ConfigError, merge, parse_overrides, read_preset
 
 PRESET_DIR = Path(__file__).parent / "presets"
+TORCH_SEED_MAX = 2**64 - 1           # torch.Generator.manual_seed takes a uint64
 RUN_KEYS_NOT_HASHED = ("progress", "checkpoint_every", "results_dir")   # see the module docstring
 OMIT_AT_DEFAULT = "omit_at_default"     # field metadata: left out of to_dict (and the run key) at its default
 
@@ -47,6 +48,13 @@ OMIT_AT_DEFAULT = "omit_at_default"     # field metadata: left out of to_dict (a
 def _check(cond: bool, key: str, msg: str) -> None:
     if not cond:
         raise ConfigError(f"{key}: {msg}")
+
+
+def _check_seed(seed: int, key: str, offset: int) -> None:
+    """A seed of torch generators seeded with ``seed + offset`` at most: in [0, TORCH_SEED_MAX - offset]."""
+    _check(seed >= 0, key, f"a seed must be an integer >= 0, got {seed}")
+    _check(seed <= TORCH_SEED_MAX - offset, key, f"a seed must be at most 2**64 - {1 + offset} = {TORCH_SEED_MAX - offset} "
+           f"(torch seeds generators with it plus up to {offset}, and takes at most 2**64 - 1), got {seed}")
 
 
 # Architectures (appendix C / CAV-MAE). ``size`` picks one row; explicit keys override it.
@@ -307,7 +315,7 @@ class PretrainConfig:
         _check(self.batch_size >= 2, "pretrain.batch_size", f"must be >= 2 (contrastive loss), got {self.batch_size}")
         _check(self.lr > 0 and self.avm_lr > 0, "pretrain.lr", f"learning rates must be > 0, got {self.lr}, {self.avm_lr}")
         _check(self.num_threads >= 0, "pretrain.num_threads", f"must be >= 0, got {self.num_threads}")
-        _check(self.seed >= 0, "pretrain.seed", f"a seed must be an integer >= 0, got {self.seed}")
+        _check_seed(self.seed, "pretrain.seed", 2)         # stella.continual.pretrain: seed + 1, seed + 2
 
 
 @dataclass(frozen=True)
@@ -322,10 +330,11 @@ class RunConfig:
     progress: bool = True             # tqdm bars per task
 
     def __post_init__(self) -> None:
-        _check(self.seed >= 0, "run.seed", f"a seed must be an integer >= 0, got {self.seed}")
+        _check_seed(self.seed, "run.seed", 3)              # stella.continual.trainer: seed + 1 .. seed + 3
         _check(self.device in ("auto", "cpu", "cuda"), "run.device", f"must be auto/cpu/cuda, got {self.device!r}")
         _check(self.checkpoint_every >= 1, "run.checkpoint_every", f"must be >= 1, got {self.checkpoint_every}")
         _check(self.num_threads >= 0, "run.num_threads", f"must be >= 0, got {self.num_threads}")
+        _check(bool(self.results_dir.strip()), "run.results_dir", "an empty path; name the run store's directory")
 
 
 SECTIONS = {"model": ModelConfig, "data": DataConfig, "selection": SelectionConfig,
@@ -498,8 +507,10 @@ def from_dict(d: Mapping[str, Any]) -> Config:
     for k in d:
         if k not in SECTIONS and k != "preset":
             raise ConfigError(f"{k}: unknown section (known: preset, {', '.join(SECTIONS)})")
+    preset = d.get("preset", "custom")
+    _check(isinstance(preset, str) and bool(preset.strip()), "preset", f"must be a preset's name, got {preset!r}")
     secs = {name: _build_section(name, cls, d.get(name, {}) or {}) for name, cls in SECTIONS.items()}
-    return Config(preset=str(d.get("preset", "custom")), **secs)
+    return Config(preset=preset, **secs)
 
 
 def preset_names() -> list[str]:
@@ -507,12 +518,14 @@ def preset_names() -> list[str]:
 
 
 def load_config(preset: str | Path = "cpu", overrides: Mapping[str, Any] | list[str] | None = None) -> Config:
-    """Resolve a preset name (or YAML path) plus ``section.key=value`` overrides into a Config."""
+    """Resolve a preset name (or the path of a YAML file, with or without ``.yaml``) plus ``section.key=value``
+    overrides into a Config."""
     path = Path(preset)
-    if not path.suffix:
+    if not path.suffix and str(preset) in preset_names():
         path = PRESET_DIR / f"{preset}.yaml"
-        if not path.exists():
-            raise ConfigError(f"preset: unknown preset {str(preset)!r} (known: {', '.join(preset_names())})")
+    elif not path.suffix and not path.exists():
+        raise ConfigError(f"preset: unknown preset {str(preset)!r} (known: {', '.join(preset_names())}; or the path "
+                          "of a preset file)")
     raw = read_preset(path)
     return _apply_overrides(raw, overrides)
 

@@ -66,8 +66,28 @@ def parse_overrides(overrides: Mapping[str, Any] | list[str] | None, sections: I
         if "." not in key:
             raise ConfigError(f"{key}: an override key must be section.key (sections: {', '.join(sections)})")
         sec, k = key.split(".", 1)
+        if sec not in sections:
+            why = "the preset is chosen by name (--preset), not overridden" if sec == "preset" else "unknown section"
+            raise ConfigError(f"{key}: {why} (sections: {', '.join(sections)})")
         nested.setdefault(sec, {})[k] = value
     return nested
+
+
+class _Repeated(Exception):
+    """A key given twice in one YAML mapping: the key and both line numbers."""
+
+
+class _UniqueKeys(yaml.SafeLoader):
+    """yaml.SafeLoader that refuses a key given twice in one mapping (PyYAML keeps the last one silently)."""
+
+    def construct_mapping(self, node, deep=False):
+        lines: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            if key in lines:
+                raise _Repeated(key, lines[key], key_node.start_mark.line + 1)
+            lines[key] = key_node.start_mark.line + 1
+        return super().construct_mapping(node, deep)
 
 
 def _yaml_kind(v: Any) -> str:
@@ -78,8 +98,14 @@ def read_preset(path: Path) -> dict:
     """The mapping of sections in the preset file ``path`` (``preset`` set to its stem unless it names itself)."""
     if not path.exists():
         raise ConfigError(f"preset: file {path} does not exist")
+    if path.is_dir():
+        raise ConfigError(f"preset: {path} is a directory, not a preset file")
     try:
-        raw = yaml.safe_load(path.read_text()) or {}
+        raw = yaml.load(path.read_text(), Loader=_UniqueKeys) or {}
+    except _Repeated as e:
+        key, first, again = e.args
+        raise ConfigError(f"preset: {path}: {key!r} is given twice (lines {first} and {again}); YAML would keep only "
+                          "the last, so give each section and key once") from None
     except yaml.YAMLError as e:
         raise ConfigError(f"preset: {path} is not valid YAML: {' '.join(str(e).split())}") from e
     except UnicodeDecodeError as e:

@@ -13,6 +13,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from stella import selection as S
+from stella.report.defaults import ParameterError
 from stella.report.plots import plot_audio_chunks, plot_audio_scores, plot_selected_video, plot_spectrogram
 from stella.report.patches import audio_patch_grid
 from stella.report.runs import get_run, load_trained, quiet, run_config
@@ -56,7 +57,8 @@ class Walkthrough:
 
 def setup(nb) -> Walkthrough:
     """STELLA's model after the last task (``nb.trained``; trained if missing) or fresh weights, and
-    batches of 4 clips from the last and the first task's evaluation splits."""
+    batches of 4 clips from the last and the first task's evaluation splits; ParameterError when ``nb.clip``
+    is not a clip of the batch."""
     from stella.data import build_benchmark
     from stella.models import build_model
 
@@ -70,6 +72,10 @@ def setup(nb) -> Walkthrough:
         model, avm = (m.to(nb.device).eval() for m in build_model(cfg))
     batch = next(iter(DataLoader(bench.tasks[-1].eval, batch_size=4, shuffle=False)))
     memory = next(iter(DataLoader(bench.tasks[0].eval, batch_size=4, shuffle=False)))
+    size = len(batch["audio"])
+    if not 0 <= getattr(nb, "clip", 0) < size:
+        raise ParameterError(f"notebook parameter clip: the batch holds {size} clips, so clip is 0 to {size - 1}, "
+                             f"got {nb.clip!r}")
     return Walkthrough(cfg, model, avm, batch, memory, nb.trained, nb.device)
 
 

@@ -16,7 +16,9 @@ from stella.config import ConfigError, load_config, preset_names
 
 
 def _directory(path: str | None, option: str) -> None:
-    """A directory the command will create or write into: not an existing file."""
+    """A directory the command will create or write into: a path (not an empty one), not an existing file."""
+    if path is not None and not path.strip():
+        raise ValueError(f"{option}: an empty path; name a directory (leave {option} out for the default)")
     if path is not None and Path(path).exists() and not Path(path).is_dir():
         raise NotADirectoryError(f"{option} {path}: is a file, not a directory")
 
@@ -76,6 +78,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 def _cmd_runs(args: argparse.Namespace) -> int:
     from stella.store import RunStore, remove
 
+    _directory(args.results, "--results")
     store = RunStore(args.results)
     if args.yes and not args.clean:
         raise ValueError("--yes: only with --clean")
@@ -83,16 +86,21 @@ def _cmd_runs(args: argparse.Namespace) -> int:
         for r in store.runs():
             what = f"{r.get('preset') or '?':<6} {r.get('method') or '?':<12} " if "method" in r else \
                 ("pre-training " if r["kind"] == "stage" else "")
-            print(f"{r['key']}  {what}{r['state']}" + (f": {r['error']}" if "error" in r else ""))
+            note = r.get("error") or (r["keep"] if r["kind"] == "link" else None)
+            keep = f" (--clean leaves it: {r['keep']})" if "keep" in r and r["kind"] != "link" and \
+                r["state"] not in ("complete", "running") else ""
+            print(f"{r['key']}  {what}{r['state']}" + (f": {note}" if note else "") + keep)
         return 0
-    rows = store.removable()
+    rows, kept = store.removable(), store.kept()
     for r in rows:
         if args.yes:
             remove(r)
         print(f"{'removed' if args.yes else 'would remove'} {r['path']}  ({r['state']}"
               + (f": {r['error']}" if "error" in r else "") + ")")
+    for r in kept:
+        print(f"not touched {r['path']}  ({r['state']}: {r['keep']})")
     if not rows:
-        print(f"{store.root}: nothing to remove (no incomplete, unreadable, damaged or moved-aside run)")
+        print(f"{store.root}: nothing to remove (no incomplete, unreadable, damaged or moved-aside run the store made)")
     elif not args.yes:
         print(f"{len(rows)} {'directory' if len(rows) == 1 else 'directories'}; nothing removed (a dry run): "
               "rerun with --clean --yes to remove them")

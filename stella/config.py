@@ -5,7 +5,7 @@ selection, continual, pretrain, run). Presets live in ``stella/presets/<name>.ya
 override the defaults written here; ``load_config("cpu", overrides=["continual.lr=3e-4"])``
 resolves a preset plus ``key=value`` overrides, and ``Config.with_overrides`` applies overrides
 to a resolved config the same way (``model.size`` brings its row of MODEL_SIZES; keys set beside
-it win). Unknown keys, values of the wrong type (``true`` for a count, ``abc`` or ``inf`` for a
+it win); :mod:`stella.overrides` reads the preset files and the override strings. Unknown keys, values of the wrong type (``true`` for a count, ``abc`` or ``inf`` for a
 number, ``0.9`` for a pair) and out-of-range values raise :class:`ConfigError` naming the
 offending key.
 
@@ -37,20 +37,24 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Mapping
 
-import yaml
+from stella.overrides import ConfigError, merge, parse_overrides, read_preset
 
 PRESET_DIR = Path(__file__).parent / "presets"
+TORCH_SEED_MAX = 2**64 - 1           # torch.Generator.manual_seed takes a uint64
 RUN_KEYS_NOT_HASHED = ("progress", "checkpoint_every", "results_dir")   # see the module docstring
 OMIT_AT_DEFAULT = "omit_at_default"     # field metadata: left out of to_dict (and the run key) at its default
-
-
-class ConfigError(ValueError):
-    """A configuration key is unknown or its value is out of range."""
 
 
 def _check(cond: bool, key: str, msg: str) -> None:
     if not cond:
         raise ConfigError(f"{key}: {msg}")
+
+
+def _check_seed(seed: int, key: str, offset: int) -> None:
+    """A seed of torch generators seeded with ``seed + offset`` at most: in [0, TORCH_SEED_MAX - offset]."""
+    _check(seed >= 0, key, f"a seed must be an integer >= 0, got {seed}")
+    _check(seed <= TORCH_SEED_MAX - offset, key, f"a seed must be at most 2**64 - {1 + offset} = {TORCH_SEED_MAX - offset} "
+           f"(torch seeds generators with it plus up to {offset}, and takes at most 2**64 - 1), got {seed}")
 
 
 # Architectures (appendix C / CAV-MAE). ``size`` picks one row; explicit keys override it.
@@ -311,7 +315,7 @@ class PretrainConfig:
         _check(self.batch_size >= 2, "pretrain.batch_size", f"must be >= 2 (contrastive loss), got {self.batch_size}")
         _check(self.lr > 0 and self.avm_lr > 0, "pretrain.lr", f"learning rates must be > 0, got {self.lr}, {self.avm_lr}")
         _check(self.num_threads >= 0, "pretrain.num_threads", f"must be >= 0, got {self.num_threads}")
-        _check(self.seed >= 0, "pretrain.seed", f"a seed must be an integer >= 0, got {self.seed}")
+        _check_seed(self.seed, "pretrain.seed", 2)         # stella.continual.pretrain: seed + 1, seed + 2
 
 
 @dataclass(frozen=True)
@@ -326,10 +330,11 @@ class RunConfig:
     progress: bool = True             # tqdm bars per task
 
     def __post_init__(self) -> None:
-        _check(self.seed >= 0, "run.seed", f"a seed must be an integer >= 0, got {self.seed}")
+        _check_seed(self.seed, "run.seed", 3)              # stella.continual.trainer: seed + 1 .. seed + 3
         _check(self.device in ("auto", "cpu", "cuda"), "run.device", f"must be auto/cpu/cuda, got {self.device!r}")
         _check(self.checkpoint_every >= 1, "run.checkpoint_every", f"must be >= 1, got {self.checkpoint_every}")
         _check(self.num_threads >= 0, "run.num_threads", f"must be >= 0, got {self.num_threads}")
+        _check(bool(self.results_dir.strip()), "run.results_dir", "an empty path; name the run store's directory")
 
 
 SECTIONS = {"model": ModelConfig, "data": DataConfig, "selection": SelectionConfig,
@@ -413,54 +418,6 @@ def hashed_part(d: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _merge(base: dict, upd: Mapping) -> dict:
-    out = dict(base)
-    for k, v in upd.items():
-        if isinstance(v, Mapping) and isinstance(out.get(k), Mapping):
-            out[k] = _merge(out[k], v)
-        else:
-            out[k] = v
-    return out
-
-
-def _scalar(text: str) -> Any:
-    """YAML scalar, plus numbers YAML 1.1 leaves as strings (``3e-4``); nothing (``key=``) is the empty string."""
-    if not text.strip():
-        return ""
-    try:
-        v = yaml.safe_load(text)
-    except yaml.YAMLError:
-        return text
-    if isinstance(v, str):
-        try:
-            return float(v)
-        except ValueError:
-            return v
-    return v
-
-
-def _parse_overrides(overrides: Mapping[str, Any] | list[str] | None) -> dict:
-    """``["continual.lr=3e-4", "model.size=base"]`` or ``{"continual.lr": 3e-4}`` -> nested dict."""
-    if not overrides:
-        return {}
-    items = overrides.items() if isinstance(overrides, Mapping) else []
-    if not isinstance(overrides, Mapping):
-        parsed = []
-        for s in overrides:
-            if "=" not in s:
-                raise ConfigError(f"{s}: an override must look like section.key=value")
-            k, v = s.split("=", 1)
-            parsed.append((k.strip(), _scalar(v)))
-        items = parsed
-    nested: dict[str, Any] = {}
-    for key, value in items:
-        if "." not in key:
-            raise ConfigError(f"{key}: an override key must be section.key (sections: {', '.join(SECTIONS)})")
-        sec, k = key.split(".", 1)
-        nested.setdefault(sec, {})[k] = value
-    return nested
-
-
 def _apply_overrides(base: Mapping[str, Any], overrides: Mapping[str, Any] | list[str] | None) -> Config:
     """``base`` (a preset's YAML or a resolved config's dict) plus overrides -> Config.
 
@@ -468,12 +425,12 @@ def _apply_overrides(base: Mapping[str, Any], overrides: Mapping[str, Any] | lis
     MODEL_SIZES; keys that the overrides name themselves win over the row. So a preset plus
     ``model.size=base`` resolves the same whether it goes through ``load_config`` or through
     ``Config.with_overrides`` on the loaded preset."""
-    upd = _parse_overrides(overrides)
+    upd = parse_overrides(overrides, SECTIONS)
     size = upd.get("model", {}).get("size")
     if size in MODEL_SIZES:
         model = {k: v for k, v in (base.get("model") or {}).items() if k not in MODEL_SIZES[size]}
         base = {**base, "model": model}
-    cfg = from_dict(_merge(base, upd))
+    cfg = from_dict(merge(base, upd))
     _check_read(cfg, upd)
     return cfg
 
@@ -550,12 +507,10 @@ def from_dict(d: Mapping[str, Any]) -> Config:
     for k in d:
         if k not in SECTIONS and k != "preset":
             raise ConfigError(f"{k}: unknown section (known: preset, {', '.join(SECTIONS)})")
+    preset = d.get("preset", "custom")
+    _check(isinstance(preset, str) and bool(preset.strip()), "preset", f"must be a preset's name, got {preset!r}")
     secs = {name: _build_section(name, cls, d.get(name, {}) or {}) for name, cls in SECTIONS.items()}
-    return Config(preset=str(d.get("preset", "custom")), **secs)
-
-
-def _yaml_kind(v: Any) -> str:
-    return {list: "list", str: "string", bool: "boolean", int: "number", float: "number"}.get(type(v), type(v).__name__)
+    return Config(preset=preset, **secs)
 
 
 def preset_names() -> list[str]:
@@ -563,34 +518,22 @@ def preset_names() -> list[str]:
 
 
 def preset_path(preset: str | Path) -> Path:
-    """The YAML file of a preset name (``stella/presets/<name>.yaml``) or path."""
+    """The YAML file of a preset name (``stella/presets/<name>.yaml``) or of a path, with or without ``.yaml``."""
     path = Path(preset)
-    if not path.suffix:
-        path = PRESET_DIR / f"{preset}.yaml"
-        if not path.exists():
-            raise ConfigError(f"preset: unknown preset {str(preset)!r} (known: {', '.join(preset_names())})")
-    if not path.exists():
-        raise ConfigError(f"preset: file {path} does not exist")
+    if not path.suffix and str(preset) in preset_names():
+        return PRESET_DIR / f"{preset}.yaml"
+    if not path.suffix and not path.exists():
+        raise ConfigError(f"preset: unknown preset {str(preset)!r} (known: {', '.join(preset_names())}; or the path "
+                          "of a preset file)")
     return path
 
 
 def load_config(preset: str | Path = "cpu", overrides: Mapping[str, Any] | list[str] | None = None) -> Config:
-    """Resolve a preset name (or YAML path) plus ``section.key=value`` overrides into a Config.
-
-    A preset's ``book`` section says how the book runs at it (:mod:`stella.report.chapter`); it is not
-    part of a run's config."""
-    path = preset_path(preset)
-    try:
-        raw = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as e:
-        raise ConfigError(f"preset: {path} is not valid YAML: {' '.join(str(e).split())}") from e
-    except UnicodeDecodeError as e:
-        raise ConfigError(f"preset: {path} is not a YAML text file ({e.reason})") from e
-    if not isinstance(raw, dict):
-        raise ConfigError(f"preset: {path} must be a YAML mapping of sections (model, data, ...), "
-                          f"its top level is a {_yaml_kind(raw)}")
+    """Resolve a preset name (or the path of a YAML file, with or without ``.yaml``) plus ``section.key=value``
+    overrides into a Config. A preset's ``book`` section says how the book runs at it
+    (:mod:`stella.report.chapter`); it is not part of a run's config."""
+    raw = read_preset(preset_path(preset))
     raw.pop("book", None)
-    raw.setdefault("preset", path.stem)
     return _apply_overrides(raw, overrides)
 
 

@@ -10,272 +10,41 @@ Layout of one run directory::
     COMPLETE              marker written last, listing every result file and its size; a run without it
                           is incomplete
 
-Every write goes to a temporary file ``.<name>.*.tmp`` in the same directory, is fsync'ed and renamed
-over the target, and the directory entry is fsync'ed, so a crash never leaves a half-written file
-that is later read as complete; temporary files a kill left behind are removed when the run starts
-again. Files get the user's umask (a shared ``results/`` is readable by a teaching lab). A complete
-run is read without the lock, so a store another user filled can be read but not written.
-
-Before a complete run or stage is used its files are verified (:func:`verify_complete`): each file
-COMPLETE lists is there with its size, each JSON file parses, each ``.pt`` file is a whole torch zip
-archive, and a run's ``config.json`` is its config's. One that does not verify is computed again:
-its files are moved aside to ``<key>.damaged-<UTC time>/`` beside it and named in one warning line
-(:func:`compute_once`). ``stella runs --clean`` lists, and with ``--yes`` removes, incomplete,
-unreadable, damaged and moved-aside directories (:meth:`RunStore.runs`, :func:`remove`).
+Files are written atomically (:mod:`stella.atomic`); a run is computed once, under its lock, and
+verified before it is used (:mod:`stella.store_protocol`: sizes and sha256 of every file COMPLETE
+lists); here a run's ``config.json`` is also checked to be its config's and its ``summary.json``
+against :data:`SUMMARY_SCHEMA`. ``stella runs --clean`` lists, and with ``--yes`` removes, incomplete,
+unreadable, damaged and moved-aside directories (:meth:`RunStore.runs`, :func:`remove`); only those
+the store made (:func:`stella.store_protocol.removal_problem`), never through a symbolic link, and
+every path it will not touch is named.
 """
 from __future__ import annotations
 
-import contextlib
+import errno
 import fcntl
-import json
-import logging
 import os
 import re
-import shutil
-import tempfile
-import time
-import zipfile
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
+import jsonschema
 import torch
 
 from stella import __version__
-from stella.config import Config, from_dict, hashed_part
+from stella.atomic import StoreError, atomic_torch_save, atomic_write_bytes, atomic_write_json, read_json
+from stella.config import Config, ConfigError, from_dict, hashed_part
+from stella.store_protocol import (ASIDE, MARKER, RESUME_STATE, CannotComplete, busy, compute_once, file_problem, locked,
+                                   make_dir, move_aside, removal_problem, remove_made, verify_complete)
 
-log = logging.getLogger(__name__)
-
-
-class StoreError(Exception):
-    """A run store or one of its files cannot be used; the message names the path."""
-
-
-RESUME_STATE = re.compile(r"checkpoint.*\.pt|state\.pt")   # resumable state: never read once complete, not verified
 RUN_FILES = ("config.json", "results.json", "summary.json", "meta.json")   # every complete training run has them
 STAGE_FILES = ("spec.json", "weights.pt", "log.json", "summary.json")      # ... and every pre-training stage
-ASIDE = ".damaged-"                                                         # <key>.damaged-<UTC time>: moved aside
-KEYED = re.compile(r"[0-9a-f]{16}(\.damaged-.+)?")                           # the directories the store made
-
-
-def _umask() -> int:
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("Umask:"):
-                return int(line.split()[1], 8)
-    except (OSError, ValueError):
-        pass
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _atomic(path: str | Path, write: Callable[[Any], None], keep: str | Path | None = None) -> None:
-    """Write ``path`` through ``write(file object)`` into a temp file, fsync, rename; the old file moves to ``keep``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, 0o666 & ~_umask())
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        if keep is not None and path.exists():
-            os.replace(path, keep)
-        os.replace(tmp, path)
-        _fsync_dir(path.parent)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    _atomic(path, lambda f: f.write(data))
-
-
-def atomic_write_json(path: str | Path, obj: Any) -> None:
-    atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n").encode())
-
-
-def atomic_torch_save(path: str | Path, obj: Any, keep: str | Path | None = None) -> None:
-    """torch.save, atomically; with ``keep`` the replaced file is kept there until the new one is in place."""
-    _atomic(path, lambda f: torch.save(obj, f), keep)
-
-
-def read_json(path: str | Path) -> Any:
-    """json.load of ``path``; a bad file raises ValueError naming it and the line."""
-    path = Path(path)
-    try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{path}: not valid JSON (line {e.lineno}, column {e.colno}: {e.msg})") from None
-    except UnicodeDecodeError as e:
-        raise ValueError(f"{path}: not a JSON text file ({e.reason})") from None
-
-
-def _json_default(o: Any) -> Any:
-    if isinstance(o, torch.Tensor):
-        return o.tolist()
-    if hasattr(o, "tolist"):
-        return o.tolist()
-    if isinstance(o, Path):
-        return str(o)
-    raise TypeError(f"cannot store {type(o).__name__} as JSON")
-
-
-@contextlib.contextmanager
-def locked(directory: Path, name: str, lock: str = "run.lock") -> Iterator[Path]:
-    """Hold ``directory/<lock>`` (fcntl.flock, released when the process ends, SIGKILL included);
-    ``name`` (a run key) names the wait in the log."""
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / lock
-    try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
-    except OSError as e:
-        raise StoreError(f"{path}: cannot open the run's lock file ({e.strerror})") from e
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            log.warning("%s: another process is computing it (%s); waiting for it to finish", name, path)
-            fcntl.flock(fd, fcntl.LOCK_EX)
-        yield directory
-    finally:
-        os.close(fd)
-
-
-def file_problem(path: Path, size: int | None = None) -> str | None:
-    """Why ``path`` cannot be a result file of a complete run (None: it can): missing, a JSON file that
-    does not parse, a ``.pt`` file that is not a whole zip archive (torch.save's format; a truncated one
-    has lost its central directory), or not the ``size`` bytes it had. Reads only a ``.pt`` file's directory."""
-    if not path.is_file():
-        return f"{path}: missing"
-    actual = path.stat().st_size
-    if path.suffix == ".json":
-        try:
-            read_json(path)
-        except (ValueError, OSError) as e:
-            return str(e)
-    elif path.suffix == ".pt":
-        try:
-            with zipfile.ZipFile(path) as z:
-                if any(i.header_offset + i.compress_size > actual for i in z.infolist()):
-                    raise zipfile.BadZipFile("an entry lies past the end of the file")
-        except (zipfile.BadZipFile, OSError, ValueError) as e:
-            return f"{path}: truncated or not a torch file ({' '.join(str(e).split())[:80]})"
-    if size is not None and actual != size:
-        return f"{path}: {actual} bytes, {size} when it was written"
-    return None
-
-
-def verify_complete(directory: Path, required: tuple[str, ...] = ()) -> list[str]:
-    """Problems of a complete directory's files, one line each ([] when it verifies): the files its
-    COMPLETE lists (with their sizes), or, in a COMPLETE of an older version that lists none, ``required``
-    and every other ``.json`` and ``.pt`` file but the resumable state."""
-    marker = directory / "COMPLETE"
-    text = marker.read_bytes()
-    if text.strip() == b"ok":
-        names = {n: None for n in required}
-        names.update({p.name: None for p in sorted(directory.iterdir())
-                      if p.suffix in (".json", ".pt") and not RESUME_STATE.fullmatch(p.name)})
-    else:
-        try:
-            names = json.loads(text)["files"]
-            assert isinstance(names, dict)
-        except (ValueError, KeyError, TypeError, AssertionError):
-            return [f"{marker}: not a COMPLETE marker"]
-    return [p for n, size in names.items() if (p := file_problem(directory / n, size)) is not None]
-
-
-def _mark_complete(directory: Path) -> None:
-    files = {p.name: p.stat().st_size for p in sorted(directory.iterdir())
-             if p.is_file() and not p.name.startswith(".") and p.name not in ("run.lock", "COMPLETE")
-             and not RESUME_STATE.fullmatch(p.name)}
-    atomic_write_json(directory / "COMPLETE", {"files": files})
-
-
-def move_aside(directory: Path) -> Path:
-    """Move every file of ``directory`` but its lock to a new ``<name>.damaged-<UTC time>`` beside it."""
-    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-    aside, n = directory.with_name(f"{directory.name}{ASIDE}{stamp}"), 1
-    while aside.exists():
-        n += 1
-        aside = directory.with_name(f"{directory.name}{ASIDE}{stamp}-{n}")
-    aside.mkdir()
-    for p in directory.iterdir():
-        if p.name != "run.lock":
-            os.replace(p, aside / p.name)
-    _fsync_dir(directory)
-    _fsync_dir(aside)
-    return aside
-
-
-def compute_once(directory: Path, compute: Callable[[Path], None], name: str,
-                 check: Callable[[Path], list[str]] | None = None, required: tuple[str, ...] = ()) -> bool:
-    """``compute(directory)`` unless ``directory`` is complete and verifies, then write COMPLETE (listing
-    the files and their sizes): under the directory's lock (a second process waits, then reuses the
-    result), after removing the temporary files an interrupted write left. ``check(directory)`` adds
-    problems of the directory in any state (a run's config.json); a directory with a problem is moved
-    aside (:func:`move_aside`), named in one warning line, and computed again. Returns True when this
-    process computed it."""
-    def problems() -> list[str]:
-        found = list(check(directory)) if check is not None else []
-        if (directory / "COMPLETE").exists():
-            named = {f.split(": ", 1)[0] for f in found}
-            found += [f for f in verify_complete(directory, required) if f.split(": ", 1)[0] not in named]
-        return found
-
-    if (directory / "COMPLETE").exists():
-        found = problems()
-        if not found:
-            return False
-        if not os.access(directory, os.W_OK | os.X_OK):
-            raise StoreError(f"{found[0]}; the run store is not writable, so {name} cannot be computed again")
-    with locked(directory, f"run {name}"):
-        found = problems()
-        if (directory / "COMPLETE").exists() and not found:
-            return False
-        if found:
-            aside = move_aside(directory)
-            more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
-            log.warning("%s: damaged (%s%s); moved its files to %s and computing it again", name, found[0], more, aside)
-        stale = sorted(directory.glob(".*.tmp"))
-        for p in stale:
-            p.unlink(missing_ok=True)
-        if stale:
-            log.info("run %s: removed %d temporary files of an interrupted write", name, len(stale))
-        compute(directory)
-        _mark_complete(directory)
-    return True
-
-
-def busy(directory: Path) -> bool:
-    """True while a process holds ``directory/run.lock`` (computing it)."""
-    path = directory / "run.lock"
-    if not path.exists():
-        return False
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        return False
-    except BlockingIOError:
-        return True
-    except OSError:
-        return False
-    finally:
-        os.close(fd)
+KEYED = re.compile(r"[0-9a-f]{16}(\.damaged-.+)?")                           # the directories the store makes
+# summary.json of a training run (stella.eval.run_eval.summarize_results; tests/test_store.py checks the names)
+SUMMARY_SCHEMA = {
+    "type": "array", "minItems": 1,
+    "items": {"type": "object", "additionalProperties": False, "required": ["direction", "metric", "A", "F"],
+              "properties": {"direction": {"enum": ["A→V", "V→A"]}, "metric": {"enum": ["R@1", "R@5", "R@10", "avg"]},
+                             "A": {"type": "number"}, "F": {"type": "number"}}}}
 
 
 def _config_problems(directory: Path, config: Config) -> list[str]:
@@ -294,6 +63,41 @@ def _config_problems(directory: Path, config: Config) -> list[str]:
     return []
 
 
+def _summary_problems(directory: Path) -> list[str]:
+    """Why a complete run's ``summary.json`` does not follow :data:`SUMMARY_SCHEMA` ([] when it does)."""
+    f = directory / "summary.json"
+    if not (directory / "COMPLETE").is_file() or not f.is_file():
+        return []
+    try:
+        summary = read_json(f)
+    except (ValueError, OSError) as e:
+        return [str(e)]
+    error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(SUMMARY_SCHEMA).iter_errors(summary))
+    if error is None:
+        return []
+    where = "/".join(map(str, error.absolute_path)) or "top level"
+    return [f"{f}: not a run summary ({where}: {' '.join(error.message.split())[:100]})"]
+
+
+def _stored_config_problems(directory: Path) -> list[str]:
+    """Why ``directory/config.json`` is not a config this package trains under the directory's name."""
+    f = directory / "config.json"
+    try:
+        stored = read_json(f)
+        cfg = from_dict(stored["config"])
+        version = stored.get("version")
+    except FileNotFoundError:
+        return [f"{f}: missing"]
+    except (ValueError, OSError) as e:          # ConfigError is a ValueError: names the key
+        return [f"{f}: {e}" if isinstance(e, ConfigError) else str(e)]
+    except (KeyError, TypeError, AttributeError):
+        return [f"{f}: not a run's config.json (no \"config\" object)"]
+    if KEYED.fullmatch(directory.name) and ASIDE not in directory.name and \
+            cfg.digest(version if isinstance(version, str) else None) != directory.name:
+        return [f"{f}: its config's run key is not {directory.name} (an edited file, or another run's)"]
+    return []
+
+
 class RunDir:
     """One run's directory; created with its config, read back with checks."""
 
@@ -308,6 +112,7 @@ class RunDir:
             if problems:
                 raise StoreError(problems[0])
         else:
+            make_dir(self.path)
             atomic_write_json(cfg_file, {"config": config.to_dict(), "version": __version__, "key": self.key})
 
     @property
@@ -365,13 +170,28 @@ class RunStore:
     """
 
     def __init__(self, root: str | Path = "results"):
+        if not str(root).strip():
+            raise StoreError("run store: an empty path; name a directory (the default is results)")
         self.root = Path(root)
 
     def dir(self, config: Config) -> RunDir:
         return RunDir(self.root, config)
 
+    def _link_problem(self) -> str | None:
+        """A store path that is a symbolic link leading nowhere (dangling or a loop), named."""
+        if not self.root.is_symlink():
+            return None
+        try:
+            self.root.stat()
+        except OSError as e:
+            what = "a loop of symbolic links" if e.errno == errno.ELOOP else f"a symbolic link to {os.readlink(self.root)}, which does not exist"
+            return f"{self.root}: {what}; point it at a directory or remove it"
+        return None
+
     def writable(self) -> None:
         """Raise StoreError unless the store directory exists (or can be made) and takes new files."""
+        if (link := self._link_problem()) is not None:
+            raise StoreError(link)
         if self.root.exists() and not self.root.is_dir():
             raise StoreError(f"{self.root}: is a file, not a run store directory")
         try:
@@ -386,44 +206,59 @@ class RunStore:
         if not (path / "COMPLETE").exists():
             self.writable()
         computed = compute_once(path, lambda _: compute(RunDir(self.root, config)), path.name,
-                                check=lambda d: _config_problems(d, config), required=RUN_FILES)
+                                check=lambda d: _config_problems(d, config) + _summary_problems(d), required=RUN_FILES)
         rd = RunDir(self.root, config)
         rd.computed = computed
         return rd
 
     def runs(self) -> list[dict]:
-        """One row per directory the store made (a key, or a key moved aside; nothing else is listed or
-        removed), runs first, then pre-training stages: ``key``, ``kind``
-        ("run" or "stage"), ``path``, ``state`` and, for a run with a readable config.json, ``preset`` and
-        ``method``. States: complete, incomplete, running (its lock is held), damaged (complete, but a file
-        does not verify: ``error`` names it; the next run that needs it computes it again), unreadable (a
-        config.json that does not parse: ``error``), moved aside (a damaged directory's files)."""
+        """One row per directory named like the store's (a key, or a key moved aside), runs first, then
+        pre-training stages: ``key``, ``kind`` ("run", "stage", or "link" for a symbolic link the store
+        does not follow, ``pretrain`` included), ``path``, ``state`` and, for a run with a readable
+        config.json, ``preset`` and ``method``. States: complete, incomplete, running (its lock is held),
+        damaged (complete, but a file does not verify: ``error`` names it; the next run that needs it
+        computes it again), unreadable (a config.json that does not parse, or that the trainer rejects:
+        ``error``), moved aside (a damaged directory's files), not followed (a symbolic link). ``keep``
+        names why ``--clean`` leaves a row's directory alone (:func:`stella.store_protocol.removal_problem`)."""
+        if (link := self._link_problem()) is not None:
+            raise StoreError(link)
         if not self.root.is_dir():
             raise StoreError(f"{self.root}: " + ("is a file, not a run store directory" if self.root.exists()
                                                  else "no such run store directory"))
         stages = self.root / "pretrain"
-        dirs = [(d, "run") for d in sorted(self.root.iterdir()) if d.is_dir() and KEYED.fullmatch(d.name)]
-        dirs += [(d, "stage") for d in sorted(stages.iterdir()) if d.is_dir() and KEYED.fullmatch(d.name)] \
-            if stages.is_dir() else []
-        return [_row(d, kind) for d, kind in dirs]
+        rows = [_entry(d, "run") for d in sorted(self.root.iterdir()) if KEYED.fullmatch(d.name)]
+        if stages.is_symlink():
+            rows.append(_link_row(stages, "its stages are not listed or removed"))
+        elif stages.is_dir():
+            rows += [_entry(d, "stage") for d in sorted(stages.iterdir()) if KEYED.fullmatch(d.name)]
+        return [r for r in rows if r is not None]
 
     def removable(self) -> list[dict]:
-        """The rows of :meth:`runs` that ``stella runs --clean`` removes: every state but complete and running."""
-        return [r for r in self.runs() if r["state"] not in ("complete", "running")]
+        """The rows of :meth:`runs` that ``stella runs --clean`` removes: every state but complete, running
+        and not followed, in a directory the store made (no ``keep``)."""
+        return [r for r in self.runs() if r["state"] not in ("complete", "running", "not followed") and "keep" not in r]
 
-    @staticmethod
-    def config_of(run_path: str | Path) -> Config:
-        f = Path(run_path) / "config.json"
-        if not f.exists():
-            raise FileNotFoundError(f"{f}: not a run directory (no config.json)")
-        stored = read_json(f)
-        if not isinstance(stored, dict) or not isinstance(stored.get("config"), dict):
-            raise StoreError(f"{f}: not a run's config.json (no \"config\" object)")
-        return from_dict(stored["config"])
+    def kept(self) -> list[dict]:
+        """The rows ``--clean`` would remove but leaves alone, each with its ``keep`` reason."""
+        return [r for r in self.runs() if r["state"] not in ("complete", "running") and "keep" in r]
+
+
+def _link_row(d: Path, what: str) -> dict:
+    why = f"{d}: a symbolic link (to {os.readlink(d)}); the store never follows one, {what}"
+    return {"key": d.name, "kind": "link", "path": str(d), "state": "not followed", "complete": False, "keep": why}
+
+
+def _entry(d: Path, kind: str) -> dict | None:
+    """The row of a store entry named like a key: a directory's (:func:`_row`), a symbolic link's, none for a file."""
+    if d.is_symlink():
+        return _link_row(d, "it is not listed or removed")
+    return _row(d, kind) if d.is_dir() else None
 
 
 def _row(d: Path, kind: str) -> dict:
     row: dict[str, Any] = {"key": d.name, "kind": kind, "path": str(d)}
+    if (keep := removal_problem(d)) is not None:
+        row["keep"] = keep
     if ASIDE in d.name:
         return {**row, "state": "moved aside", "complete": False}
     if kind == "run":
@@ -435,10 +270,13 @@ def _row(d: Path, kind: str) -> dict:
             row["error"] = f"{cfg_file}: missing"
         except (ValueError, KeyError, TypeError, AttributeError) as e:
             row["error"] = str(e) if isinstance(e, ValueError) else f"{cfg_file}: not a run's config.json"
-    complete = (d / "COMPLETE").exists()
+        if "error" not in row and (problems := _stored_config_problems(d)):
+            row["error"] = problems[0]
+    complete = os.path.lexists(d / "COMPLETE")
     row["complete"] = complete
     if complete and "error" not in row:
         problems = verify_complete(d, RUN_FILES if kind == "run" else STAGE_FILES)
+        problems += _summary_problems(d) if kind == "run" and not problems else []
         if problems:
             row["error"] = problems[0] + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else "")
             row["state"] = "damaged"
@@ -449,17 +287,25 @@ def _row(d: Path, kind: str) -> dict:
 
 
 def remove(row: dict) -> None:
-    """Remove the directory of a :meth:`RunStore.runs` row, unless a process started computing it meanwhile."""
+    """Remove the directory of a :meth:`RunStore.runs` row, unless a process started computing it meanwhile
+    or the store did not make it (:func:`stella.store_protocol.remove_made`: StoreError naming the path)."""
     d = Path(row["path"])
+    if (why := removal_problem(d)) is not None:
+        raise StoreError(f"{why}; not removed")
     lock = d / "run.lock"
-    fd = os.open(lock, os.O_RDONLY) if lock.exists() else None
+    fd = os.open(lock, os.O_RDONLY) if lock.is_file() else None
     try:
         if fd is not None:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 raise StoreError(f"{d}: a process started computing it; not removed") from None
-        shutil.rmtree(d)
+        remove_made(d)
     finally:
         if fd is not None:
             os.close(fd)
+
+
+__all__ = ["StoreError", "CannotComplete", "RunDir", "RunStore", "RUN_FILES", "STAGE_FILES", "SUMMARY_SCHEMA", "MARKER",
+           "remove", "atomic_write_bytes", "atomic_write_json", "atomic_torch_save", "read_json", "locked", "compute_once",
+           "verify_complete", "file_problem", "move_aside", "busy", "ASIDE", "RESUME_STATE"]

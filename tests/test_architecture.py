@@ -4,7 +4,7 @@ import ast
 from pathlib import Path
 
 STELLA = Path(__file__).resolve().parent.parent / "stella"
-CORE = ["config.py", "store.py", "cli.py", "data", "models", "selection", "continual", "eval"]
+CORE = ["config.py", "overrides.py", "atomic.py", "store_protocol.py", "store.py", "cli.py", "data", "models", "selection", "continual", "eval"]
 
 
 def _imports(path: Path) -> set[str]:
@@ -109,7 +109,7 @@ def test_the_circle_check_finds_a_circle():
 
 
 # stella's folders and top-level modules from the bottom up: each imports only those below it (or itself)
-LAYERS = ("config", "progress", "store", "data", "models", "selection", "eval", "continual", "report", "builder", "cli")
+LAYERS = ("overrides", "config", "progress", "atomic", "store_protocol", "store", "data", "models", "selection", "eval", "continual", "report", "builder", "cli")
 
 
 def _layer(module: str) -> str:

@@ -7,6 +7,7 @@ import pytest
 
 from stella.cli import main
 from stella.config import ConfigError, load_config
+from stella.store_protocol import make_dir
 
 SMOKE = ["--preset", "smoke", "--method", "finetune"]
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -213,8 +214,7 @@ def test_runs_clean_is_a_dry_run_until_yes(capsys, tmp_path, trained):
                        "--set", f"data.manifest={tmp_path / 'm.json'}")
     assert code == 2                                     # validation failed after the run directory was made
     [failed] = [d for d in store.iterdir() if d.name not in (rd.name, "pretrain")]
-    unreadable = store / ("0" * 16)
-    unreadable.mkdir()
+    unreadable = make_dir(store / ("0" * 16))           # made by the store (its marker), then damaged
     (unreadable / "config.json").write_text("{")
     (rd / "summary.json").write_text("garbage")
     (store / "notes").mkdir()                            # not a directory the store made: never listed or removed
@@ -257,3 +257,103 @@ def test_second_train_of_a_key_reuses(capsys, tmp_path, trained):
     code, out, _ = run(capsys, "train", *SMOKE, "--results", str(store), "--set", "run.progress=true",
                        "--set", "run.checkpoint_every=1", "--set", "run.results_dir=elsewhere")
     assert code == 0 and "reused" in out and len(list(store.glob("*/config.json"))) == 1
+
+
+@pytest.mark.parametrize("override, where, names", [
+    ("data.sample_rate=100", "pre-training stage", ["the input audio of the batch already holds NaN or inf",
+                                                    "data.sample_rate=100"]),
+    ("data.noise_level=1e30", "pre-training stage", ["the input audio of the batch already holds NaN or inf",
+                                                     "data.noise_level=1e+30"]),
+    ("continual.lr=1e10", "step 2 (task 1 of 2", ["on finite clips (the training diverged)", "continual.lr=1e+10"]),
+])
+def test_non_finite_training_names_the_step_and_its_settings_and_leaves_no_run(capsys, tmp_path, trained, override,
+                                                                              where, names):
+    store, rd = copy_of(trained, tmp_path)
+    code, _, err = run(capsys, "train", *SMOKE, "--results", str(store), "--set", override)
+    one_line_error(code, err, where, "step", "= nan", *names, "removed the incomplete")
+    assert {d.name for d in store.iterdir()} == {rd.name, "pretrain"}                       # no incomplete run left
+    assert [d.name for d in (store / "pretrain").iterdir()] == [d.name for d in (trained / "pretrain").iterdir()]
+
+
+def test_a_seed_torch_cannot_take_is_rejected_by_the_config(capsys, tmp_path):
+    one_line_error(*run(capsys, "train", *SMOKE, "--seed", str(2**64 - 3), "--results", str(tmp_path))[::2],
+                   "run.seed", "at most 2**64 - 4", str(2**64 - 3))
+    with pytest.raises(ConfigError, match=r"pretrain\.seed: a seed must be at most 2\*\*64 - 3"):
+        load_config("smoke", [f"pretrain.seed={2**64 - 2}"])
+    assert not any(tmp_path.iterdir())
+    code, out, err = run(capsys, "train", *SMOKE, "--seed", str(2**64 - 4), "--results", str(tmp_path))   # the bound trains
+    assert code == 0 and "trained" in out, err
+
+
+def test_a_preset_file_without_yaml_ending_is_read(capsys, tmp_path):
+    (tmp_path / "mine").write_text("model:\n  size: micro\n")
+    code, out, err = run(capsys, "info", "--preset", str(tmp_path / "mine"))
+    assert code == 0 and out.startswith("preset mine: model micro"), err
+    one_line_error(*run(capsys, "info", "--preset", "nosuch")[::2], "unknown preset 'nosuch'", "smoke")
+
+
+@pytest.mark.parametrize("kind, names", [("dangling", ["a symbolic link to", "which does not exist"]),
+                                         ("loop", ["a loop of symbolic links"])])
+def test_a_results_symlink_that_leads_nowhere_is_named(capsys, tmp_path, kind, names):
+    link = tmp_path / kind
+    os.symlink(tmp_path / ("nowhere" if kind == "dangling" else kind), link)
+    for cmd in (["train", *SMOKE], ["runs"]):
+        one_line_error(*run(capsys, *cmd, "--results", str(link))[::2], str(link), *names)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [kind]
+
+
+def test_a_full_disk_names_the_file(tmp_path, monkeypatch):
+    import errno
+
+    import torch
+
+    from stella import atomic
+    from stella.store import atomic_torch_save
+
+    class Full:                                                            # a write() to a full disk
+        def write(self, data):
+            raise OSError(errno.ENOSPC, "No space left on device")
+    with pytest.raises(OSError, match="no space left on its device") as e:
+        atomic._atomic(tmp_path / "a.json", lambda f: Full().write(b"{}"))
+    assert e.value.filename == str(tmp_path / "a.json")
+    monkeypatch.undo()
+
+    def torch_full(obj, f):                                                # torch.save hides the errno
+        raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 701056 vs 700948")
+    monkeypatch.setattr(torch, "save", torch_full)
+    real = os.statvfs
+    monkeypatch.setattr(os, "statvfs", lambda p: os.statvfs_result((*real(p)[:4], 0, *real(p)[5:])))   # f_bavail = 0
+    with pytest.raises(OSError, match="no space left on its device") as e:
+        atomic_torch_save(tmp_path / "w.pt", {"x": 1})
+    assert e.value.filename == str(tmp_path / "w.pt") and list(tmp_path.iterdir()) == []
+
+
+def test_chapter_00_clip_outside_the_batch_is_a_parameter_error():
+    from stella.report.chapters import walkthrough as W
+    from stella.report.parameters import ParameterError, notebook_setup
+
+    nb = notebook_setup("00_method_walkthrough", "smoke", trained=False, clip=1000)
+    with pytest.raises(ParameterError, match=r"notebook parameter clip: the batch holds 4 clips, so clip is 0 to 3, "
+                                             r"got 1000"):
+        W.setup(nb)
+    assert W.setup(notebook_setup("00_method_walkthrough", "smoke", trained=False, clip=3)).B == 4
+
+
+def test_the_preset_is_not_an_override(capsys):
+    one_line_error(*run(capsys, "info", "--preset", "smoke", "--set", "preset.name=x")[::2],
+                   "preset.name", "the preset is chosen by name (--preset)")
+
+
+def test_a_yaml_section_given_twice_is_named(capsys, tmp_path):
+    f = tmp_path / "twice.yaml"
+    f.write_text("data:\n  seed: 1\nmodel:\n  size: micro\ndata:\n  num_tasks: 2\n")
+    one_line_error(*run(capsys, "info", "--preset", str(f))[::2], str(f), "'data' is given twice (lines 1 and 5)")
+
+
+def test_an_empty_results_path_is_rejected(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for cmd in (["train", *SMOKE], ["runs"], ["book", "--preset", "smoke"]):
+        one_line_error(*run(capsys, *cmd, "--results", "")[::2], "--results: an empty path")
+    with pytest.raises(ConfigError, match="run.results_dir: an empty path"):
+        load_config("smoke", ["run.results_dir="])
+    assert not any(tmp_path.iterdir())

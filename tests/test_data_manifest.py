@@ -1,5 +1,7 @@
 """Manifest dataset: PyAV decoding of every packet, damaged files skipped and named, benchmark building."""
 import json
+import os
+import shutil
 from fractions import Fraction
 from pathlib import Path
 
@@ -18,20 +20,27 @@ SMOKE = load_config("smoke")
 THEORA = Path(__file__).parent / "data" / "theora_vorbis.ogg"
 
 
-def write_clip(path, seconds, audio=True, fps=10, size=32, freq=440.0, sr=22050, faststart=False, noise=False):
-    """h264 video (frame i has brightness 20 * i, or noise) + aac audio (a sine), written with PyAV.
-    ``faststart`` puts the index first, as phone and camera files do: a truncated copy still opens."""
+def write_clip(path, seconds, audio=True, fps=10, size=32, freq=440.0, sr=22050, faststart=False, noise=False,
+               rotation=None, hflip=False):
+    """h264 video (frame i has brightness 20 * i, or noise; its left quarter white when ``rotation`` is
+    set) + aac audio (a sine), written with PyAV. ``faststart`` puts the index first, as phone and camera
+    files do: a truncated copy still opens. ``rotation``: a display matrix (degrees counter-clockwise,
+    ``hflip`` mirrored), as phones write."""
     rng = np.random.default_rng(int(freq))
     with av.open(str(path), "w", options={"movflags": "faststart"} if faststart else {}) as c:
         vs = c.add_stream("libx264", rate=fps)
         vs.width = vs.height = size
         vs.pix_fmt = "yuv420p"
+        if rotation is not None:
+            vs.set_display_rotation(rotation, hflip=hflip)
         if audio:
             ast = c.add_stream("aac", rate=sr)
             ast.layout = "stereo"
         for i in range(int(seconds * fps)):
             img = rng.integers(0, 256, (size, size, 3), dtype=np.uint8) if noise else \
                 np.full((size, size, 3), min(255, 20 * i), np.uint8)
+            if rotation is not None:
+                img[:, : size // 4] = 255
             for p in vs.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
                 c.mux(p)
         for p in vs.encode():
@@ -68,6 +77,8 @@ def clips(tmp_path_factory):
     root = tmp_path_factory.mktemp("clips")
     for i in range(3):
         write_clip(root / f"good{i}.mp4", 0.8, freq=300.0 + 200 * i)
+    for j in range(24):                   # distinct files: a manifest that lists one file twice keeps it once
+        shutil.copy(root / f"good{j % 3}.mp4", root / f"g{j}.mp4")
     damage(root)
     return root
 
@@ -219,8 +230,8 @@ def manifest(tmp_path, rows, name="m.json"):
 
 def test_manifest_benchmark_missing_task_is_an_error(clips, tmp_path, caplog):
     m = manifest(tmp_path, [("playing badminton", clips / "good0.mp4"), ("playing badminton", clips / "good1.mp4"),
-                            ("playing piano", clips / "good2.mp4"), ("playing piano", clips / "good0.mp4"),
-                            ("playing piano", clips / "cut.mp4"), ("unheard of", clips / "good1.mp4")])
+                            ("playing piano", clips / "good2.mp4"), ("playing piano", clips / "g3.mp4"),
+                            ("playing piano", clips / "cut.mp4"), ("unheard of", clips / "g4.mp4")])
     cfg = load_config("smoke", [f"data.manifest={m}", "data.dataset=manifest", "data.num_tasks=3",
                                 "data.classes_per_task=1", "data.eval_per_class=1",
                                 "data.task_order=music,sports,vehicle,people,animals,home&nature,"
@@ -260,7 +271,7 @@ def test_manifest_two_task_benchmark(clips, tmp_path, monkeypatch, caplog):
     monkeypatch.setattr(S, "load_split", lambda b: split)
     m = manifest(tmp_path, [("playing badminton", clips / "good0.mp4"), ("playing badminton", clips / "good1.mp4"),
                             ("playing piano", clips / "good2.mp4"), ("playing piano", clips / "truncated.mp4"),
-                            ("playing piano", clips / "good0.mp4"), ("unheard of", clips / "good1.mp4")])
+                            ("playing piano", clips / "g3.mp4"), ("unheard of", clips / "g4.mp4")])
     cfg = load_config("smoke", [f"data.manifest={m}", "data.dataset=manifest",
                                 "data.classes_per_task=1", "data.eval_per_class=1", "data.task_order=shuffled"])
     b = build_benchmark(cfg)
@@ -287,14 +298,14 @@ def test_training_runs_through_damaged_files(clips, tmp_path, caplog, one_thread
     """A smoke run of a real-video manifest: damaged clips in both tasks, the cut mp4 in task 2's train split."""
     from stella.continual import run_experiment
 
-    good = [clips / f"good{i}.mp4" for i in range(3)]
+    good = iter(clips / f"g{j}.mp4" for j in range(24))
     rows = []
     for t, (labels, bad) in enumerate([(("playing badminton", "playing table tennis"),
                                         [clips / "zeroed.mp4", clips / "text.mp4", clips / "nope.mp4"]),
                                        (("playing accordion", "playing acoustic guitar"),
                                         [clips / "truncated.mp4", clips / "silent.mp4"])]):
         for lab in labels:
-            rows += [(lab, good[(t + k) % 3]) for k in range(6)]
+            rows += [(lab, next(good)) for k in range(6)]
         rows[-12], rows[-11] = (labels[0], bad[0]), (labels[0], bad[1])      # train split of the task's 1st class
         if len(bad) > 2:
             rows[-1] = (labels[1], bad[2])                                   # eval split of its 2nd class
@@ -313,3 +324,91 @@ def test_training_runs_through_damaged_files(clips, tmp_path, caplog, one_thread
     assert len(lines) == 1 and "5 clips skipped" in lines[0] and "skipped.json" in lines[0]
     first = [Path(s["path"]).name for s in rd.load_json("skipped")[:3]]
     assert f": {', '.join(first)} and 2 more, listed in" in lines[0], lines[0]
+
+
+def _splits_of(bench):
+    """Each clip (its file, and its video_id) -> the task/split lists it is in."""
+    where = {}
+    for t in bench.tasks:
+        for split, ds in (("train", t.train), ("eval", t.eval)):
+            for v, _, _, idx in ds.items:
+                where.setdefault(os.path.realpath(v), []).append(f"{t.name}/{split}")
+    return where
+
+
+def test_duplicates_are_named_and_kept_once_and_no_clip_is_in_two_splits(clips, tmp_path, caplog):
+    os.symlink(clips / "g0.mp4", tmp_path / "alias.mp4")
+    bad = "playing badminton"
+    rows = [(bad, clips / f"g{j}.mp4") for j in range(5)] + [(bad, clips / "g0.mp4"), (bad, tmp_path / "alias.mp4")]
+    rows += [("playing accordion", clips / f"g{j}.mp4") for j in range(5, 10)]
+    m = manifest(tmp_path, rows)
+    data = json.loads(m.read_text())
+    data["data"][9]["video_id"] = "v1"                                       # another file, the same video
+    m.write_text(json.dumps(data))
+    cfg = load_config("smoke", [f"data.manifest={m}", "data.dataset=manifest", "data.classes_per_task=1",
+                                "data.eval_per_class=1"])
+    b = build_benchmark(cfg)
+    assert [(d["index"], d["of"]) for d in b.info["duplicates"]] == [(5, 0), (6, 0), (9, 1)]
+    assert "same video file" in b.info["duplicates"][1]["why"] and b.info["duplicates"][2]["why"] == "same video_id v1"
+    [line] = [r.getMessage() for r in caplog.records if "duplicate entries" in r.getMessage()]
+    assert f"{m}: 3 duplicate entries dropped" in line and "entry 5 (same video file" in line
+    assert all(len(splits) == 1 for splits in _splits_of(b).values()), _splits_of(b)
+    for seed in range(4):                    # any order of the same entries: still no clip in two splits
+        order = np.random.default_rng(seed).permutation(len(rows))
+        m.write_text(json.dumps({"data": [data["data"][i] for i in order]}))
+        assert all(len(splits) == 1 for splits in _splits_of(build_benchmark(cfg)).values())
+
+
+def test_split_manifest_keeps_a_repeated_entry_once(clips, tmp_path):
+    from stella.data.splits import split_manifest
+
+    m = manifest(tmp_path, [("playing badminton", clips / "g0.mp4"), ("playing badminton", clips / "g0.mp4")])
+    assert split_manifest(m, "continual-vs", tmp_path / "out")["counts"]["sports"] == 1
+
+
+def test_every_skip_names_its_real_cause(clips, tmp_path):
+    (tmp_path / "empty.wav").write_bytes(b"")
+    (tmp_path / "empty.mp4").write_bytes(b"")
+    os.symlink(tmp_path / "loop_b", tmp_path / "loop_a")
+    os.symlink(tmp_path / "loop_a", tmp_path / "loop_b")
+    os.symlink(tmp_path / "gone.mp4", tmp_path / "dangling.mp4")
+    entries = [{"video_path": "http://example.com/a.mp4"}, {"video_path": f"file://{clips / 'g0.mp4'}"},
+               {"video_path": str(clips / "g1.mp4"), "wav": str(tmp_path / "empty.wav")},
+               {"video_path": str(tmp_path / "empty.mp4")}, {"video_path": str(tmp_path / "loop_a")},
+               {"video_path": str(tmp_path / "dangling.mp4")}, {"video_path": "clips/rel.mp4"},
+               {"video_path": str(tmp_path / "nope.mp4")}]
+    ds = ManifestDataset(entries, [0] * len(entries), list(range(len(entries))), 0, SMOKE.data, (-5.081, 4.485),
+                         train=False, root=tmp_path)
+    got = [(d["path"], d["reason"], d["detail"]) for d in ds.skip_details]
+    assert got[0] == ("http://example.com/a.mp4", "url",
+                      "http://example.com/a.mp4 is a URL; a manifest names local files (download it and list its path)")
+    assert got[1][:2] == (f"file://{clips / 'g0.mp4'}", "url")
+    assert got[2] == (str(tmp_path / "empty.wav"), "empty", f"{tmp_path / 'empty.wav'} is 0 bytes")      # not the video
+    assert got[3][:2] == (str(tmp_path / "empty.mp4"), "empty")
+    assert got[4] == (str(tmp_path / "loop_a"), "symlink_loop", f"{tmp_path / 'loop_a'} is a loop of symbolic links")
+    assert got[5][1:] == ("missing", f"{tmp_path / 'dangling.mp4'} is a symbolic link to {tmp_path / 'gone.mp4'}, "
+                                     "which does not exist")
+    assert got[6] == (str(tmp_path / "clips/rel.mp4"), "missing", f"no file {tmp_path / 'clips/rel.mp4'} (a relative path "
+                      f"in a manifest is resolved against the manifest's folder, not the working directory: {tmp_path})")
+    assert got[7] == (str(tmp_path / "nope.mp4"), "missing", f"no file {tmp_path / 'nope.mp4'}")   # absolute: no rule
+    assert not ds.items
+
+
+def test_rotation_is_applied_or_the_clip_named(tmp_path):
+    write_clip(tmp_path / "upright.mp4", 0.4)
+    for turn in (90, -90, 180):
+        write_clip(tmp_path / f"r{turn}.mp4", 0.4, rotation=turn)
+    write_clip(tmp_path / "r45.mp4", 0.4, rotation=45)
+    write_clip(tmp_path / "mirrored.mp4", 0.4, rotation=0, hflip=True)
+    white = lambda f: {side: bool(part.mean() > 200) for side, part in     # noqa: E731
+                       (("left", f[:, :4]), ("right", f[:, -4:]), ("top", f[:4]), ("bottom", f[-4:]))}
+    assert white(decode_frames(tmp_path / "upright.mp4", 2)[0]) == {"left": False, "right": False, "top": False,
+                                                                    "bottom": False}
+    # counter-clockwise by the display matrix's angle: the white left quarter ends at the bottom, top, right
+    for turn, side in ((90, "bottom"), (-90, "top"), (180, "right")):
+        frames = decode_frames(tmp_path / f"r{turn}.mp4", 2)
+        assert frames.shape == (2, 32, 32, 3) and [k for k, v in white(frames[-1]).items() if v] == [side], turn
+    for name, detail in (("r45", "a display rotation of 45 degrees"), ("mirrored", "a mirrored display matrix")):
+        with pytest.raises(ClipError, match=detail) as e:
+            decode_clip(tmp_path / f"{name}.mp4", tmp_path / f"{name}.mp4", SMOKE.data, 1)
+        assert e.value.reason == "rotation" and e.value.path == tmp_path / f"{name}.mp4"

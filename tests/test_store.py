@@ -1,3 +1,4 @@
+import hashlib
 import json
 import os
 
@@ -110,7 +111,7 @@ def test_files_get_the_users_umask(tmp_path):
     finally:
         os.umask(old)
     modes = {p.name: p.stat().st_mode & 0o777 for p in rd.path.iterdir()}
-    assert modes == {"config.json": 0o644, "m.json": 0o644, "t.pt": 0o644, "private.json": 0o600}
+    assert modes == {"config.json": 0o644, "m.json": 0o644, "t.pt": 0o644, "private.json": 0o600, ".stella-store": 0o644}
 
 
 def test_atomic_writes_fsync_the_file_and_its_directory(tmp_path, monkeypatch):
@@ -143,7 +144,7 @@ def test_stale_temp_files_are_removed_when_a_run_starts(tmp_path):
     (rd.path / "notes.tmp").write_bytes(b"not ours")
     seen = []
     store.run(cfg, lambda rd: seen.append(sorted(p.name for p in rd.path.iterdir())))
-    assert seen == [["config.json", "notes.tmp", "run.lock"]]
+    assert seen == [[".stella-store", "config.json", "notes.tmp", "run.lock"]]
 
 
 def test_last_task_comes_from_the_runs_own_record(tmp_path):
@@ -186,7 +187,8 @@ def test_complete_marker_lists_the_files_and_a_changed_size_is_damage(tmp_path, 
     rd = store.run(cfg, compute)
     files = json.loads(rd.file("COMPLETE").read_text())["files"]
     assert sorted(files) == ["acc.pt", "config.json", "metrics.json"]           # resumable state is not listed
-    assert files["acc.pt"] == rd.file("acc.pt").stat().st_size
+    assert files["acc.pt"] == {"bytes": rd.file("acc.pt").stat().st_size,
+                               "sha256": hashlib.sha256(rd.file("acc.pt").read_bytes()).hexdigest()}
     rd.file("checkpoint.pt").write_bytes(b"")                                   # not read once complete
     assert not store.run(cfg, compute).computed
     size = rd.file("metrics.json").stat().st_size
@@ -236,3 +238,120 @@ def test_cached_frame_two_processes_compute_once(tmp_path):
         futures = [pool.submit(_slow_frame, str(tmp_path), str(marker)) for _ in range(2)]
         assert [f.result() for f in futures] == [[1, 2], [1, 2]]
     assert marker.read_text() == "computed\n"
+
+
+def _fake_run(rd):
+    """The files a training run writes, with a summary that follows SUMMARY_SCHEMA."""
+    rd.save_json("summary", [{"direction": d, "metric": m, "A": 50.0, "F": 1.0}
+                             for d in ("A→V", "V→A") for m in ("R@1", "R@5", "R@10", "avg")])
+    for n in ("results", "meta"):
+        rd.save_json(n, {})
+    rd.save_tensors("model_after_task1", {"w": torch.arange(64, dtype=torch.float32)})
+
+
+def _rehash(directory):
+    """A crafted store: COMPLETE rewritten so that every file it lists matches again."""
+    rec = json.loads((directory / "COMPLETE").read_text())
+    rec["files"] = {n: {"bytes": (directory / n).stat().st_size,
+                        "sha256": hashlib.sha256((directory / n).read_bytes()).hexdigest()} for n in rec["files"]}
+    (directory / "COMPLETE").write_text(json.dumps(rec))
+
+
+def test_clean_removes_only_what_the_store_made_and_names_the_rest(tmp_path, capsys):
+    from stella.cli import main
+
+    root, outside = tmp_path / "store", tmp_path / "outside"
+    store, cfg = RunStore(root), load_config("smoke")
+    done = store.run(cfg, _fake_run)
+    failed = store.dir(cfg.with_overrides(["run.seed=5"]))                         # incomplete, made by the store
+    odd = store.run(cfg.with_overrides(["run.seed=6"]), _fake_run)
+    odd.file("COMPLETE").unlink()
+    odd.file("COMPLETE").mkdir()                                                    # a COMPLETE that is a directory
+    (odd.file("COMPLETE") / "mine.txt").write_text("mine")
+    user = root / "0123456789abcdef"                                                # a user's key-named directory
+    user.mkdir()
+    (user / "thesis.txt").write_text("my thesis")
+    (outside / "fedcba9876543210").mkdir(parents=True)
+    (outside / "fedcba9876543210" / "notes.txt").write_text("outside the store")
+    os.symlink(outside / "fedcba9876543210", root / "aaaaaaaaaaaaaaaa")           # a key-named symbolic link
+    os.symlink(outside, root / "pretrain")                                         # pretrain leading outside
+    rows = {r["key"]: r for r in store.runs()}
+    assert rows[done.key]["state"] == "complete" and rows[failed.key]["state"] == "incomplete"
+    assert rows[odd.key]["state"] == "damaged" and "COMPLETE: a directory" in rows[odd.key]["error"]
+    assert rows["aaaaaaaaaaaaaaaa"]["state"] == rows["pretrain"]["state"] == "not followed"
+    assert "no .stella-store file" in rows[user.name]["keep"]
+    assert main(["runs", "--results", str(root)]) == 0
+    listing = capsys.readouterr().out
+    assert all(k in listing for k in (done.key, failed.key, odd.key, user.name, "aaaaaaaaaaaaaaaa", "pretrain")), listing
+    assert main(["runs", "--results", str(root), "--clean", "--yes"]) == 0
+    out = capsys.readouterr().out
+    assert f"removed {failed.path}  (incomplete)" in out and not failed.path.exists()
+    for path, why in ((user, "no .stella-store file"), (root / "aaaaaaaaaaaaaaaa", "a symbolic link"),
+                      (root / "pretrain", "a symbolic link"), (odd.path / "COMPLETE", "a directory, which the run store")):
+        assert str(path) in out and why in out, (path, out)
+    assert (user / "thesis.txt").exists() and (outside / "fedcba9876543210" / "notes.txt").exists()
+    assert (odd.file("COMPLETE") / "mine.txt").exists() and done.complete
+
+
+def test_remove_refuses_a_directory_swapped_for_a_link_after_the_listing(tmp_path):
+    from stella.store import remove
+
+    store, cfg = RunStore(tmp_path / "store"), load_config("smoke")
+    rd = store.dir(cfg)
+    [row] = store.removable()
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere" / "keep.txt").write_text("keep")
+    rd.path.rename(tmp_path / "gone")
+    os.symlink(tmp_path / "elsewhere", rd.path)
+    with pytest.raises(StoreError, match="a symbolic link .* never follows one; not removed"):
+        remove(row)
+    assert (tmp_path / "elsewhere" / "keep.txt").exists()
+
+
+def test_a_flipped_byte_inside_a_pt_file_is_named_and_recomputed(tmp_path, caplog):
+    store, cfg, calls = RunStore(tmp_path), load_config("smoke"), []
+    rd = store.run(cfg, lambda rd: (calls.append(1), _fake_run(rd)))
+    f = rd.file("model_after_task1.pt")
+    data = bytearray(f.read_bytes())
+    data[data.index(torch.arange(64, dtype=torch.float32).numpy().tobytes()) + 40] ^= 0x01   # inside the tensor
+    f.write_bytes(bytes(data))
+    assert RunStore(tmp_path).runs()[0]["state"] == "damaged"
+    again = store.run(cfg, lambda rd: (calls.append(1), _fake_run(rd)))
+    assert again.computed and calls == [1, 1]
+    assert f"{f}: its content changed since it was written" in caplog.text
+    assert torch.equal(again.load_tensors("model_after_task1")["w"], torch.arange(64, dtype=torch.float32))
+
+
+def test_summary_json_is_checked_against_its_schema(tmp_path, caplog):
+    from stella.eval.retrieval import DIRECTIONS, METRICS
+    from stella.store import SUMMARY_SCHEMA
+
+    props = SUMMARY_SCHEMA["items"]["properties"]
+    assert props["direction"]["enum"] == list(DIRECTIONS) and props["metric"]["enum"] == list(METRICS)
+    store, cfg = RunStore(tmp_path), load_config("smoke")
+    rd = store.run(cfg, _fake_run)
+    summary = rd.load_json("summary")
+    summary[0]["metric"] = "<img src=x onerror=alert(1)>"
+    rd.save_json("summary", summary)
+    _rehash(rd.path)                                      # crafted: sizes and hashes match again
+    [row] = store.runs()
+    assert row["state"] == "damaged" and f"{rd.file('summary.json')}: not a run summary (0/metric" in row["error"]
+    again = store.run(cfg, _fake_run)
+    assert again.computed and again.load_json("summary")[0]["metric"] == "R@1"
+    assert "not a run summary" in caplog.text
+
+
+@pytest.mark.parametrize("edit, state, message", [
+    ({"lr": -1.0}, "unreadable", "continual.lr: a learning rate must be > 0"),
+    ({"lr": 0.5}, "unreadable", "its config's run key is not"),
+    ({"no_such_key": 1}, "unreadable", "continual.no_such_key: unknown key"),
+])
+def test_runs_does_not_list_as_complete_a_config_the_trainer_rejects(tmp_path, edit, state, message):
+    store, cfg = RunStore(tmp_path), load_config("smoke")
+    rd = store.run(cfg, _fake_run)
+    stored = json.loads(rd.file("config.json").read_text())
+    stored["config"]["continual"].update(edit)
+    rd.file("config.json").write_text(json.dumps(stored))
+    _rehash(rd.path)
+    [row] = store.runs()
+    assert row["state"] == state and message in row["error"], row

@@ -197,3 +197,27 @@ def test_verdict_colours_cover_every_verdict_in_order():
     from stella.report.display import VERDICT_CSS
 
     assert tuple(VERDICT_CSS) == VERDICTS          # show_families counts the verdicts in this order
+
+
+def test_markup_planted_in_a_complete_runs_summary_reaches_the_page_as_text(tmp_path, monkeypatch):
+    """Chapter 02's path from the store to Table 1 (seed_table, aggregate, wide_mean_std, show), with the
+    store's summary schema check switched off so the planted markup gets as far as the page."""
+    import stella.store as S
+    from stella.report.runs import run_config, seed_table
+
+    markup = '<img src=x onerror="alert(1)">'
+    cfg = run_config("smoke", "er", 2021)
+    rows = [{"direction": d, "metric": markup if m == "R@1" else m, "A": 50.0, "F": 1.0}
+            for d in P.DIRECTIONS for m in P.METRICS]
+    S.RunStore(tmp_path).run(cfg, lambda rd: [rd.save_json(n, rows if n == "summary" else {})
+                                              for n in ("summary", "results", "meta")])
+    monkeypatch.setattr(S, "_summary_problems", lambda d: [])
+    runs = seed_table("smoke", ["er"], [2021], results_dir=tmp_path)
+    assert markup in set(runs["metric"])
+    agg = T.aggregate(runs, ["method", "direction", "metric"])
+    means, stds = T.wide_mean_std(agg, row_order=["er"], col_orders={"direction": list(P.DIRECTIONS),
+                                                                      "metric": [markup, *P.METRICS[1:]]})
+    page = show(means, caption=f"Table 1 {markup}", stds=stds).to_html()
+    planted = pd.DataFrame({markup: [markup, "1.0 ± 0.5"]}, index=pd.Index([markup, "er"], name="method"))
+    page += show(planted).to_html()
+    assert "<img" not in page and page.count("&lt;img src=x onerror=") == 6, page

@@ -22,7 +22,7 @@ Computed stages are cached in the run store under ``<results>/pretrain/<key>/``,
 of exactly what the weights depend on (:func:`pretrain_spec`): ``spec.json``, ``state.pt`` (the
 resumable state, written atomically every ``run.checkpoint_every`` steps: a killed stage resumes
 where it stopped), ``weights.pt``, ``log.json`` (one row per step: the loss curve), ``summary.json``
-(what it reached) and ``COMPLETE``: computed under the run store's lock (:func:`stella.store.compute_once`),
+(what it reached) and ``COMPLETE``: computed under the run store's lock (:func:`stella.store_protocol.compute_once`),
 so two processes never compute one stage twice and stale temporary files are removed first. A
 complete stage whose files do not verify (a truncated ``weights.pt``, say) is moved aside, named in
 one line and computed again by the next run that needs it.
@@ -44,7 +44,7 @@ from tqdm import tqdm
 
 from stella import __version__
 from stella.config import Config
-from stella.continual import worker_cache
+from stella.continual import nonfinite, worker_cache
 from stella.continual.stream import batches, num_batches
 from stella.data.manifest import build_pretrain_manifest
 from stella.data.synthetic import build_pretrain_synthetic
@@ -143,30 +143,37 @@ def run_pretraining(cfg: Config, path: Path, device: torch.device | str = "cpu",
         gen_mask.set_state(s["gen_mask"])
         gen_avm.set_state(s["gen_avm"])
         step, log, seconds = int(s["step"]), list(s["log"]), float(s["seconds"])
+
+    def one_step(batch: dict) -> dict:
+        """One joint step (``step < p.steps``) and/or one AVM step; the logged values."""
+        audio, video = batch["audio"].to(device), batch["video"].to(device)
+        out = None
+        if step < p.steps:
+            out = model(audio, video, generator=gen_mask)
+            opt.zero_grad(set_to_none=True)
+            out.loss.backward()
+            opt.step()
+        logs = {} if out is None else _backbone_logs(out)
+        if out is None or p.joint_avm:
+            with torch.no_grad():
+                o_a, o_v = model.fusion_tokens(audio, video)
+            avm_loss, avm_acc = avm.loss(o_a, o_v, gen_avm)
+            avm_opt.zero_grad(set_to_none=True)
+            avm_loss.backward()
+            avm_opt.step()
+            logs.update(avm=float(avm_loss.item()), avm_acc=float(avm_acc))
+        return logs
+
     total = p.steps + p.avm_steps
     bar = tqdm(total=total, initial=step, desc="pre-training", disable=not progress, leave=False)
     t0 = time.perf_counter()
     while step < total:
         epoch, start = divmod(step, per_epoch)
         for _, batch in batches(data, p.batch_size, p.seed, 0, epoch, start):
-            audio, video = batch["audio"].to(device), batch["video"].to(device)
-            out = None
-            if step < p.steps:
-                out = model(audio, video, generator=gen_mask)
-                opt.zero_grad(set_to_none=True)
-                out.loss.backward()
-                opt.step()
-            logs = {} if out is None else _backbone_logs(out)
-            if out is None or p.joint_avm:
-                with torch.no_grad():
-                    o_a, o_v = model.fusion_tokens(audio, video)
-                avm_loss, avm_acc = avm.loss(o_a, o_v, gen_avm)
-                avm_opt.zero_grad(set_to_none=True)
-                avm_loss.backward()
-                avm_opt.step()
-                logs.update(avm=float(avm_loss.item()), avm_acc=float(avm_acc))
+            logs = nonfinite.checked(one_step, batch, cfg, f"pre-training stage {path.name}, step {step + 1}",
+                                     nonfinite.PRETRAIN_STEPS, model)
             step += 1
-            log.append({"step": step, "phase": "joint" if out is not None else "avm", **logs})
+            log.append({"step": step, "phase": "joint" if step <= p.steps else "avm", **logs})
             bar.update(1)
             if step % cfg.run.checkpoint_every == 0 or step == total:
                 atomic_torch_save(path / "state.pt", {

@@ -29,7 +29,7 @@ import torch.distributed as dist
 from tqdm import tqdm
 
 from stella.config import Config, ConfigError
-from stella.continual import worker_cache
+from stella.continual import nonfinite, worker_cache
 from stella.continual.build import build_method, stream_batch_size
 from stella.continual.distributed import DistInfo
 from stella.continual.methods import METHODS
@@ -201,7 +201,8 @@ class Trainer:
             for e in range(self.pos.epoch, c.epochs_per_task):
                 for i, batch in batches(data, self.batch_size, cfg.run.seed, t, e, self.pos.batch,
                                         self.dist.rank, self.dist.world):
-                    logs = self.method.observe(batch)
+                    where = f"run {self.rd.key}, step {self.pos.step + 1} (task {t + 1} of {len(stream)}, {name!r})"
+                    logs = nonfinite.checked(self.method.observe, batch, cfg, where, model=self.ctx.model)
                     self.pos = Position(t, e, i + 1, self.pos.step + 1)
                     self.losses.append({"step": self.pos.step, "task": t, **logs})
                     bar.update(1)

@@ -1,15 +1,17 @@
 """PyAV decoding of one audio-video clip, every packet checked (appendix B).
 
 ``decode_clip(video, audio, data, min_frames)`` returns the T RGB frames nearest to evenly spaced
-timestamps (segment centres), (T, H, W, 3) uint8, and the first ``audio_frames`` worth of audio
-resampled to ``sample_rate`` mono (``av.AudioResampler``), (S,) float32. It decodes every packet of
-both streams, also past the part it keeps, so a file damaged anywhere fails here, with a
-:class:`ClipError` whose ``reason`` is one of: missing, corrupt (not a media file PyAV opens),
-no_video, no_audio, decode_error (a packet fails to decode, e.g. an mp4 cut short whose index still
-lists the lost packets), truncated (the video stream ends more than one segment before its stated
-duration) or too_short (fewer than T frames, or audio under ``min_frames`` fbank frames); ``detail``
-holds the decoder's message and where it failed. A path that is a directory (or
-another non-file) is ``not_a_file``.
+timestamps (segment centres), (T, H, W, 3) uint8, turned upright as the video's display matrix says
+(a rotation by a multiple of 90 degrees; any other rotation, or a mirrored one, is ``rotation``), and
+the first ``audio_frames`` worth of audio resampled to ``sample_rate`` mono (``av.AudioResampler``),
+(S,) float32. It decodes every packet of both streams, also past the part it keeps, so a file damaged
+anywhere fails here, with a :class:`ClipError` whose ``reason`` is one of: missing (no such file, or
+a symbolic link to none), symlink_loop, not_a_file (a directory or another non-file), empty (0
+bytes), corrupt (not a media file PyAV opens), no_video, no_audio, decode_error (a packet fails to
+decode, e.g. an mp4 cut short whose index still lists the lost packets), truncated (the video stream
+ends more than one segment before its stated duration), too_short (fewer than T frames, or audio
+under ``min_frames`` fbank frames) or rotation; ``detail`` holds the decoder's message and where it
+failed, and ``path`` the file at fault (the ``wav`` of a clip whose audio is a file of its own).
 
 Zero-byte packets: FFmpeg's ``avcodec_send_packet`` rejects a packet that has a buffer but no bytes
 (EINVAL, "Invalid argument"; a packet without a buffer is the flush at the end of a stream). Theora
@@ -22,6 +24,8 @@ timestamp, for audio nothing is added.
 """
 from __future__ import annotations
 
+import errno
+import os
 from pathlib import Path
 
 import av
@@ -34,11 +38,44 @@ _DECODE_ERRORS = (av.error.FFmpegError, OSError, ValueError, EOFError)
 
 
 class ClipError(Exception):
-    """A clip that cannot be used: ``reason`` (the skip category) and ``detail`` (the decoder's message)."""
+    """A clip that cannot be used: ``reason`` (the skip category), ``detail`` (the decoder's message) and
+    ``path``, the file at fault (None: the clip's video)."""
 
-    def __init__(self, reason: str, detail: str = ""):
+    def __init__(self, reason: str, detail: str = "", path: Path | None = None):
         super().__init__(f"{reason} ({detail})" if detail else reason)
-        self.reason, self.detail = reason, detail
+        self.reason, self.detail, self.path = reason, detail, path
+
+
+def file_problem(p: Path) -> ClipError | None:
+    """Why ``p`` cannot be opened as a media file before trying (None: it can be tried)."""
+    try:
+        st = os.stat(p)
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            return ClipError("symlink_loop", f"{p} is a loop of symbolic links", p)
+        if os.path.islink(p):
+            return ClipError("missing", f"{p} is a symbolic link to {os.readlink(p)}, which does not exist", p)
+        return ClipError("missing", f"no file {p}", p)
+    if not p.is_file():
+        return ClipError("not_a_file", f"{p} is {'a directory' if p.is_dir() else 'not a regular file'}", p)
+    if st.st_size == 0:
+        return ClipError("empty", f"{p} is 0 bytes", p)
+    return None
+
+
+def _upright(frame) -> int:
+    """Quarter turns (counter-clockwise) that put ``frame`` upright, from its display matrix (0 without one)."""
+    matrix = next((np.frombuffer(bytes(d), np.int32).astype(np.int64) for d in frame.side_data
+                   if str(d.type).endswith("DISPLAYMATRIX")), None)
+    if matrix is None:
+        return 0
+    if matrix[0] * matrix[4] - matrix[1] * matrix[3] < 0:
+        raise ClipError("rotation", "a mirrored display matrix (a flip), which is not supported")
+    turns, rest = divmod(round(frame.rotation), 90)
+    if rest:
+        raise ClipError("rotation", f"a display rotation of {round(frame.rotation)} degrees; only multiples of 90 "
+                                    "are supported")
+    return turns % 4
 
 
 def _seconds(stream, container) -> float:
@@ -60,10 +97,12 @@ class _FramePicker:
         self.targets = self.start + (np.arange(num_frames) + 0.5) / num_frames * (self.end - self.start)
         self.picked: list = [None] * num_frames
         self.prev = None                # (time, frame) of the last frame seen
-        self.k = self.count = 0
+        self.k = self.count = self.turns = 0
 
     def add(self, t: float | None, frame) -> None:
         t = float(t) if t is not None else self.start
+        if self.count == 0:
+            self.turns = _upright(frame)
         self.count += 1
         while self.k < len(self.targets) and t >= self.targets[self.k]:
             use = self.prev if self.prev is not None and self.targets[self.k] - self.prev[0] < t - self.targets[self.k] \
@@ -73,10 +112,11 @@ class _FramePicker:
         self.prev = (t, frame)
 
     def frames(self) -> tuple[np.ndarray, int]:
-        """(T, H, W, 3) uint8, and how many targets lay after the last frame (they repeat it)."""
+        """(T, H, W, 3) uint8, upright, and how many targets lay after the last frame (they repeat it)."""
         missing = sum(p is None for p in self.picked)
         last = self.prev[1].to_ndarray(format="rgb24") if missing else None
-        return np.stack([p if p is not None else last for p in self.picked]), missing
+        frames = np.stack([p if p is not None else last for p in self.picked])
+        return (np.ascontiguousarray(np.rot90(frames, self.turns, axes=(1, 2))) if self.turns else frames), missing
 
 
 class _AudioCollector:
@@ -107,17 +147,17 @@ def _decode(path: Path, num_frames: int | None, audio: _AudioCollector | None) -
     try:
         container = av.open(str(path))
     except _DECODE_ERRORS as e:
-        raise ClipError("corrupt", _message(e)) from e
+        raise ClipError("corrupt", _message(e), path) from e
     with container as c:
         picker, streams = None, []
         if num_frames is not None:
             if not c.streams.video:
-                raise ClipError("no_video")
+                raise ClipError("no_video", "", path)
             picker = _FramePicker(c.streams.video[0], c, num_frames)
             streams.append(c.streams.video[0])
         if audio is not None:
             if not c.streams.audio:
-                raise ClipError("no_audio")
+                raise ClipError("no_audio", "", path)
             streams.append(c.streams.audio[0])
         kind, t = "first", 0.0
         try:
@@ -131,8 +171,11 @@ def _decode(path: Path, num_frames: int | None, audio: _AudioCollector | None) -
                     continue
                 for f in pkt.decode():
                     picker.add(f.time, f) if kind == "video" else audio.add(f)
+        except ClipError as e:
+            e.path = path
+            raise
         except _DECODE_ERRORS as e:
-            raise ClipError("decode_error", f"{kind} packet at {t:.2f} s: {_message(e)}") from e
+            raise ClipError("decode_error", f"{kind} packet at {t:.2f} s: {_message(e)}", path) from e
     return picker
 
 
@@ -156,10 +199,8 @@ def decode_clip(video: Path, audio: Path, data: DataConfig, min_frames: int) -> 
 
     Raises ClipError with the reason the clip cannot be used (module docstring)."""
     for p in dict.fromkeys((video, audio)):
-        if not p.exists():
-            raise ClipError("missing", f"no file {p}")
-        if not p.is_file():
-            raise ClipError("not_a_file", f"{p} is {'a directory' if p.is_dir() else 'not a regular file'}")
+        if (problem := file_problem(p)) is not None:
+            raise problem
     collector = _AudioCollector(data.sample_rate, A.duration_for_frames(data.audio_frames, data.sample_rate))
     picker = _decode(video, data.num_frames, collector if audio == video else None)
     if audio != video:
@@ -174,5 +215,6 @@ def decode_clip(video: Path, audio: Path, data: DataConfig, min_frames: int) -> 
     wave = collector.wave()
     n = A.frames_for_num_samples(wave.size, data.sample_rate)
     if n < min_frames:
-        raise ClipError("too_short", f"{wave.size / data.sample_rate:.2f} s of audio, {n} fbank frames < {min_frames}")
+        raise ClipError("too_short", f"{wave.size / data.sample_rate:.2f} s of audio, {n} fbank frames < {min_frames}",
+                        audio)
     return frames, wave

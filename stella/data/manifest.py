@@ -8,7 +8,10 @@ dataset is built, and its un-augmented tensors are kept (:class:`DecodedClips`, 
 fails anywhere in decoding is found before training starts: it is skipped, counted in
 ``dataset.skipped`` (reason -> files) and named with the decoder's message in
 ``dataset.skip_details`` and ``benchmark.info["skipped"]`` (the trainer writes them to the run's
-``skipped.json``). The stream of batches is fixed from the start, deterministic and resumable, and
+``skipped.json``), the file at fault named (a clip's ``wav`` when its audio is to blame). Entries that
+repeat a clip are named and kept once before the split (:func:`stella.data.splits.drop_duplicates`),
+so no clip is in two splits; a URL is refused (``url``) and a missing file's reason says how relative
+paths resolve (``RELATIVE_RULE``). The stream of batches is fixed from the start, deterministic and resumable, and
 no damaged file can stop a run midway. Clips whose fbank covers at least ``min_fraction`` of
 ``audio_frames`` are zero-padded to it, as CAV-MAE does for VGGSound's 10 s clips
 (998 frames -> 1024); the count is ``dataset.padded``.
@@ -33,22 +36,12 @@ from stella.data import audio as A
 from stella.data import video as V
 from stella.data.benchmark import augment_clip, augment_seed
 from stella.data.decode import ClipError, decode_audio, decode_clip, decode_frames
+from stella.data.splits import RELATIVE_RULE, EntryError, drop_duplicates, entry_files, media_paths
 
 log = logging.getLogger(__name__)
 CACHE_BYTES = 2 * 2**30          # decoded clips one benchmark keeps in memory
 __all__ = ["ClipError", "DecodedClips", "ManifestDataset", "build_manifest_benchmark", "decode_audio", "decode_clip",
            "decode_frames", "media_paths"]
-
-
-def media_paths(entry: dict, root: Path | None = None) -> tuple[Path, Path]:
-    """(video file, audio file) of a manifest entry; the audio comes from the video unless "wav" is set."""
-    v = entry.get("video_path") or entry.get("video") or entry.get("path") or entry.get("wav")
-    if v is None:
-        raise KeyError("entry has none of video_path / video / path / wav")
-    a = entry.get("wav") or v
-    fix = (lambda p: Path(p) if root is None or Path(p).is_absolute() else root / p)
-    return fix(v), fix(a)
-
 
 
 class DecodedClips:
@@ -68,7 +61,7 @@ class DecodedClips:
         if key in self.kept:
             return self.kept[key]
         if key in self.failed:
-            raise ClipError(self.failed[key].reason, self.failed[key].detail)
+            raise ClipError(self.failed[key].reason, self.failed[key].detail, self.failed[key].path)
         try:
             frames, wave = decode_clip(video, audio, data, min_frames)
         except ClipError as e:
@@ -105,13 +98,18 @@ class ManifestDataset(Dataset):
             vid = str(e.get("video_id", idx))
             try:
                 v, a = media_paths(e, root)
-            except KeyError as err:
-                self._skip(vid, "bad_entry", str(err.args[0]), vid)
+            except EntryError as err:
+                self._skip(err.value or vid, err.reason, str(err), vid)
                 continue
             try:
                 base = self.cache.base(v, a, data, norm, self.min_frames)
             except ClipError as err:
-                self._skip(str(v), err.reason, err.detail, vid)
+                at = err.path or v
+                raw_v, raw_a = entry_files(e)
+                written = raw_a if at == a and at != v else raw_v
+                rule = f" ({RELATIVE_RULE}: {root})" if root is not None and err.reason == "missing" and \
+                    not Path(written).is_absolute() else ""
+                self._skip(str(at), err.reason, err.detail + rule, vid)
                 continue
             self.padded += int(base["padded"])
             self.items.append((v, a, y, idx))
@@ -176,7 +174,8 @@ def build_manifest_benchmark(cfg):
     task the first ``classes_per_task`` split classes present in the manifest; per class the last
     ``eval_per_class`` clips (manifest order) are the eval split and up to ``train_per_class`` of the
     others the train split. Audio norm: the config's, else the paper's (-5.081, 4.485). Skipped clips
-    are listed in ``benchmark.info["skipped"]`` (path, reason, detail, video_id, task, split).
+    are listed in ``benchmark.info["skipped"]`` (path, reason, detail, video_id, task, split), entries
+    dropped as duplicates of an earlier one in ``benchmark.info["duplicates"]`` (index, of, why).
     """
     from stella.data.benchmark import Benchmark, Task, norm_from_config
     from stella.data.splits import assign_tasks, benchmark_order, entry_labels, label_to_task, load_split
@@ -188,6 +187,7 @@ def build_manifest_benchmark(cfg):
     entries = _read_entries(path)
     for i, e in enumerate(entries):
         e.setdefault("_index", i)
+    entries, duplicates = drop_duplicates(entries, path.parent, path)
     split = load_split(d.benchmark)
     order = benchmark_order(d.benchmark, d.task_order)
     if d.num_tasks > len(order):
@@ -228,7 +228,8 @@ def build_manifest_benchmark(cfg):
               for p in parts}
         skipped += [{**s, "task": name, "split": p} for p in ds for s in ds[p].skip_details]
         tasks.append(Task(name, pos, ids, ds["train"], ds["eval"]))
-    return Benchmark(f"manifest:{d.benchmark}", tasks, norm, class_names, {"unknown_labels": unknown, "skipped": skipped})
+    return Benchmark(f"manifest:{d.benchmark}", tasks, norm, class_names,
+                     {"unknown_labels": unknown, "skipped": skipped, "duplicates": duplicates})
 
 
 def build_pretrain_manifest(cfg, manifest: str | Path) -> ManifestDataset:
@@ -245,7 +246,11 @@ def build_pretrain_manifest(cfg, manifest: str | Path) -> ManifestDataset:
         raise FileNotFoundError(f"pretrain.manifest: {path} does not exist")
     continual = label_to_task(d.benchmark, d.category_csv or None)
     kept, dropped = [], 0
-    for i, e in enumerate(_read_entries(path)):
+    entries = _read_entries(path)
+    for i, e in enumerate(entries):
+        e.setdefault("_index", i)
+    for e in drop_duplicates(entries, path.parent, path)[0]:
+        i = int(e["_index"])
         labels = entry_labels(e)
         if any(l in continual for l in labels):
             dropped += 1

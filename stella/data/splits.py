@@ -3,18 +3,84 @@
 ``splits/<benchmark>.json`` holds the default and shuffled task orders, the VGGSound/AudioSet
 category -> task map and a curated, partial label -> task list (see its "note"). A user's own
 label,category CSV (VGGSound's stat.csv format) takes precedence over the curated list.
+
+A manifest entry names local files (:func:`media_paths`): a relative path is resolved against the
+manifest's folder (``RELATIVE_RULE``), a URL is refused. Entries that repeat a clip (the same video
+file, or the same ``video_id``) are named and kept once (:func:`drop_duplicates`) before any split, so
+no clip is ever in two splits.
 """
 from __future__ import annotations
 
 import csv
 import json
 import logging
+import os
 import re
 from pathlib import Path
 
 SPLIT_DIR = Path(__file__).parent / "splits"
 BENCHMARKS = ("continual-vs", "continual-as")
+RELATIVE_RULE = "a relative path in a manifest is resolved against the manifest's folder, not the working directory"
+_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
 log = logging.getLogger(__name__)
+
+
+class EntryError(ValueError):
+    """A manifest entry that names no usable local file: ``reason`` (bad_entry, url), the message and the
+    ``value`` at fault (the URL; None when the entry has no path)."""
+
+    def __init__(self, reason: str, message: str, value: str | None = None):
+        super().__init__(message)
+        self.reason, self.value = reason, value
+
+
+def entry_files(entry: dict) -> tuple[str, str]:
+    """The (video, audio) paths of a manifest entry as written; the audio is the video's unless "wav" is set.
+    Raises EntryError for an entry without a path or with a URL (http://, file://, ...: a manifest names
+    local files)."""
+    v = entry.get("video_path") or entry.get("video") or entry.get("path") or entry.get("wav")
+    if v is None:
+        raise EntryError("bad_entry", "entry has none of video_path / video / path / wav")
+    a = entry.get("wav") or v
+    for p in (v, a):
+        if not isinstance(p, str):
+            raise EntryError("bad_entry", f"{json.dumps(p)[:40]} is not a path")
+        if _URL.match(p):
+            raise EntryError("url", f"{p} is a URL; a manifest names local files (download it and list its path)", p)
+    return v, a
+
+
+def media_paths(entry: dict, root: Path | None = None) -> tuple[Path, Path]:
+    """(video file, audio file) of a manifest entry (:func:`entry_files`), a relative path joined to ``root``
+    (the manifest's folder)."""
+    return tuple(Path(p) if root is None or Path(p).is_absolute() else root / p for p in entry_files(entry))
+
+
+def drop_duplicates(entries: list[dict], root: Path | None, where: str | Path) -> tuple[list[dict], list[dict]]:
+    """(entries kept, duplicates): an entry whose video file (after symbolic links) or ``video_id`` an
+    earlier entry has is dropped and named in one warning line; each duplicate is ``{"index", "of", "why"}``
+    (manifest positions). Entries without a usable path are kept (the dataset names them)."""
+    kept, dups, seen = [], [], {}
+    for i, e in enumerate(entries):
+        keys = []
+        try:
+            keys.append(("video file", os.path.realpath(media_paths(e, root)[0])))
+        except EntryError:
+            pass
+        if e.get("video_id") not in (None, ""):
+            keys.append(("video_id", str(e["video_id"])))
+        first = next(((kind, value, seen[(kind, value)]) for kind, value in keys if (kind, value) in seen), None)
+        if first is not None:
+            dups.append({"index": i, "of": first[2], "why": f"same {first[0]} {first[1]}"})
+            continue
+        for k in keys:
+            seen[k] = i
+        kept.append(e)
+    if dups:
+        named = "; ".join(f"entry {d['index']} ({d['why']} as entry {d['of']})" for d in dups[:3])
+        more = f" and {len(dups) - 3} more" if len(dups) > 3 else ""
+        log.warning("%s: %d duplicate entries dropped, the first of each kept: %s%s", where, len(dups), named, more)
+    return kept, dups
 
 
 def load_split(benchmark: str) -> dict:
@@ -133,12 +199,14 @@ def _slug(name: str) -> str:
 
 def split_manifest(manifest: str | Path | list | dict, benchmark: str, out_dir: str | Path,
                    category_csv: str | Path | None = None, task_order: str = "default") -> dict:
-    """Write one CAV-MAE-style manifest per task, ``NN_<task>.json``, in the configured task order.
+    """Write one CAV-MAE-style manifest per task, ``NN_<task>.json``, in the configured task order
+    (duplicate entries dropped, :func:`drop_duplicates`).
 
     Returns ``{"order", "files": task -> path, "counts": task -> clips, "unknown": label -> clips}``;
     unknown labels are also written to ``unknown_labels.json`` and logged as a warning.
     """
-    entries = read_manifest(manifest)
+    root = Path(manifest).parent if isinstance(manifest, (str, Path)) else None
+    entries, _ = drop_duplicates(read_manifest(manifest), root, manifest if root is not None else "manifest")
     order = benchmark_order(benchmark, task_order)
     by_task, unknown = assign_tasks(entries, label_to_task(benchmark, category_csv))
     out = Path(out_dir)

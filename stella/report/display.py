@@ -3,7 +3,8 @@
 A shown table has no pandas index column (a meaningful index becomes an ordinary first column),
 a fixed number of decimals, column labels a reader understands without the code
 (:data:`LABELS`), and optional ``mean ± std`` cells with the best value bold and the second
-best underlined (:func:`stella.report.tables.mark_frame`).
+best underlined (:func:`stella.report.tables.mark_frame`). Every cell, column label and caption is
+HTML-escaped: text read from the run store reaches the page as text, never as markup.
 """
 from __future__ import annotations
 
@@ -105,15 +106,17 @@ def show(df: pd.DataFrame, caption: str | None = None, digits: int = 2, stds: pd
         for col in flat.columns:
             if col == c or (isinstance(col, tuple) and col[0] == c):
                 fmt[col] = f
-    styler = flat.style.format(fmt, na_rep="—").hide(axis="index")
+    styler = flat.style.format(fmt, na_rep="—", escape="html").hide(axis="index")   # escaped before a format runs
     if isinstance(marks, pd.DataFrame):
         css = marks.reindex(index=df.index, columns=df.columns).fillna("").replace({"best": BEST_CSS,
                                                                                    "second": SECOND_CSS})
         css = _flat(css.set_axis(shown.index)).reindex(columns=flat.columns).fillna("")
         styler = styler.apply(lambda _: css.where(css.isin([BEST_CSS, SECOND_CSS]), ""), axis=None)
-    styler = styler.relabel_index([label(c) for c in flat.columns], axis="columns")
+    def escaped(c):
+        return tuple(map(escaped, c)) if isinstance(c, tuple) else html.escape(c, False) if isinstance(c, str) else c
+    styler = styler.relabel_index([escaped(label(c)) for c in flat.columns], axis="columns")
     if caption:
-        styler = styler.set_caption(caption)
+        styler = styler.set_caption(html.escape(caption, False))
     return styler
 
 

@@ -17,7 +17,7 @@ from stella import selection as S
 from stella.data import build_benchmark
 from stella.eval import plot_attention
 from stella.models import build_model
-from stella.report.chapter import Traits, chapter
+from stella.report.chapter import ParameterError, Traits, chapter
 from stella.report.patches import audio_patch_grid
 from stella.report.plots import plot_audio_chunks, plot_audio_scores, plot_selected_video, plot_spectrogram
 from stella.report.runs import get_run, load_trained, quiet, run_config
@@ -70,7 +70,8 @@ class Walkthrough:
 
 def setup(nb) -> Walkthrough:
     """STELLA's model after the last task (``nb.options["trained"]``; trained if missing) or fresh weights, and
-    batches of 4 clips from the last and the first task's evaluation splits."""
+    batches of 4 clips from the last and the first task's evaluation splits; ParameterError when
+    ``nb.options["clip"]`` is not a clip of the batch."""
     cfg = run_config(nb.preset, "stella")
     bench = build_benchmark(cfg)
     if nb.options["trained"]:
@@ -81,6 +82,10 @@ def setup(nb) -> Walkthrough:
         model, avm = (m.to(nb.device).eval() for m in build_model(cfg))
     batch = next(iter(DataLoader(bench.tasks[-1].eval, batch_size=4, shuffle=False)))
     memory = next(iter(DataLoader(bench.tasks[0].eval, batch_size=4, shuffle=False)))
+    size, clip = len(batch["audio"]), nb.options.get("clip", 0)
+    if not 0 <= clip < size:
+        raise ParameterError(f"notebook parameter clip: the batch holds {size} clips, so clip is 0 to {size - 1}, "
+                             f"got {clip!r}")
     return Walkthrough(cfg, model, avm, batch, memory, nb.options["trained"], nb.device)
 
 

@@ -1,5 +1,6 @@
 """Fetching the tuxpaint stamps: one line and a recorded reason without Debian's tools, apt's own lists
 when the machine has none (fake apt-get / dpkg-deb on PATH, no network), and the book target's fetch."""
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -120,6 +121,7 @@ def test_licence_is_named():
 
 
 def test_make_book_fetches_the_stamps_before_building():
-    out = subprocess.run(["make", "-n", "-o", ".venv/.installed", "book"], cwd=REPO, capture_output=True,
-                         text=True, check=True).stdout.splitlines()
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}  # under make test
+    out = subprocess.run(["make", "-n", "--no-print-directory", "-o", ".venv/.installed", "book"], cwd=REPO, env=env,
+                         capture_output=True, text=True, check=True).stdout.splitlines()
     assert [ln.split()[1:] for ln in out] == [["data-real", "--optional"], ["book", "--preset", "cpu"]]

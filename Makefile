@@ -18,7 +18,9 @@ $(STAMP): requirements.lock pyproject.toml
 
 venv: $(STAMP)
 
+# the tuxpaint stamps first (fetched once, kept in data/tuxpaint); without apt the book builds without them
 book: $(STAMP)
+	$(VENV)/bin/stella data-real --optional
 	$(VENV)/bin/stella book --preset $(PRESET)
 
 test: $(STAMP)

@@ -102,3 +102,22 @@ def test_gpu_check_script_runs_every_part_at_the_smoke_preset(tmp_path):
     train = (tmp_path / "train.txt").read_text()
     assert "trained:" in train and "wall " in train and "\"metric\": \"avg\"" in train   # summary.json appended
     assert sorted(p.name for p in tmp_path.iterdir()) == ["backbone.txt", "environment.txt", "table2.txt", "train.txt"]
+
+
+@pytest.mark.slow
+def test_kernels_benchmark_compares_a_run_under_two_instruction_sets(capsys):
+    from benchmarks import bench_kernels
+
+    bench_kernels.main(["--preset", "smoke", "--capabilities", "native", "default"])   # default: scalar, any CPU
+    out = capsys.readouterr().out
+    assert "reference: native (torch's" in out and "default (torch's DEFAULT kernels) against native" in out
+    assert "pre-training stage losses: max |diff|" in out and "over 6 steps" in out
+    assert "run losses: max |diff|" in out and "over 4 steps" in out and "A (avg recall, %): A→V" in out
+
+
+def test_kernels_benchmark_compare_finds_the_first_differing_step():
+    from benchmarks.bench_kernels import compare
+
+    assert compare([1.0, 2.0, 3.0], [1.0, 2.5, 3.0]) == ("max |diff| 5.0e-01 over 3 steps, "
+                                                         "first differ at step 2 (5.0e-01)")
+    assert compare([1.0], [1.0]) == "max |diff| 0.0e+00 over 1 steps, identical" and compare([], []) == "no losses"

@@ -6,9 +6,11 @@ import torch
 from torch.utils.data import default_collate
 
 from stella.config import load_config
+from stella.data.stamps import LICENCE, stamps_status
 from stella.data.tuxpaint import build_tuxpaint, scan_stamps
 
 ROOT = Path(__file__).resolve().parents[1] / "data" / "tuxpaint"
+STATUS = stamps_status(ROOT)
 
 
 def test_missing_data_names_folder_and_make_target(tmp_path):
@@ -17,7 +19,13 @@ def test_missing_data_names_folder_and_make_target(tmp_path):
     assert str(tmp_path / "tux") in str(e.value)
 
 
-@pytest.mark.skipif(not (ROOT / "stamps").is_dir(), reason="tuxpaint stamps absent (run `make data-real`)")
+@pytest.mark.skipif(not STATUS.present, reason=f"tuxpaint stamps absent: {STATUS.reason}")
+def test_fetched_package_is_gpl_2_or_later_as_the_book_says():
+    text = (ROOT / "COPYRIGHT").read_text()
+    assert LICENCE == "GPL-2.0-or-later" and "License: GPL-2" in text and "any later version" in text
+
+
+@pytest.mark.skipif(not STATUS.present, reason=f"tuxpaint stamps absent: {STATUS.reason}")
 def test_composed_clips():
     cats = scan_stamps(ROOT)
     assert sum(len(v) for v in cats.values()) >= 100

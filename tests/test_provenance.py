@@ -1,13 +1,16 @@
 """The landing page's provenance line and the citation: computed at build time, valid CITATION.cff."""
 import datetime as dt
+import os
 import shutil
 import subprocess
+import sys
 
 import pytest
+import torch
 import yaml
 
 import stella
-from stella.report.provenance import (REPO, UNKNOWN_COMMIT, bibtex, citation, git_commit, provenance,
+from stella.report.provenance import (REPO, UNKNOWN_COMMIT, bibtex, citation, git_commit, machine, provenance,
                                       provenance_line, read_citation)
 
 # Citation File Format 1.2.0: the keys its schema allows at the top level and in a reference.
@@ -73,3 +76,31 @@ def test_commit_is_the_checkout_head_and_says_when_it_is_dirty(tmp_path):
     assert git_commit(tmp_path) == head
     (tmp_path / "f.txt").write_text("b")
     assert git_commit(tmp_path) == f"{head} + uncommitted changes"
+
+
+def test_provenance_names_torchs_cpu_kernels_and_the_preset_threads():
+    info = provenance("cpu")
+    assert info["cpu kernels"] == torch.backends.cpu.get_cpu_capability() != ""
+    assert info["threads"] == "1 torch thread per run"             # cpu pins run and stage to 1 thread
+    line = provenance_line(info)
+    assert f"torch's {info['cpu kernels']} CPU kernels with 1 torch thread per run." in line
+    assert "within seed noise" in line and "edge of significance" in line
+    assert machine("smoke")["threads"] == (f"torch's default thread count ({torch.get_num_threads()} "
+                                          f"here) per run")
+
+
+def test_stage_threads_are_named_when_they_differ_from_the_runs(tmp_path):
+    preset = tmp_path / "mine.yaml"
+    preset.write_text(yaml.safe_dump({"pretrain": {"source": "synthetic", "num_threads": 2},
+                                      "run": {"num_threads": 1}}))
+    assert machine(str(preset))["threads"] == "1 torch thread per run, 2 torch threads for the pre-training stage"
+    preset.write_text(yaml.safe_dump({"pretrain": {"source": "none", "num_threads": 2}, "run": {"num_threads": 1}}))
+    assert machine(str(preset))["threads"] == "1 torch thread per run"   # no stage to compute
+
+
+def test_the_line_follows_aten_cpu_capability():
+    env = {**os.environ, "ATEN_CPU_CAPABILITY": "default", "OMP_NUM_THREADS": "1"}
+    out = subprocess.run([sys.executable, "-c", "from stella.report.provenance import machine; "
+                          "print(machine('cpu')['cpu kernels'])"], env=env, capture_output=True, text=True,
+                         check=True, timeout=120).stdout.strip()
+    assert out == "DEFAULT"

@@ -6,13 +6,10 @@ super-categories (``animals/mammals``, ``animals/birds``, ``symbols``, ...). Cli
 like the synthetic ones (synthetic.py): the sounding stamp swells and jumps with its sound's
 event, silent distractor stamps drift over a gradient background, the sound is placed at a
 random time over background noise; ground truth mask (T, H, W) and active (t,) as there.
-``prepare_tuxpaint()`` (``make data-real`` / ``stella data-real``) downloads and extracts it.
+``stella.data.stamps.fetch_stamps`` (``make data-real`` / ``stella data-real``) downloads and extracts it.
 """
 from __future__ import annotations
 
-import shutil
-import subprocess
-import tempfile
 from pathlib import Path
 
 import av
@@ -24,22 +21,6 @@ from stella.data.audio import num_samples_for_frames
 
 DEFAULT_DIR = Path("data/tuxpaint")
 PACKAGE = "tuxpaint-stamps-default"
-
-
-def prepare_tuxpaint(dest: str | Path = DEFAULT_DIR) -> Path:
-    """``apt-get download`` the package into a temp dir, ``dpkg-deb -x`` it, keep its stamps under ``dest``."""
-    dest = Path(dest)
-    if (dest / "stamps").is_dir():
-        return dest
-    with tempfile.TemporaryDirectory() as tmp:
-        subprocess.run(["apt-get", "download", PACKAGE], cwd=tmp, check=True)
-        deb = next(Path(tmp).glob(f"{PACKAGE}_*.deb"))
-        subprocess.run(["dpkg-deb", "-x", str(deb), str(Path(tmp) / "x")], check=True)
-        src = Path(tmp) / "x" / "usr" / "share"
-        dest.mkdir(parents=True, exist_ok=True)
-        shutil.copytree(src / "tuxpaint" / "stamps", dest / "stamps")
-        shutil.copy(src / "doc" / PACKAGE / "copyright", dest / "COPYRIGHT")
-    return dest
 
 
 def scan_stamps(root: str | Path = DEFAULT_DIR) -> dict[str, list[tuple[str, Path, Path]]]:

@@ -90,6 +90,22 @@ def test_real_clips_leave_out_the_ground_truth_and_generator_runs():
     assert len(real_data_skips(plan, load_config("cpu"))[0]) == len(plan)      # the synthetic benchmark keeps all
 
 
+def test_estimate_counts_clips_steps_and_flops(inputs):
+    from stella.builder.estimate import count_flops, measure_seconds, run_steps, task_clips
+    from stella.report.runs import run_config
+
+    manifest, _ = inputs
+    sets = ["data.dataset=manifest", f"data.manifest={manifest}"]
+    clips = task_clips(run_config("smoke", "finetune", overrides=sets))
+    assert clips == [("sports", 8, 4), ("music", 8, 4)]       # 2 classes of 6 clips: 2 for evaluation, 4 to train
+    steps = {m: run_steps(run_config("smoke", m, overrides=sets), clips) for m in ("finetune", "multitask", "stella++")}
+    assert steps == {"finetune": 4, "multitask": 4, "stella++": 2}   # batch 4; one joint task of 16; batch 7
+    flops = {m: count_flops(load_config("smoke", [f"continual.method={m}"])) for m in ("finetune", "er")}
+    assert flops["er"]["train"] == pytest.approx(2 * flops["finetune"]["train"], rel=0.05)   # the replayed batch
+    assert flops["er"]["embed"] == flops["finetune"]["embed"] > 0
+    assert measure_seconds(load_config("smoke", ["continual.method=er"]), torch.device("cpu"), steps=1) > 0
+
+
 def _store(results: Path) -> dict[str, float]:
     return {str(p.relative_to(results)): p.stat().st_mtime for p in results.glob("**/COMPLETE")}
 

@@ -25,6 +25,7 @@ For each run of a plan (:func:`stella.report.plan.book_runs`):
 """
 from __future__ import annotations
 
+import contextlib
 import statistics
 import time
 from pathlib import Path
@@ -104,7 +105,7 @@ def count_flops(cfg: Config) -> dict[str, float]:
 
     cfg = resolve_method_config(counted_config(cfg))
     fake = cfg.model.size not in SMALL_MODELS
-    with torch.random.fork_rng(devices=[]), (fake_mode() if fake else _null()):
+    with torch.random.fork_rng(devices=[]), (fake_mode() if fake else contextlib.nullcontext()):
         method, batch = build_method(cfg)
         first, second = synthetic_batch(cfg, batch), synthetic_batch(cfg, batch)
         method.begin_task(0)
@@ -114,14 +115,6 @@ def count_flops(cfg: Config) -> dict[str, float]:
         with FlopCounterMode(display=False) as embed, torch.no_grad():
             method.ctx.model.embed(second["audio"][:1], second["video"][:1])
     return {"train": float(train.get_total_flops()), "batch": batch, "embed": float(embed.get_total_flops())}
-
-
-class _null:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
 
 
 def cached_count(cfg: Config, results: str | Path) -> dict[str, float]:

@@ -141,7 +141,7 @@ def plan_table(plan: pd.DataFrame, cost: pd.DataFrame) -> pd.DataFrame:
         agg["measured_hours"] = lambda h: None if h.isna().any() else h.sum()
     out = df.groupby(["chapter", "method", "overrides"], sort=False).agg(agg).reset_index()
     return out.rename(columns={"seed": "seeds", "key": "runs", "todo": "to train", "steps": "steps a run",
-                               "v100_hours": "V100-h", "measured_hours": "measured GPU-h"})
+                               "v100_hours": "V100-h, its runs", "measured_hours": "measured GPU-h, its runs"})
 
 
 def print_plan(plan: pd.DataFrame, skipped: pd.DataFrame, cost: pd.DataFrame, shard: Shard, write=print) -> None:
@@ -217,14 +217,14 @@ def run_paper(preset: str, manifest: str, checkpoint: str, results: str = "resul
 
         start = ensure_start(cfg, checkpoint, clips, avm_epochs, results_dir, write=lambda s: write(f"== 3. {s}"))
     cfg = cfg.with_overrides(["pretrain.source=checkpoint", f"pretrain.checkpoint={start.resolve()}"])
-    preset_file = shown(write_preset(cfg, results_dir))
+    preset_file = str(write_preset(cfg, results_dir).resolve())   # the notebooks' pages show it relative or as <results_dir>
 
     if only:
         notebook_paths(REPO, only)                       # a bad --only fails before anything is trained
     plan, skipped = real_data_skips(book_runs(preset_file), cfg)
     plan = part.rows(plan).reset_index(drop=True)
     plan["todo"] = [not (results_dir / k / "COMPLETE").exists() for k in plan["key"]]
-    write(f"== 4. the plan at {preset_file}: {len(plan)} runs" + (f" (shard {part.index}/{part.count})" if part.count > 1
+    write(f"== 4. the plan at {shown(preset_file)}: {len(plan)} runs" + (f" (shard {part.index}/{part.count})" if part.count > 1
           else "") + f", {int(plan['todo'].sum())} to train")
     device = gpu_device()
     cost = estimate(plan, preset_file, results_dir, device, write=write)
@@ -232,7 +232,7 @@ def run_paper(preset: str, manifest: str, checkpoint: str, results: str = "resul
     print_plan(plan, skipped, cost, part, write)
     if commands:
         for r in plan[plan["todo"]].itertuples():
-            write(train_command(preset_file, r, results_dir))
+            write(train_command(preset_file, r, results_dir.resolve()))
         return None
     if dry_run:
         return None

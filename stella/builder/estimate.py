@@ -33,8 +33,18 @@ from typing import Callable
 
 import pandas as pd
 import torch
+from torch.utils.flop_counter import FlopCounterMode
 
 from stella.config import Config, load_config
+from stella.continual import METHODS
+from stella.continual.stream import num_batches
+from stella.continual.trainer import resolve_method_config
+from stella.data.splits import assign_tasks, benchmark_order, entry_labels, label_to_task, load_split, read_manifest
+from stella.eval.efficiency import synchronize
+from stella.eval.memory_count import SMALL_MODELS, build_method, fake_mode, synthetic_batch
+from stella.report import paper_numbers as paper
+from stella.report.runs import run_config
+from stella.store import atomic_write_json, read_json
 
 PAPER_REFERENCE = ("finetune", 9)        # Table 2's row and batch that calibrates the V100 rate
 PAPER_SIZE = "base"                      # the model Table 2 measured: its rate applies to ViT-B steps only
@@ -50,8 +60,6 @@ def task_clips(cfg: Config) -> list[tuple[str, int, int]]:
     if d.dataset != "manifest":
         return [(f"task {i + 1}", d.classes_per_task * d.train_per_class, d.classes_per_task * d.eval_per_class)
                 for i in range(d.num_tasks)]
-    from stella.data.splits import assign_tasks, benchmark_order, entry_labels, label_to_task, load_split, read_manifest
-
     mapping = label_to_task(d.benchmark, d.category_csv or None)
     by_task, _ = assign_tasks(read_manifest(d.manifest), mapping)
     split = load_split(d.benchmark)
@@ -70,9 +78,6 @@ def task_clips(cfg: Config) -> list[tuple[str, int, int]]:
 
 def run_steps(cfg: Config, clips: list[tuple[str, int, int]]) -> int:
     """Training steps of one run of ``cfg`` (its method resolved) over ``clips`` (:func:`task_clips`)."""
-    from stella.continual import METHODS
-    from stella.continual.stream import num_batches
-
     c = cfg.continual
     batch = max(2, round(c.batch_size * c.batch_multiplier))
     sizes = [sum(n for _, n, _ in clips)] if METHODS[c.method].joint else [n for _, n, _ in clips]
@@ -98,11 +103,6 @@ def count_flops(cfg: Config) -> dict[str, float]:
     """FLOPs of one training step of ``cfg.continual.method`` (``train``, after one warm-up step), its
     stream ``batch`` and the forward FLOPs of one evaluation clip (``embed``): fake tensors at every size
     but :data:`stella.eval.memory_count.SMALL_MODELS`, whose real steps are faster."""
-    from torch.utils.flop_counter import FlopCounterMode
-
-    from stella.continual.trainer import resolve_method_config
-    from stella.eval.memory_count import SMALL_MODELS, build_method, fake_mode, synthetic_batch
-
     cfg = resolve_method_config(counted_config(cfg))
     fake = cfg.model.size not in SMALL_MODELS
     with torch.random.fork_rng(devices=[]), (fake_mode() if fake else contextlib.nullcontext()):
@@ -119,8 +119,6 @@ def count_flops(cfg: Config) -> dict[str, float]:
 
 def cached_count(cfg: Config, results: str | Path) -> dict[str, float]:
     """:func:`count_flops`, kept in ``<results>/estimates/flops-<count_key>.json`` (atomic)."""
-    from stella.store import atomic_write_json, read_json
-
     path = Path(results) / "estimates" / f"flops-{count_key(cfg)}.json"
     if path.exists():
         return read_json(path)
@@ -132,8 +130,6 @@ def cached_count(cfg: Config, results: str | Path) -> dict[str, float]:
 def v100_rate(results: str | Path) -> float:
     """FLOP/s of the authors' code on one V100 as Table 2 implies it: Finetune's counted FLOPs per sample at
     the paper's geometry and batch 9, times its measured throughput (samples/s)."""
-    from stella.report import paper_numbers as paper
-
     method, batch = PAPER_REFERENCE
     cfg = load_config("paper", [f"continual.method={method}", f"continual.batch_size={batch}", "data.dataset=synthetic",
                                 "data.manifest=", "pretrain.source=none", "run.device=cpu"])
@@ -145,10 +141,6 @@ def v100_rate(results: str | Path) -> float:
 def measure_seconds(cfg: Config, device: torch.device, steps: int = 3) -> float | None:
     """Median seconds of a real training step of ``cfg``'s method on ``device`` (two warm-up steps first),
     synthetic clips at its geometry; None when the step does not fit in the device's memory."""
-    from stella.continual.trainer import resolve_method_config
-    from stella.eval.efficiency import synchronize
-    from stella.eval.memory_count import build_method, synthetic_batch
-
     cfg = resolve_method_config(cfg)
     try:
         with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
@@ -175,8 +167,6 @@ def estimate(plan: pd.DataFrame, preset: str, results: str | Path, device: torch
     """One row per run of ``plan`` (``method``, ``seed``, ``overrides``, ``key``): ``steps``,
     ``tflop_per_step``, ``pflop`` (training and evaluation), ``v100_hours`` (NaN but at ViT-B) and, with a ``device``,
     ``measured_hours`` (module docstring). Prints a line per step count it has to compute."""
-    from stella.report.runs import run_config
-
     rows, clips, measured, rate = [], {}, {}, None
     for r in plan.itertuples():
         overrides = [o for o in r.overrides.split(", ") if o]

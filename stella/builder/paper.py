@@ -20,7 +20,8 @@ One command, six steps, each printed:
    (:func:`stella.builder.estimate.estimate`);
 6. **training** what is missing (:func:`stella.builder.prefetch.prefetch_runs`, resumable through the run
    store) and **the book** at the preset (:func:`stella.builder.driver.build_book`), unless ``--dry-run``
-   (steps 1-5 only, nothing computed but FLOP counts), ``--commands`` (one ``stella train`` line per
+   (steps 1-5 only: nothing trained or converted; it writes the split, the preset file and the FLOP counts),
+   ``--commands`` (one ``stella train`` line per
    run to train, for a job array) or ``--shard`` (a shard trains; the book is built by one final
    ``stella paper`` without ``--shard`` once every shard is done).
 
@@ -36,9 +37,19 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+import torch
 import yaml
 
+from stella.builder.driver import build_book, notebook_paths
+from stella.builder.estimate import clip_summary, estimate
+from stella.builder.paper_start import avm_steps, ensure_start, start_dir, start_spec
+from stella.builder.prefetch import default_jobs, prefetch_runs
 from stella.config import Config, load_config
+from stella.continual import METHODS
+from stella.data.splits import entry_labels, label_to_task, read_manifest, split_manifest
+from stella.models.convert_cavmae import model_overrides, read_cavmae
+from stella.report.plan import book_runs
+from stella.store import RunStore, atomic_write_bytes
 
 REPO = Path(__file__).resolve().parents[2]
 GENERATOR_KEYS = ("data.num_distractors", "data.object_scale", "data.active_fraction", "data.noise_level")
@@ -94,8 +105,6 @@ def resolve(preset: str, manifest: str | Path, category_csv: str | Path | None, 
 def write_preset(cfg: Config, results: Path) -> Path:
     """``cfg`` as a preset file ``<results>/presets/<name>-<digest>.yaml`` (written atomically; the same
     config gives the same file, so every shard writes the same one)."""
-    from stella.store import atomic_write_bytes
-
     path = results / "presets" / f"{cfg.preset}-{cfg.digest()[:8]}.yaml"
     if not path.exists():
         atomic_write_bytes(path, yaml.safe_dump(cfg.to_dict(), sort_keys=False).encode())
@@ -113,8 +122,6 @@ def real_data_skips(plan: pd.DataFrame, cfg: Config) -> tuple[pd.DataFrame, pd.D
     """(runs to train, runs left out with a ``reason``) for ``cfg``'s data: real clips carry no ground truth
     (the oracle controls' selection) and have no generator (``GENERATOR_KEYS``: the same clips again under
     another run key). The synthetic benchmarks keep every run."""
-    from stella.continual import METHODS
-
     if cfg.data.dataset != "manifest":
         return plan, plan.iloc[:0].assign(reason=[])
     truth = plan["method"].map(lambda m: callable(getattr(METHODS[m], "truth", None)))   # reads the batch's ground truth
@@ -166,8 +173,6 @@ def print_plan(plan: pd.DataFrame, skipped: pd.DataFrame, cost: pd.DataFrame, sh
 
 def gpu_device():
     """The CUDA device when one is present (the estimate then times a step of each method on it)."""
-    import torch
-
     return torch.device("cuda", torch.cuda.current_device()) if torch.cuda.is_available() else None
 
 
@@ -177,14 +182,6 @@ def run_paper(preset: str, manifest: str, checkpoint: str, results: str = "resul
               book: bool = True, jobs: int | None = None, stage: str | None = None, write=print) -> Path | None:
     """The module docstring's six steps; returns the book's index.html (or executed notebooks' directory
     with ``only``), None when no book is built."""
-    from stella.builder.estimate import clip_summary, estimate
-    from stella.builder.paper_start import avm_steps, start_dir, start_spec
-    from stella.data.splits import split_manifest
-    from stella.models.convert_cavmae import model_overrides, read_cavmae
-    from stella.builder.driver import notebook_paths
-    from stella.report.plan import book_runs
-    from stella.store import RunStore
-
     part = Shard.parse(shard)
     results_dir = Path(results)
     RunStore(results_dir).writable()
@@ -205,16 +202,12 @@ def run_paper(preset: str, manifest: str, checkpoint: str, results: str = "resul
     spec = start_spec(cfg, checkpoint, clips, avm_epochs)
     start = start_dir(spec, results_dir) / "weights.pt"
     if dry_run:
-        from stella.data.splits import entry_labels, label_to_task, read_manifest
-
         outside = label_to_task(cfg.data.benchmark, cfg.data.category_csv or None)
         n = sum(not any(l in outside for l in entry_labels(e)) for e in read_manifest(clips))
         write(f"== 3. converted start {shown(start)}: " + ("found" if (start.parent / "COMPLETE").exists() else
               f"to compute ({avm_epochs} AVM epoch(s) on up to {n} clips of {clips} outside the benchmark, "
               f"{avm_steps(n, cfg.continual.batch_size, avm_epochs)} steps)"))
     else:
-        from stella.builder.paper_start import ensure_start
-
         start = ensure_start(cfg, checkpoint, clips, avm_epochs, results_dir, write=lambda s: write(f"== 3. {s}"))
     cfg = cfg.with_overrides(["pretrain.source=checkpoint", f"pretrain.checkpoint={start.resolve()}"])
     preset_file = str(write_preset(cfg, results_dir).resolve())   # the notebooks' pages show it relative or as <results_dir>
@@ -237,8 +230,6 @@ def run_paper(preset: str, manifest: str, checkpoint: str, results: str = "resul
     if dry_run:
         return None
 
-    from stella.builder.prefetch import default_jobs, prefetch_runs
-
     jobs = jobs or (1 if device is not None else default_jobs(preset_file))
     timings: dict = {}
     todo = plan[plan["todo"]]
@@ -248,8 +239,6 @@ def run_paper(preset: str, manifest: str, checkpoint: str, results: str = "resul
           + "".join(f"\n  trained {k}" for k in trained))
     if part.count > 1 or not book:
         return None
-    from stella.builder.driver import build_book
-
     return build_book(preset_file, results_dir=results_dir, only=only, stage=Path(stage) if stage else None,
                       jobs=jobs)
 

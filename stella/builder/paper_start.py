@@ -27,7 +27,14 @@ from typing import Any
 
 import torch
 
+from stella import __version__
 from stella.config import Config
+from stella.continual.stream import batches, num_batches
+from stella.continual.trainer import pick_device
+from stella.data.manifest import build_pretrain_manifest
+from stella.models import build_model
+from stella.models.convert_cavmae import convert_checkpoint, read_cavmae
+from stella.store import STAGE_FILES, atomic_torch_save, atomic_write_json, compute_once
 
 STREAM_TASK = 0       # the pre-training clips are one stream: task 0 of stella.continual.stream.batches
 
@@ -45,8 +52,6 @@ def start_spec(cfg: Config, checkpoint: str | Path, pretrain_manifest: str | Pat
     """What the converted start depends on, and nothing else (the continual method, seed and task order
     are not in it): the checkpoint's and the clip list's SHA-256, the model section, the data geometry and
     normalisation, the benchmark whose labels are excluded, the AVM's optimiser, batch, epochs and seed."""
-    from stella import __version__
-
     d, c = cfg.data, cfg.continual
     data = {k: getattr(d, k) for k in ("benchmark", "category_csv", "sample_rate", "num_frames", "image_size",
                                        "audio_frames", "mel_bins", "augment", "audio_roll", "audio_norm_mean",
@@ -67,8 +72,6 @@ def start_dir(spec: dict[str, Any], root: str | Path) -> Path:
 
 def avm_steps(n_clips: int, batch_size: int, epochs: int) -> int:
     """AVM steps of ``epochs`` epochs (full batches only, as the continual stream)."""
-    from stella.continual.stream import num_batches
-
     return epochs * num_batches(n_clips, batch_size)
 
 
@@ -76,10 +79,6 @@ def train_avm(cfg: Config, weights: dict, data, epochs: int, path: Path, device:
     """Appendix D on a frozen backbone: ``epochs`` epochs of Eq. 11's matching loss on ``data``'s fusion
     tokens (computed without gradient), Adam on the AVM alone; resumes from ``path/state.pt``. Updates
     ``weights["avm"]`` in place and returns the log (step, epoch, avm loss, avm accuracy)."""
-    from stella.continual.stream import batches, num_batches
-    from stella.models import build_model
-    from stella.store import atomic_torch_save
-
     c, seed = cfg.continual, cfg.pretrain.seed
     per_epoch = num_batches(len(data), c.batch_size)
     if per_epoch == 0:
@@ -122,11 +121,6 @@ def ensure_start(cfg: Config, checkpoint: str | Path, pretrain_manifest: str | P
     """The ``weights.pt`` of the converted start of ``cfg`` in the store under ``root``, computed once
     (module docstring). ``cfg`` must already carry the checkpoint's ``model.*`` values
     (:func:`stella.models.convert_cavmae.model_overrides`)."""
-    from stella.continual.trainer import pick_device
-    from stella.data.manifest import build_pretrain_manifest
-    from stella.models.convert_cavmae import convert_checkpoint, read_cavmae
-    from stella.store import STAGE_FILES, atomic_torch_save, atomic_write_json, compute_once
-
     if avm_epochs < 0:
         raise ValueError(f"--avm-epochs: must be >= 0, got {avm_epochs}")
     spec = start_spec(cfg, checkpoint, pretrain_manifest, avm_epochs)

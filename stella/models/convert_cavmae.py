@@ -42,6 +42,8 @@ from pathlib import Path
 import torch
 
 from stella.config import Config
+from stella.models import build_model
+from stella.models.backbone import AudioVideoMAE
 
 PREFIX = "module."
 BLOCK_PARTS = ("norm1.weight", "norm1.bias", "attn.qkv.weight", "attn.qkv.bias", "attn.proj.weight",
@@ -174,8 +176,6 @@ def convert_state(state: dict[str, torch.Tensor], cfg: Config) -> dict[str, torc
 def check_fits(converted: dict[str, torch.Tensor], cfg: Config, where: str | Path = "checkpoint") -> None:
     """Raise ValueError naming ``where``, the key and both shapes unless ``converted`` is exactly the state
     dict of ``cfg``'s backbone (built on the meta device: no memory)."""
-    from stella.models.backbone import AudioVideoMAE
-
     with torch.device("meta"):
         own = AudioVideoMAE(cfg).state_dict()
     missing, extra = sorted(set(own) - set(converted)), sorted(set(converted) - set(own))
@@ -193,8 +193,6 @@ def check_fits(converted: dict[str, torch.Tensor], cfg: Config, where: str | Pat
 def convert_checkpoint(state: dict[str, torch.Tensor], cfg: Config) -> dict[str, dict[str, torch.Tensor]]:
     """``{"model": converted backbone, "avm": the AVM as build_model initialises it}`` for ``cfg``: the
     layout of ``stella.models.load_checkpoint``. The AVM still has to be trained (appendix D)."""
-    from stella.models import build_model
-
     converted = convert_state(state, cfg)
     check_fits(converted, cfg)
     _, avm = build_model(cfg)

@@ -19,6 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 from stella.config import load_config
+from stella.continual import METHODS
 
 DEFAULT_DIR = Path("gpu-check")
 HEADER = re.compile(r"^preset (\S+) (.*), device (\S+), (\d+) timed steps per method")
@@ -43,8 +44,6 @@ def _tables(text: str) -> list[tuple[str, str, pd.DataFrame]]:
 
 def _selecting(method: str) -> bool:
     """Whether ``selection.mask_of`` applies to ``method`` (as :func:`stella.eval.memory_count.count_methods` reads it)."""
-    from stella.continual import METHODS
-
     return method in METHODS and METHODS[method].strategy != "none" and METHODS[method].needs_avm
 
 

@@ -1,4 +1,4 @@
-"""The ``stella`` command: info, presets, methods, train, runs, book, data-real.
+"""The ``stella`` command: info, presets, methods, train, runs, book, paper, data-real.
 
 Every error a user can cause (a config key, a file, a directory) ends in one line on stderr naming
 the cause, exit status 2; anything else in one line with its type, exit status 1. ``stella --debug``
@@ -126,6 +126,28 @@ def _cmd_book(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_paper(args: argparse.Namespace) -> int:
+    from stella.builder.driver import BookBuildError
+    from stella.builder.paper import run_paper
+
+    _directory(args.results, "--results")
+    _directory(args.stage, "--stage")
+    if args.jobs is not None and args.jobs < 1:
+        raise ValueError(f"--jobs: must be >= 1, got {args.jobs}")
+    try:
+        index = run_paper(args.preset, args.manifest, args.checkpoint, args.results, args.category_csv,
+                          args.pretrain_manifest, args.avm_epochs, args.set, args.only, args.shard, args.dry_run,
+                          args.commands, not args.no_book, args.jobs, args.stage)
+    except BookBuildError as e:
+        if isinstance(e, ValueError):
+            raise
+        print(f"paper: {e}", file=sys.stderr)
+        return 1
+    if index is not None:
+        print(f"book built: {index}")
+    return 0
+
+
 def _cmd_data_real(args: argparse.Namespace) -> int:
     from stella.data.stamps import StampsUnavailable, fetch_stamps, fetched_line
 
@@ -180,6 +202,27 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--jobs", type=int, default=None, help="train the book's runs, then execute its notebooks, this many at a time "
                     "(default: one per core when the preset pins run.num_threads, else 1)")
     sp.set_defaults(fn=_cmd_book)
+    sp = sub.add_parser("paper", parents=[common], help="from a manifest and a CAV-MAE checkpoint to the book at a "
+                        "paper preset (book/paper_scale.md)")
+    sp.add_argument("--manifest", required=True, help="CAV-MAE-style JSON manifest of the clips (video_path, labels)")
+    sp.add_argument("--checkpoint", required=True, help="a released CAV-MAE pre-trained checkpoint (audio_model.*.pth)")
+    sp.add_argument("--category-csv", help="label,category file (VGGSound's stat.csv) for the task split")
+    sp.add_argument("--pretrain-manifest", help="clips to pre-train the AVM on (default: --manifest; clips with "
+                    "the benchmark's labels are left out)")
+    sp.add_argument("--avm-epochs", type=int, default=10, help="epochs of AVM pre-training on the frozen converted "
+                    "backbone (appendix D; the authors' code: 8-15)")
+    with_preset(sp)
+    sp.set_defaults(preset="paper")
+    sp.add_argument("--results", default="results", help="run store directory (shared by every shard)")
+    sp.add_argument("--only", nargs="*", help="execute only the notebooks whose name contains these (the book's runs are "
+                    "all trained)")
+    sp.add_argument("--shard", metavar="I/N", help="train the I-th of N parts of the plan (no book; build it after)")
+    sp.add_argument("--dry-run", action="store_true", help="print the plan and the estimate; train nothing")
+    sp.add_argument("--commands", action="store_true", help="print one `stella train` line per run to train")
+    sp.add_argument("--no-book", action="store_true", help="train, do not build the book")
+    sp.add_argument("--jobs", type=int, default=None, help="runs trained at a time (default: 1 on a GPU)")
+    sp.add_argument("--stage", help="copy the book sources here and build there")
+    sp.set_defaults(fn=_cmd_paper)
     sp = sub.add_parser("data-real", parents=[common], help="fetch Debian's tuxpaint-stamps-default (apt-get download, no root) for the "
                         "real-content benchmark")
     sp.add_argument("--dest", default="data/tuxpaint")

@@ -1,4 +1,6 @@
 """The benchmarks run end to end at the smoke preset (they print figures; nothing is timed here)."""
+import json
+
 import pytest
 
 from benchmarks import bench_methods, bench_model
@@ -101,7 +103,15 @@ def test_gpu_check_script_runs_every_part_at_the_smoke_preset(tmp_path):
     assert all(m in table2 for m in ("finetune", "clser", "esmer", "stella++"))
     train = (tmp_path / "train.txt").read_text()
     assert "trained:" in train and "wall " in train and "\"metric\": \"avg\"" in train   # summary.json appended
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["backbone.txt", "environment.txt", "table2.txt", "train.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["backbone.txt", "environment.txt", "run.json", "table2.txt",
+                                                          "train.txt"]
+    from stella.report.gpu_check import gpu_table2
+
+    run = json.loads((tmp_path / "run.json").read_text())
+    assert run["status"] == {"backbone": 0, "table2": 0, "table2_selected": 0, "train": 0} and run["gpu"] is None
+    assert gpu_table2(tmp_path) is None                                  # the CPU smoke run is no GPU figure
+    df = gpu_table2(tmp_path, require_gpu=False)
+    assert len(df) == 14 and set(df["device"]) == {"cpu"} and df["date"].iloc[0] == run["started"]
 
 
 @pytest.mark.slow

@@ -54,8 +54,8 @@ def _init_worker(threads: int) -> None:
 
     if threads:
         torch.set_num_threads(threads)
-    from stella.continual import worker_cache
     import stella.report.runs  # noqa: F401  (imports paid once per worker, not per run)
+    from stella.continual import worker_cache
 
     worker_cache.enable()
 
@@ -108,13 +108,17 @@ def stages_alone(preset: str, todo: list, results_dir: str | Path) -> tuple[list
 
 
 def prefetch_runs(preset: str, results_dir: str | Path, jobs: int, write=print,
-                  timings: dict | None = None) -> tuple[int, int]:
+                  timings: dict | None = None, plan=None) -> tuple[int, int]:
     """Train the book's missing runs at ``preset`` with ``jobs`` processes; (trained, failed).
 
+    ``plan`` (rows of :func:`stella.report.plan.book_runs`: one machine's shard, say) replaces the whole
+    plan; with it one process is enough (``stella paper`` on a GPU), without it fewer than two train
+    nothing here (the notebooks then ask for their runs one after another, as before).
     A run that fails here is only reported: its notebook asks for it again and stops with the error.
     ``timings`` (the driver's record) gets the phases "pre-training stages" (the wall time of the runs
     that computed them alone, :func:`stages_alone`; at cpu the stages compute beside other runs, within
-    "runs") and "runs", and each run's seconds under "runs"."""
+    "runs") and "runs", each run's seconds under "runs" and, under "trained", the keys of the runs this
+    call computed (not those another process computed meanwhile)."""
     from stella.config import load_config
     from stella.progress import duration
     from stella.report.plan import book_runs
@@ -124,10 +128,11 @@ def prefetch_runs(preset: str, results_dir: str | Path, jobs: int, write=print,
     timings.setdefault("phases", {})
     timings.setdefault("runs", {})
     threads = load_config(preset).run.num_threads
-    plan = book_runs(preset)
+    whole = plan is None
+    plan = book_runs(preset) if whole else plan
     store = RunStore(results_dir)
     todo = [r for r in plan.itertuples() if not (store.root / r.key / "COMPLETE").exists()]
-    if not todo or jobs < 2:
+    if not todo or jobs < (2 if whole else 1):
         return 0, 0
     write(f"training the book's {len(todo)} missing runs of {len(plan)} with {jobs} processes "
           f"(stella.report.plan; the notebooks then read them from the store)")
@@ -144,7 +149,7 @@ def prefetch_runs(preset: str, results_dir: str | Path, jobs: int, write=print,
             what = ", ".join([r.method, f"seed {r.seed}", *([r.overrides] if r.overrides else [])])
             error = None
             try:
-                _, seconds = fut.result()
+                here, seconds = fut.result()
             except Exception as e:                       # noqa: BLE001 - reported, the notebook raises it
                 error = f"{type(e).__name__}: {(str(e).splitlines() or [''])[0][:200]}"
             elapsed = duration(time.perf_counter() - t0)
@@ -154,7 +159,10 @@ def prefetch_runs(preset: str, results_dir: str | Path, jobs: int, write=print,
                 return
             done += 1
             timings["runs"][what] = round(seconds, 2)
-            write(f"  runs  {elapsed}  {done + failed}/{len(todo)}  {what}: {duration(seconds)}")
+            if here:                                     # not a run another process (a shard) trained meanwhile
+                timings.setdefault("trained", []).append(r.key)
+            write(f"  runs  {elapsed}  {done + failed}/{len(todo)}  {what}: {duration(seconds)}"
+                  + ("" if here else ", trained by another process"))
 
         alone, rest = stages_alone(preset, todo, results_dir)
         for r in alone:                                  # each computes a pre-training stage, alone

@@ -46,7 +46,9 @@ _KILL_AFTER_STEP = int(os.environ.get("STELLA_KILL_AFTER_PRETRAIN_STEP", "0"))  
 
 _DATA_KEYS = ("dataset", "seed", "sample_rate", "num_frames", "image_size", "audio_frames", "mel_bins",
               "num_distractors", "noise_level", "augment", "audio_roll", "audio_norm_mean", "audio_norm_std")
-_LATE_DATA_KEYS = ("object_scale", "active_fraction")     # in the key only when set (config.OMIT_AT_DEFAULT)
+_LATE_DATA_KEYS = ("object_scale", "active_fraction", "silent_object", "distractors", "sound_cue")   # in the key
+                                                          # only when set (config.OMIT_AT_DEFAULT); not overwrite_pairs:
+                                                          # pre-training classes reuse no object
 
 
 def pretrain_spec(cfg: Config) -> dict[str, Any] | None:

@@ -137,8 +137,9 @@ class DataConfig:
     # What the synthetic and tuxpaint clips show besides the sound's synchrony (the book's choices table; defaults:
     # the benchmark as the book first ran it). silent_object: the sounding object outside its sounding frames,
     # "dim" (a dim copy of it) or "placeholder" (a grey disk, the same for every class); distractors: "neutral"
-    # (silent objects of a pool no class uses, drifting, never lit) or "classes" (other classes' objects, each lit
-    # on its own random segments exactly as the sounding object is, but silent); sound_cue: what marks the sounding
+    # (silent objects of a pool no class uses, drifting, never lit), "lit" (the same objects, each lit on its own
+    # random segments exactly as the sounding object is, but silent) or "classes" (other classes' objects, drawn as
+    # "lit" ones); sound_cue: what marks the sounding
     # frames, "shared" (brighter, 1.5x larger, white rim: every class alike), "class" (a rim colour and a size of its
     # own per class) or "none" (nothing but the jump at each onset); overwrite_pairs: classes of every task after
     # the first that reuse an earlier task's visual object with a new sound (None: max(1, classes_per_task // 4) on
@@ -164,8 +165,8 @@ class DataConfig:
                f"must be in (0, 1], got {self.active_fraction}")
         _check(self.silent_object in ("dim", "placeholder"), "data.silent_object",
                f"must be 'dim' or 'placeholder', got {self.silent_object!r}")
-        _check(self.distractors in ("neutral", "classes"), "data.distractors",
-               f"must be 'neutral' or 'classes', got {self.distractors!r}")
+        _check(self.distractors in ("neutral", "lit", "classes"), "data.distractors",
+               f"must be 'neutral', 'lit' or 'classes', got {self.distractors!r}")
         _check(self.sound_cue in ("shared", "class", "none"), "data.sound_cue",
                f"must be 'shared', 'class' or 'none', got {self.sound_cue!r}")
         _check(self.overwrite_pairs is None or 0 <= self.overwrite_pairs <= self.classes_per_task,

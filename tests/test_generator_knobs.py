@@ -11,8 +11,8 @@ import pytest
 from stella.config import ConfigError, load_config
 from stella.continual.pretrain import pretrain_key
 from stella.data import build_benchmark
-from stella.data.synthetic import (COLOURS, CUES, PLACEHOLDER_COLOUR, TODAY, build_pretrain_synthetic, make_classes,
-                                   make_pretrain_classes, render_clip)
+from stella.data.synthetic import (COLOURS, CUES, PLACEHOLDER_COLOUR, TODAY, TODAY_OVERRIDES, build_pretrain_synthetic,
+                                   make_classes, make_pretrain_classes, render_clip)
 from stella.data.tuxpaint import overwrite, render_stamp_clip
 
 KW = dict(num_frames=4, image_size=32, audio_frames=64, sample_rate=16000, num_distractors=2, noise_level=0.1)
@@ -66,9 +66,9 @@ def test_todays_clips_are_bit_identical_to_before_the_knobs():
 @pytest.mark.parametrize("preset", ["smoke", "cpu"])
 def test_todays_setting_keeps_the_run_keys_and_the_items(preset, one_thread):
     """Today's benchmark is reachable as the knobs' defaults (synthetic.TODAY): same run key, stage key, items."""
-    cfg = load_config(preset, [f"data.{k}={'null' if v is None else v}" for k, v in TODAY.items()])
+    cfg = load_config(preset, list(TODAY_OVERRIDES))
     digest, stage, train, ev, pre = TODAY_ITEMS[preset]
-    assert load_config(preset).digest() == cfg.digest() == digest and pretrain_key(cfg) == stage
+    assert cfg.digest() == digest and pretrain_key(cfg) == stage
     b = build_benchmark(cfg)
     assert _items_digest(b.tasks[1].train[3]) == train and _items_digest(b.tasks[-1].eval[2]) == ev
     assert _items_digest(build_pretrain_synthetic(cfg, cfg.pretrain.classes, cfg.pretrain.clips_per_class)[5]) == pre
@@ -137,6 +137,11 @@ def test_class_distractors_are_other_classes_objects_lit_on_their_own_segments(m
         assert me.label == idx % 16 and np.array_equal(on, cls_d["on"]) and len(others) == 2
         assert all(c.obj != me.obj and c in classes for c, _ in others) and len({c.obj for c, _ in others}) == 2
     assert lit_elsewhere >= 6                                                # a silent object lit like the sounding one
+    painted.clear()
+    _, lit = _render(3, 7, distractors="lit")                                # the neutral pool, drawn as salient
+    neutral_pool = make_classes(4, 4, 0, 16000)[1]
+    *others, (me, _) = painted
+    assert me.label == 3 and len(others) == 2 and all(c.obj in neutral_pool and c.label < 0 for c, _ in others)
 
 
 def test_sound_cue_class_draws_the_classs_rim_and_none_draws_no_rim():

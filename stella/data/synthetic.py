@@ -22,10 +22,10 @@ choices table) change what a clip gives away besides the sound's synchrony:
 * ``silent_object``: outside its sounding frames the object is a dim copy of itself ("dim") or a grey
   disk of its base size, the same for every class ("placeholder"): then the class's object is visible
   only on the sounding object while it sounds.
-* ``distractors``: the neutral pool ("neutral"), or the objects of other classes ("classes"), each drawn
-  exactly as a sounding object is -- the same sizes, looks and jumps, lit on segments of its own drawn as
-  the clip's are -- but silent: as salient as the sounding object, which only its synchrony with the
-  sound then tells apart.
+* ``distractors``: the neutral pool, drifting and never lit ("neutral"); the same neutral objects, or the
+  objects of other classes ("lit", "classes"), each drawn exactly as a sounding object is -- the same sizes,
+  looks and jumps, lit on segments of its own drawn as the clip's are -- but silent: as salient as the
+  sounding object, which only its synchrony with the sound then tells apart ("lit" shows no other class).
 * ``sound_cue``: the sounding look, "shared" (above), "class" (the silent gain, a rim in a colour and a
   size of the class's own, :data:`CUES`, assigned by :func:`class_cues`) or "none" (the silent look:
   only the jump at each onset, or with a placeholder the object's appearance, marks the sounding frames).
@@ -64,8 +64,10 @@ PRETRAIN_TAG = 0x9E7
 LIT_GAIN, DIM_GAIN, LIT_SCALE, RIM = 1.0, 0.55, 1.5, 0.72
 PLACEHOLDER_COLOUR = (0.5, 0.5, 0.5)      # the class-neutral placeholder: a grey solid disk
 CUES = tuple((c, s) for s in (1.0, 1.25, 1.5) for c in COLOURS)   # "class" cue: (rim colour, size factor)
-SILENT_OBJECTS, DISTRACTORS, SOUND_CUES = ("dim", "placeholder"), ("neutral", "classes"), ("shared", "class", "none")
-TODAY = {"silent_object": "dim", "distractors": "neutral", "sound_cue": "shared", "overwrite_pairs": None}
+SILENT_OBJECTS, DISTRACTORS, SOUND_CUES = ("dim", "placeholder"), ("neutral", "lit", "classes"), ("shared", "class", "none")
+TODAY = {"silent_object": "dim", "distractors": "neutral", "sound_cue": "shared", "overwrite_pairs": None,
+         "object_scale": 1.0, "active_fraction": 0.5}                  # the knobs' defaults: the benchmark as first built
+TODAY_OVERRIDES = tuple(f"data.{k}={'null' if v is None else v}" for k, v in TODAY.items())   # whatever the preset says
 
 
 @dataclass(frozen=True)
@@ -321,17 +323,25 @@ def _object_path(rng: np.random.Generator, on: np.ndarray, r0: float, S: int) ->
     return np.clip(rng.uniform(margin, S - margin, size=2) + np.cumsum(jumps, axis=0), margin, S - margin)
 
 
-def _class_distractors(frames: np.ndarray, classes: Sequence[SyntheticClass], cls: SyntheticClass,
-                       rng: np.random.Generator, count: int, object_scale: float, active_fraction: float,
-                       silent_object: str, sound_cue: str) -> None:
-    """``count`` objects of other classes (one per distinct object other than ``cls``'s), each drawn as a
-    sounding object with on-segments, size and path of its own, all from ``rng``."""
+def _salient_distractors(frames: np.ndarray, pool: Sequence[SyntheticClass], rng: np.random.Generator, count: int,
+                         object_scale: float, active_fraction: float, silent_object: str, sound_cue: str) -> None:
+    """``count`` of the ``pool``'s objects, each drawn as a sounding object with on-segments, size and path of its
+    own, all from ``rng``."""
     T, S = frames.shape[0], frames.shape[1]
-    others = list({c.obj: c for c in classes if c.obj != cls.obj}.values())
-    for d in rng.choice(len(others), size=min(count, len(others)), replace=False):
+    for d in rng.choice(len(pool), size=min(count, len(pool)), replace=False):
         on = _on_segments(rng, T, active_fraction)
         r0 = rng.uniform(0.12, 0.16) * S * object_scale
-        _paint_object(frames, others[int(d)], _object_path(rng, on, r0, S), r0, on, silent_object, sound_cue)
+        _paint_object(frames, pool[int(d)], _object_path(rng, on, r0, S), r0, on, silent_object, sound_cue)
+
+
+def distractor_pool(kind: str, classes: Sequence[SyntheticClass], neutral: Sequence[VisualObject],
+                    cls: SyntheticClass) -> list[SyntheticClass]:
+    """What salient distractors (``data.distractors`` "lit" / "classes") are drawn from: the neutral objects (as
+    classes of no label, each with a cue of its own from the end of CUES) or one class per distinct object other
+    than ``cls``'s."""
+    if kind == "lit":
+        return [SyntheticClass(-1 - i, -1, o, cls.sound, None, len(CUES) - 1 - i % len(CUES)) for i, o in enumerate(neutral)]
+    return list({c.obj: c for c in classes if c.obj != cls.obj}.values())
 
 
 def render_clip(classes: Sequence[SyntheticClass], neutral: Sequence[VisualObject], label: int,
@@ -371,9 +381,9 @@ def render_clip(classes: Sequence[SyntheticClass], neutral: Sequence[VisualObjec
     ramp = (np.cos(theta) * (xx - 0.5) + np.sin(theta) * (yy - 0.5) + 0.5).clip(0, 1)
     bg = c0 + (c1 - c0) * ramp[..., None]                                       # (H, W, 3)
     frames = np.repeat(bg[None], T, axis=0) + noise_level * 0.3 * rng.standard_normal((T, S, S, 3))
-    if distractors == "classes":
-        _class_distractors(frames, classes, cls, np.random.default_rng([*key, 5]), num_distractors, object_scale,
-                           active_fraction, silent_object, sound_cue)
+    if distractors != "neutral":
+        _salient_distractors(frames, distractor_pool(distractors, classes, neutral, cls), np.random.default_rng([*key, 5]),
+                             num_distractors, object_scale, active_fraction, silent_object, sound_cue)
     else:
         for d in rng.choice(len(neutral), size=min(num_distractors, len(neutral)), replace=False):
             r = rng.uniform(0.11, 0.16) * S

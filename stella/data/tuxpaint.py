@@ -12,7 +12,7 @@ The synthetic generator's knobs (``data.*``, the book's choices table) compose a
 outside the frames its sound overlaps the stamp is shown at its base size ("dim", the composition above)
 or replaced by a grey disk ("placeholder"). ``distractors``: other stamps smaller, drifting and never
 swelling ("neutral", above) or drawn exactly as the sounding stamp is, each with an event window of its
-own, but silent ("classes"). ``sound_cue``: while its sound plays the stamp swells by 30 % ("shared"),
+own, but silent ("classes"; tuxpaint has no neutral pool, so "lit" composes alike). ``sound_cue``: while its sound plays the stamp swells by 30 % ("shared"),
 swells by the class's own factor and is tinted to the class's own colour (``synthetic.CUES``, "class"), or
 only jumps at the onset ("none"). ``overwrite_pairs`` (None: 0): the first so many classes of every task
 after the first take the picture of an earlier task's stamp and keep their own sound.
@@ -174,7 +174,7 @@ def render_stamp_clip(sprites: list[np.ndarray], sounds: list[np.ndarray], label
     frames = np.repeat((c0 + (c1 - c0) * ramp[..., None])[None], T, axis=0)
     frames = frames + noise_level * 0.3 * rng.standard_normal((T, S, S, 3))
     others = [i for i in range(len(sprites)) if i != label and sprites[i] is not sprites[label]]
-    if distractors == "classes":
+    if distractors != "neutral":
         drng = np.random.default_rng([seed, index, 5])
         for d in drng.choice(others, size=min(num_distractors, len(others)), replace=False):
             ov, jump = _event(drng, sounds[int(d)].size, n, T, sample_rate)[3:]

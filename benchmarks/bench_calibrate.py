@@ -5,10 +5,12 @@
     python -m benchmarks.bench_calibrate --stage table                  # print the table from the store only
     python -m benchmarks.bench_calibrate --preset smoke --settings today --coarse-seeds 2   # the code paths, seconds
 
-The generator's knobs (``data.silent_object``, ``data.distractors``, ``data.sound_cue``, beside the sparsity
-knobs; :data:`SETTINGS`, each setting its own pre-training stage) are swept at the cpu preset, and every
-setting is judged by what the ground truth can buy, never by STELLA: no STELLA, LPIS or RCA run is in the run
-list (:func:`sweep_runs`; ``tests/test_bench_calibrate.py`` checks it).
+The generator's knobs (``data.silent_object``, ``data.distractors``, ``data.sound_cue`` and the sparsity knobs
+``data.object_scale``, ``data.active_fraction``; :data:`SETTINGS`, every knob spelled out so that a setting means the
+same whatever the preset's default, each setting its own pre-training stage) are swept at the cpu preset, and
+every setting is judged by what the ground truth can buy, never by STELLA: no STELLA, LPIS or RCA run is in the
+run list (:func:`sweep_runs`; ``tests/test_bench_calibrate.py`` checks it). Random takes audio in Algorithm 1's
+chunks, as the oracle does (``stella.selection.random_chunks``).
 
 coarse   every setting: Oracle and Random at the selected reading, ``--coarse-seeds`` seeds; the
          pre-training stage's AVM on unseen classes with matched and negative audio and the visual-only maps
@@ -66,7 +68,7 @@ SETTINGS = {   # name: data overrides, every knob spelled out (whatever the pres
     "placeholder + class distractors + large object": _knobs(silent_object="placeholder", distractors="classes",
                                                              object_scale=1.5),
     "lit distractors": _knobs(distractors="lit"),
-    "placeholder + lit distractors": _knobs(silent_object="placeholder", distractors="lit"),
+    "sparse sound": _knobs(active_fraction=0.25),
 }
 DIRS = ("A→V", "V→A")
 NEGATIVES = ("avm:silence", "avm:noise", "avm:mismatched", "brightness")
@@ -306,9 +308,11 @@ def table(preset: str, results: str, settings: list[str], write=print) -> pd.Dat
     return verdict
 
 
-def coarse_gap(preset: str, results: str, setting: str) -> float:
-    """The smaller of the two directions' Oracle − Random (selected reading) of a setting; -inf when not stored."""
-    arm = {name: stored(preset, results, setting, ARMS[name], READINGS[MAIN_READING]) for name in ("Oracle", "Random")}
+def coarse_gap(preset: str, results: str, setting: str, n_coarse: int) -> float:
+    """The smaller of the two directions' Oracle − Random (selected reading) of a setting over the coarse stage's
+    ``n_coarse`` seeds (what ranks the settings, whatever the refine stage added); -inf when not stored."""
+    arm = {name: stored(preset, results, setting, ARMS[name], READINGS[MAIN_READING], n_coarse)
+           for name in ("Oracle", "Random")}
     vals = [paired(arm["Oracle"], arm["Random"], d)["d"] for d in DIRS]
     return float(min(vals)) if all(v == v for v in vals) else float("-inf")
 
@@ -323,8 +327,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--coarse-seeds", type=int, default=3)
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--full-seeds", type=int, default=3)
-    ap.add_argument("--phenomena-seeds", type=int, default=3)
-    ap.add_argument("--refine", type=int, default=1, help="how many of the coarse stage's best settings to refine")
+    ap.add_argument("--phenomena-seeds", type=int, default=5)
+    ap.add_argument("--refine", type=int, default=2, help="how many of the coarse stage's best settings to refine")
     ap.add_argument("--candidates", default="", help="settings to refine (comma-separated), instead of the best")
     args = ap.parse_args(argv)
     settings = [s.strip() for s in args.settings.split(",") if s.strip()]
@@ -335,7 +339,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.stage in ("all", "refine"):
         cands = [c.strip() for c in args.candidates.split(",") if c.strip()]
         if not cands:
-            cands = sorted(settings, key=lambda s: coarse_gap(args.preset, args.results, s), reverse=True)[: args.refine]
+            gap = {s: coarse_gap(args.preset, args.results, s, args.coarse_seeds) for s in settings}
+            cands = sorted(settings, key=gap.get, reverse=True)[: args.refine]
         print(f"refining: {', '.join(cands)}")
         execute(args.preset, sweep_runs(args.preset, "refine", cands, args.seeds, args.coarse_seeds,
                                         args.full_seeds, args.phenomena_seeds), cands, args.results, args.jobs)

@@ -138,6 +138,20 @@ class DataConfig:
     # floor(T * active_fraction)) of its T segments. Defaults: the benchmark as the book runs it.
     object_scale: float = field(default=1.0, metadata={OMIT_AT_DEFAULT: True})
     active_fraction: float = field(default=0.5, metadata={OMIT_AT_DEFAULT: True})
+    # What the synthetic and tuxpaint clips show besides the sound's synchrony (the book's choices table; defaults:
+    # the benchmark as the book first ran it). silent_object: the sounding object outside its sounding frames,
+    # "dim" (a dim copy of it) or "placeholder" (a grey disk, the same for every class); distractors: "neutral"
+    # (silent objects of a pool no class uses, drifting, never lit), "lit" (the same objects, each lit on its own
+    # random segments exactly as the sounding object is, but silent) or "classes" (other classes' objects, drawn as
+    # "lit" ones); sound_cue: what marks the sounding
+    # frames, "shared" (brighter, 1.5x larger, white rim: every class alike), "class" (a rim colour and a size of its
+    # own per class) or "none" (nothing but the jump at each onset); overwrite_pairs: classes of every task after
+    # the first that reuse an earlier task's visual object with a new sound (None: max(1, classes_per_task // 4) on
+    # the synthetic benchmark, 0 on tuxpaint).
+    silent_object: str = field(default="dim", metadata={OMIT_AT_DEFAULT: True})
+    distractors: str = field(default="neutral", metadata={OMIT_AT_DEFAULT: True})
+    sound_cue: str = field(default="shared", metadata={OMIT_AT_DEFAULT: True})
+    overwrite_pairs: int | None = field(default=None, metadata={OMIT_AT_DEFAULT: True})
 
     def __post_init__(self) -> None:
         _check(self.dataset in ("synthetic", "tuxpaint", "manifest"), "data.dataset",
@@ -153,6 +167,15 @@ class DataConfig:
         _check(0.0 < self.object_scale <= 2.0, "data.object_scale", f"must be in (0, 2], got {self.object_scale}")
         _check(0.0 < self.active_fraction <= 1.0, "data.active_fraction",
                f"must be in (0, 1], got {self.active_fraction}")
+        _check(self.silent_object in ("dim", "placeholder"), "data.silent_object",
+               f"must be 'dim' or 'placeholder', got {self.silent_object!r}")
+        _check(self.distractors in ("neutral", "lit", "classes"), "data.distractors",
+               f"must be 'neutral', 'lit' or 'classes', got {self.distractors!r}")
+        _check(self.sound_cue in ("shared", "class", "none"), "data.sound_cue",
+               f"must be 'shared', 'class' or 'none', got {self.sound_cue!r}")
+        _check(self.overwrite_pairs is None or 0 <= self.overwrite_pairs <= self.classes_per_task,
+               "data.overwrite_pairs", f"must be in [0, data.classes_per_task={self.classes_per_task}] (or null), "
+               f"got {self.overwrite_pairs}")
         _check((self.audio_norm_mean is None) == (self.audio_norm_std is None), "data.audio_norm_mean",
                f"set data.audio_norm_mean and data.audio_norm_std together or neither, got mean="
                f"{self.audio_norm_mean} and std={self.audio_norm_std}")

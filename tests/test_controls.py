@@ -183,7 +183,7 @@ def test_budget_table_at_the_cpu_geometry():
     assert pick(r) == (16, 32) and (r["kept_a"], r["kept_v"]) == (24, 48)   # equal budget, 8 / 16 left to choose
     degenerate = visible_tokens(load_config("cpu", ["selection.mask_of=full"]), "random")
     assert pick(degenerate) == (15, 31)                                      # rho 0.5: kappa - 1 (all but one)
-    rev = load_config("cpu", ["continual.visible_budget=stella"])
+    rev = load_config("cpu", ["continual.visible_budget=stella", "data.active_fraction=0.5"])
     assert pick(visible_tokens(rev, "none")) == (8, 16)
     rows = budget_rows(rev, ["derpp", "clser", "stella"])
     assert [pick(r) for r in rows] == [(8, 16), (16, 32), (8, 16)]           # CL-SER does not take the switch
@@ -228,19 +228,19 @@ def test_visible_budget_is_refused_where_it_does_not_apply():
 # --- new keys leave every existing run key alone -------------------------------------------------------------
 def test_new_keys_are_out_of_the_run_key_at_their_default():
     for preset in ("smoke", "cpu", "paper"):
-        cfg = load_config(preset)
+        cfg = load_config(preset, ["data.active_fraction=0.5"])           # cpu's default is 0.25 (bench_calibrate)
         d = cfg.to_dict()
         assert "visible_budget" not in d["continual"] and "object_scale" not in d["data"]
         assert "active_fraction" not in d["data"]
         same = load_config(preset, ["continual.visible_budget=own", "data.object_scale=1.0", "data.active_fraction=0.5"])
         assert same.digest() == cfg.digest() and pretrain_key(same) == pretrain_key(cfg)
         assert cfg.with_overrides(["data.object_scale=1.5"]).data.object_scale == 1.5
-    cpu = load_config("cpu")
+    cpu = load_config("cpu", ["data.active_fraction=0.5"])
     for ov in ("data.object_scale=1.5", "data.active_fraction=1.0"):
         other = load_config("cpu", [ov])
         assert other.digest() != cpu.digest() and pretrain_key(other) != pretrain_key(cpu)   # its own stage
         assert load_config("cpu", [ov]).with_overrides([]).digest() == other.digest()
-    rev = load_config("cpu", ["continual.visible_budget=stella"])
+    rev = load_config("cpu", ["continual.visible_budget=stella", "data.active_fraction=0.5"])
     assert rev.digest() != cpu.digest() and pretrain_key(rev) == pretrain_key(cpu)          # same stage, paired
 
 

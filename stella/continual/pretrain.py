@@ -56,7 +56,9 @@ _KILL_AFTER_STEP = int(os.environ.get("STELLA_KILL_AFTER_PRETRAIN_STEP", "0"))  
 
 _DATA_KEYS = ("dataset", "seed", "sample_rate", "num_frames", "image_size", "audio_frames", "mel_bins",
               "num_distractors", "noise_level", "augment", "audio_roll", "audio_norm_mean", "audio_norm_std")
-_LATE_DATA_KEYS = ("object_scale", "active_fraction")     # in the key only when set (config.OMIT_AT_DEFAULT)
+_LATE_DATA_KEYS = ("object_scale", "active_fraction", "silent_object", "distractors", "sound_cue")   # in the key
+                                                          # only when set (config.OMIT_AT_DEFAULT); not overwrite_pairs:
+                                                          # pre-training classes reuse no object
 
 
 def pretrain_spec(cfg: Config) -> dict[str, Any] | None:
@@ -101,10 +103,8 @@ def pretrain_dataset(cfg: Config):
     """The pre-training clips of ``cfg.pretrain.source`` ("synthetic" or "manifest") as one dataset."""
     p = cfg.pretrain
     if p.source == "synthetic":
-
         return build_pretrain_synthetic(cfg, p.classes, p.clips_per_class)
     if p.source == "manifest":
-
         return build_pretrain_manifest(cfg, p.manifest)
     raise ValueError(f"pretrain.source: {p.source!r} has no pre-training clips")
 

@@ -5,16 +5,31 @@ modulation). A clip is cut into ``T`` equal segments, one per video frame and al
 fbank frames (segment k = fbank frames [k t/T, (k+1) t/T), so with t/p time tokens and chunks of
 L_c tokens, frame k is Algorithm 1's chunk k whenever t/(p L_c) = T). The class sound is on in a
 random 1 .. T//2 of the segments and off (background noise only) in the rest; the sounding object
-is in every frame but "lights up" -- full brightness, 20 % larger, a white rim -- exactly in the
-frames whose segment sounds, and jumps to a new place at every onset. Silent distractors are drawn
-from a fixed pool of neutral objects that no class uses; they drift and never light up. The
-audio-visual correlation is therefore spatially sparse (one object among several, under half of
-the patches) and temporally sparse (under half of the frames / time chunks) (Fig. 2b), and the cue
-marking the sounding object -- it changes when its sound is on -- is the same for every class, so
-a model can learn it on some classes and find the sounding object of classes it has never seen.
-Classes are grouped into tasks; in every task after the first, ``max(1, classes_per_task // 4)``
+is in every frame but "lights up" -- full brightness, LIT_SCALE (1.5) times larger, a white rim --
+exactly in the frames whose segment sounds, and jumps to a new place at every onset. Silent
+distractors are drawn from a fixed pool of neutral objects that no class uses; they drift and never
+light up. The audio-visual correlation is therefore spatially sparse (one object among several,
+under half of the patches) and temporally sparse (under half of the frames / time chunks) (Fig. 2b),
+and the cue marking the sounding object -- it changes when its sound is on -- is the same for every
+class, so a model can learn it on some classes and find the sounding object of classes it has never
+seen. Classes are grouped into tasks; in every task after the first, ``max(1, classes_per_task // 4)``
 classes reuse the visual object of an earlier task's class with a new sound: the "multimodal
 correlation overwriting" of Fig. 3.
+
+That is the benchmark at the generator's defaults (:data:`TODAY`). Four knobs (``data.*``, the book's
+choices table) change what a clip gives away besides the sound's synchrony:
+
+* ``silent_object``: outside its sounding frames the object is a dim copy of itself ("dim") or a grey
+  disk of its base size, the same for every class ("placeholder"): then the class's object is visible
+  only on the sounding object while it sounds.
+* ``distractors``: the neutral pool, drifting and never lit ("neutral"); the same neutral objects, or the
+  objects of other classes ("lit", "classes"), each drawn exactly as a sounding object is -- the same sizes,
+  looks and jumps, lit on segments of its own drawn as the clip's are -- but silent: as salient as the
+  sounding object, which only its synchrony with the sound then tells apart ("lit" shows no other class).
+* ``sound_cue``: the sounding look, "shared" (above), "class" (the silent gain, a rim in a colour and a
+  size of the class's own, :data:`CUES`, assigned by :func:`class_cues`) or "none" (the silent look:
+  only the jump at each onset, or with a placeholder the object's appearance, marks the sounding frames).
+* ``overwrite_pairs``: how many classes of every later task reuse an earlier object (None: the default above).
 
 Pre-training classes (:func:`make_pretrain_classes`, section 5.1 / appendix B) are reserved: their
 objects and sounds come from the far end of the same shuffled lists, the neutral pool and the
@@ -47,6 +62,12 @@ TASK_WORDS = ("chimes", "drums", "engines", "voices", "whistles", "strings", "bi
 NEUTRAL_OBJECTS = 8
 PRETRAIN_TAG = 0x9E7
 LIT_GAIN, DIM_GAIN, LIT_SCALE, RIM = 1.0, 0.55, 1.5, 0.72
+PLACEHOLDER_COLOUR = (0.5, 0.5, 0.5)      # the class-neutral placeholder: a grey solid disk
+CUES = tuple((c, s) for s in (1.0, 1.25, 1.5) for c in COLOURS)   # "class" cue: (rim colour, size factor)
+SILENT_OBJECTS, DISTRACTORS, SOUND_CUES = ("dim", "placeholder"), ("neutral", "lit", "classes"), ("shared", "class", "none")
+TODAY = {"silent_object": "dim", "distractors": "neutral", "sound_cue": "shared", "overwrite_pairs": None,
+         "object_scale": 1.0, "active_fraction": 0.5}                  # the knobs' defaults: the benchmark as first built
+TODAY_OVERRIDES = tuple(f"data.{k}={'null' if v is None else v}" for k, v in TODAY.items())   # whatever the preset says
 
 
 @dataclass(frozen=True)
@@ -78,6 +99,7 @@ class SyntheticClass:
     obj: VisualObject
     sound: Sound
     reuses: int | None        # label of the earlier class whose visual object this one reuses
+    cue: int = 0              # index into CUES: its sounding look under data.sound_cue = "class"
 
     @property
     def name(self) -> str:
@@ -99,19 +121,31 @@ def _pools(seed: int, sample_rate: int) -> tuple[list[VisualObject], list[Sound]
     return objects, [sounds[i] for i in rng.permutation(len(sounds))]
 
 
-def make_classes(num_tasks: int, classes_per_task: int, seed: int, sample_rate: int
-                 ) -> tuple[list[SyntheticClass], list[VisualObject]]:
+def class_cues(seed: int) -> np.ndarray:
+    """(len(CUES),) the cue of class label l is ``CUES[class_cues(seed)[l % len(CUES)]]``; pre-training class i
+    takes the entries from the end. Distinct for up to len(CUES) = 24 continual classes."""
+    return np.random.default_rng([seed, 0xC0E]).permutation(len(CUES))
+
+
+def make_classes(num_tasks: int, classes_per_task: int, seed: int, sample_rate: int,
+                 overwrite_pairs: int | None = None) -> tuple[list[SyntheticClass], list[VisualObject]]:
     """The benchmark's classes and the neutral distractor pool; a pure function of its arguments.
 
     The neutral pool is the first NEUTRAL_OBJECTS shuffled objects (the same for every task count),
-    class objects follow it in order, so a benchmark with more tasks extends one with fewer."""
+    class objects follow it in order, so a benchmark with more tasks extends one with fewer. In every task
+    after the first, its first ``overwrite_pairs`` classes (None: max(1, classes_per_task // 4)) reuse the
+    object of an earlier class that reuses none."""
     if num_tasks < 1 or classes_per_task < 1:
         raise ValueError(f"synthetic benchmark needs >= 1 task and >= 1 class per task, "
                          f"got {num_tasks} x {classes_per_task}")
+    if overwrite_pairs is not None and not 0 <= overwrite_pairs <= classes_per_task:
+        raise ValueError(f"data.overwrite_pairs: must be in [0, {classes_per_task}], got {overwrite_pairs}")
     objects, sounds = _pools(seed, sample_rate)
     rng = np.random.default_rng([seed, 0xC1A55])
+    cues = class_cues(seed)
     n = num_tasks * classes_per_task
-    reuse = max(1, classes_per_task // 4) if num_tasks > 1 else 0
+    per_task = max(1, classes_per_task // 4) if overwrite_pairs is None else overwrite_pairs
+    reuse = per_task if num_tasks > 1 else 0
     needed = n - reuse * (num_tasks - 1) + NEUTRAL_OBJECTS
     if needed > len(objects) or n > len(sounds):
         raise ValueError(f"synthetic benchmark: {num_tasks} x {classes_per_task} classes need {needed} visual "
@@ -128,7 +162,7 @@ def make_classes(num_tasks: int, classes_per_task: int, seed: int, sample_rate: 
                 obj = classes[src].obj
             else:
                 obj, next_obj = objects[next_obj], next_obj + 1
-            classes.append(SyntheticClass(label, k, obj, sounds[label], src))
+            classes.append(SyntheticClass(label, k, obj, sounds[label], src, int(cues[label % len(CUES)])))
     return classes, objects[:NEUTRAL_OBJECTS]
 
 
@@ -139,7 +173,8 @@ def make_pretrain_classes(n: int, seed: int, sample_rate: int) -> list[Synthetic
     if not 1 <= n <= len(objects) - NEUTRAL_OBJECTS:
         raise ValueError(f"pretrain.classes: the synthetic benchmark can reserve 1..{len(objects) - NEUTRAL_OBJECTS} "
                          f"pre-training classes, got {n}")
-    return [SyntheticClass(i, 0, objects[-1 - i], sounds[-1 - i], None) for i in range(n)]
+    cues = class_cues(seed)
+    return [SyntheticClass(i, 0, objects[-1 - i], sounds[-1 - i], None, int(cues[-1 - i % len(CUES)])) for i in range(n)]
 
 
 def check_disjoint(classes: Sequence[SyntheticClass], pretrain: Sequence[SyntheticClass],
@@ -229,43 +264,107 @@ def _shape_mask(shape: str, dy: np.ndarray, dx: np.ndarray) -> np.ndarray:
 
 
 def _paint(frames: np.ndarray, obj: VisualObject, cy: np.ndarray, cx: np.ndarray, r: np.ndarray,
-           gain: np.ndarray, rim: np.ndarray | None = None) -> np.ndarray:
-    """Paint ``obj`` onto frames (T, H, W, 3) in place. cy, cx, r, gain: (T,); rim (T,) bool draws a
-    white rim (the shape at radius r minus the shape at RIM * r) in those frames. Returns mask (T, H, W)."""
+           gain: np.ndarray, rim: np.ndarray | None = None, rim_colour: Sequence[float] = (1.0, 1.0, 1.0),
+           shown: np.ndarray | None = None) -> np.ndarray:
+    """Paint ``obj`` onto frames (T, H, W, 3) in place. cy, cx, r, gain: (T,); rim (T,) bool draws a rim of
+    ``rim_colour`` (the shape at radius r minus the shape at RIM * r) in those frames; ``shown`` (T,) bool
+    paints only those frames (default all). The colour "grey" is the placeholder's. Returns mask (T, H, W)."""
     T, H, W, _ = frames.shape
     yy, xx = np.mgrid[0:H, 0:W].astype(np.float64) + 0.5
     dy = (yy[None] - cy[:, None, None]) / r[:, None, None]                      # (T, H, W)
     dx = (xx[None] - cx[:, None, None]) / r[:, None, None]
     inside = _shape_mask(obj.shape, dy, dx)
+    if shown is not None:
+        inside &= shown[:, None, None]
     if obj.texture == "stripes":
         pat = 0.55 + 0.45 * (np.sin(np.pi * 2.5 * (dx + dy)) > 0)
     elif obj.texture == "checker":
         pat = 0.55 + 0.45 * ((np.floor(dx * 2) + np.floor(dy * 2)) % 2 == 0)
     else:
         pat = np.ones_like(dx)
-    colour = np.asarray(COLOURS[obj.colour])
+    colour = np.asarray(PLACEHOLDER_COLOUR if obj.colour == "grey" else COLOURS[obj.colour])
     value = pat[..., None] * colour * gain[:, None, None, None]                 # (T, H, W, 3)
     if rim is not None and rim.any():
         edge = inside & ~_shape_mask(obj.shape, dy / RIM, dx / RIM) & rim[:, None, None]
-        value[edge] = 1.0
+        value[edge] = rim_colour
     frames[inside] = value[inside]
     return inside
+
+
+PLACEHOLDER = VisualObject("disk", "grey", "solid")
+
+
+def _paint_object(frames: np.ndarray, cls: SyntheticClass, path: np.ndarray, r0: float, on: np.ndarray,
+                  silent_object: str, sound_cue: str) -> np.ndarray:
+    """Paint class ``cls``'s object along ``path`` (T, 2) with base radius r0: the sounding look (``sound_cue``)
+    in the ``on`` frames, the silent look (``silent_object``) in the others (module docstring). Returns its
+    mask (T, H, W): where the object, or its placeholder, is."""
+    if sound_cue == "shared":
+        scale, gain, rim, rim_colour = LIT_SCALE, LIT_GAIN, on, (1.0, 1.0, 1.0)
+    elif sound_cue == "class":
+        colour, scale = CUES[cls.cue]
+        gain, rim, rim_colour = DIM_GAIN, on, COLOURS[colour]
+    else:
+        scale, gain, rim, rim_colour = 1.0, DIM_GAIN, None, (1.0, 1.0, 1.0)
+    r = r0 * np.where(on, scale, 1.0)
+    g = np.where(on, gain, DIM_GAIN)
+    if silent_object == "dim":
+        return _paint(frames, cls.obj, path[:, 0], path[:, 1], r, g, rim=rim, rim_colour=rim_colour)
+    mask = _paint(frames, cls.obj, path[:, 0], path[:, 1], r, g, rim=rim, rim_colour=rim_colour, shown=on)
+    return mask | _paint(frames, PLACEHOLDER, path[:, 0], path[:, 1], r, g, shown=~on)
+
+
+def _object_path(rng: np.random.Generator, on: np.ndarray, r0: float, S: int) -> np.ndarray:
+    """(T, 2) centres: a uniform start inside the frame (LIT_SCALE * r0 from its edges), a jump of up to
+    0.15 S per axis at every onset of ``on``."""
+    onsets = on & ~np.concatenate([[False], on[:-1]])
+    margin = LIT_SCALE * r0
+    jumps = rng.uniform(-0.15, 0.15, size=(len(on), 2)) * S * onsets[:, None]
+    return np.clip(rng.uniform(margin, S - margin, size=2) + np.cumsum(jumps, axis=0), margin, S - margin)
+
+
+def _salient_distractors(frames: np.ndarray, pool: Sequence[SyntheticClass], rng: np.random.Generator, count: int,
+                         object_scale: float, active_fraction: float, silent_object: str, sound_cue: str) -> None:
+    """``count`` of the ``pool``'s objects, each drawn as a sounding object with on-segments, size and path of its
+    own, all from ``rng``."""
+    T, S = frames.shape[0], frames.shape[1]
+    for d in rng.choice(len(pool), size=min(count, len(pool)), replace=False):
+        on = _on_segments(rng, T, active_fraction)
+        r0 = rng.uniform(0.12, 0.16) * S * object_scale
+        _paint_object(frames, pool[int(d)], _object_path(rng, on, r0, S), r0, on, silent_object, sound_cue)
+
+
+def distractor_pool(kind: str, classes: Sequence[SyntheticClass], neutral: Sequence[VisualObject],
+                    cls: SyntheticClass) -> list[SyntheticClass]:
+    """What salient distractors (``data.distractors`` "lit" / "classes") are drawn from: the neutral objects (as
+    classes of no label, each with a cue of its own from the end of CUES) or one class per distinct object other
+    than ``cls``'s."""
+    if kind == "lit":
+        return [SyntheticClass(-1 - i, -1, o, cls.sound, None, len(CUES) - 1 - i % len(CUES)) for i, o in enumerate(neutral)]
+    return list({c.obj: c for c in classes if c.obj != cls.obj}.values())
 
 
 def render_clip(classes: Sequence[SyntheticClass], neutral: Sequence[VisualObject], label: int,
                 key: Sequence[int], *, num_frames: int, image_size: int, audio_frames: int, sample_rate: int,
                 num_distractors: int, noise_level: float, audio_only: bool = False, object_scale: float = 1.0,
-                active_fraction: float = 0.5) -> dict:
+                active_fraction: float = 0.5, silent_object: str = "dim", distractors: str = "neutral",
+                sound_cue: str = "shared") -> dict:
     """One clip of class ``label``; deterministic in ``key`` (module docstring).
 
-    Sparsity knobs (``data.*``): ``num_distractors`` silent objects (at most NEUTRAL_OBJECTS), the sounding
-    object's radius times ``object_scale`` (in (0, 2]), sound in at most ``active_fraction`` of the segments.
-    The defaults draw the same random numbers and give the same clip as before these knobs existed.
+    Sparsity knobs (``data.*``): ``num_distractors`` silent objects (at most NEUTRAL_OBJECTS from the neutral
+    pool, or the other classes' distinct objects), the sounding object's radius times ``object_scale`` (in
+    (0, 2]), sound in at most ``active_fraction`` of the segments; ``silent_object``, ``distractors`` and
+    ``sound_cue`` as the module docstring says. The defaults (:data:`TODAY`) draw the same random numbers and
+    give the same clip as before these knobs existed; "classes" distractors draw from a stream of their own.
 
     Returns wave (S,) float32, events [(start, end) s] and ``on`` (T,) bool (which segments sound),
     and unless ``audio_only``: frames (T, H, W, 3) float32 in [0, 1], mask (T, H, W) bool of the
-    sounding object in every frame, overlap (T,) float (1.0 where the frame's segment sounds).
+    sounding object (or its placeholder) in every frame, overlap (T,) float (1.0 where the frame's segment sounds).
     """
+    for name, value, known in (("silent_object", silent_object, SILENT_OBJECTS),
+                               ("distractors", distractors, DISTRACTORS), ("sound_cue", sound_cue, SOUND_CUES)):
+        if value not in known:
+            raise ValueError(f"data.{name}: must be one of {', '.join(known)}, got {value!r}")
     cls = classes[label]
     n = num_samples_for_frames(audio_frames, sample_rate)
     T, S = num_frames, image_size
@@ -276,25 +375,24 @@ def render_clip(classes: Sequence[SyntheticClass], neutral: Sequence[VisualObjec
     if audio_only:
         return out
     rng = np.random.default_rng([*key, 3])
-    onsets = on & ~np.concatenate([[False], on[:-1]])
     c0, c1 = rng.uniform(0.15, 0.45, size=(2, 3))
     theta = rng.uniform(0, 2 * np.pi)
     yy, xx = (np.mgrid[0:S, 0:S] + 0.5) / S
     ramp = (np.cos(theta) * (xx - 0.5) + np.sin(theta) * (yy - 0.5) + 0.5).clip(0, 1)
     bg = c0 + (c1 - c0) * ramp[..., None]                                       # (H, W, 3)
     frames = np.repeat(bg[None], T, axis=0) + noise_level * 0.3 * rng.standard_normal((T, S, S, 3))
-    for d in rng.choice(len(neutral), size=min(num_distractors, len(neutral)), replace=False):
-        r = rng.uniform(0.11, 0.16) * S
-        p0 = rng.uniform(r, S - r, size=2)
-        v = rng.uniform(-0.06, 0.06, size=2) * S
-        path = np.clip(p0 + np.arange(T)[:, None] * v, r, S - r)                # (T, 2)
-        _paint(frames, neutral[int(d)], path[:, 0], path[:, 1], np.full(T, r), np.full(T, 0.8))
+    if distractors != "neutral":
+        _salient_distractors(frames, distractor_pool(distractors, classes, neutral, cls), np.random.default_rng([*key, 5]),
+                             num_distractors, object_scale, active_fraction, silent_object, sound_cue)
+    else:
+        for d in rng.choice(len(neutral), size=min(num_distractors, len(neutral)), replace=False):
+            r = rng.uniform(0.11, 0.16) * S
+            p0 = rng.uniform(r, S - r, size=2)
+            v = rng.uniform(-0.06, 0.06, size=2) * S
+            path = np.clip(p0 + np.arange(T)[:, None] * v, r, S - r)            # (T, 2)
+            _paint(frames, neutral[int(d)], path[:, 0], path[:, 1], np.full(T, r), np.full(T, 0.8))
     r0 = rng.uniform(0.12, 0.16) * S * object_scale
-    r = r0 * np.where(on, LIT_SCALE, 1.0)
-    margin = LIT_SCALE * r0
-    jumps = rng.uniform(-0.15, 0.15, size=(T, 2)) * S * onsets[:, None]
-    path = np.clip(rng.uniform(margin, S - margin, size=2) + np.cumsum(jumps, axis=0), margin, S - margin)
-    mask = _paint(frames, cls.obj, path[:, 0], path[:, 1], r, np.where(on, LIT_GAIN, DIM_GAIN), rim=on)
+    mask = _paint_object(frames, cls, _object_path(rng, on, r0, S), r0, on, silent_object, sound_cue)
     out["frames"] = frames.clip(0, 1).astype(np.float32)
     out["mask"] = mask
     out["overlap"] = on.astype(np.float64)
@@ -310,7 +408,8 @@ def shuffled_order(num_tasks: int) -> list[int]:
 def _render_kwargs(d) -> dict:
     return dict(num_frames=d.num_frames, image_size=d.image_size, audio_frames=d.audio_frames,
                 sample_rate=d.sample_rate, num_distractors=d.num_distractors, noise_level=d.noise_level,
-                object_scale=d.object_scale, active_fraction=d.active_fraction)
+                object_scale=d.object_scale, active_fraction=d.active_fraction, silent_object=d.silent_object,
+                distractors=d.distractors, sound_cue=d.sound_cue)
 
 
 def build_synthetic(cfg) -> "Benchmark":
@@ -321,7 +420,7 @@ def build_synthetic(cfg) -> "Benchmark":
     d = cfg.data
     if d.image_size < 8:
         raise ValueError(f"data.image_size={d.image_size}: the synthetic benchmark needs >= 8 pixels")
-    classes, neutral = make_classes(d.num_tasks, d.classes_per_task, d.seed, d.sample_rate)
+    classes, neutral = make_classes(d.num_tasks, d.classes_per_task, d.seed, d.sample_rate, d.overwrite_pairs)
     if cfg.pretrain.source == "synthetic":
         check_disjoint(classes, make_pretrain_classes(cfg.pretrain.classes, d.seed, d.sample_rate), neutral)
     per_class = d.train_per_class + d.eval_per_class

@@ -7,6 +7,15 @@ like the synthetic ones (synthetic.py): the sounding stamp swells and jumps with
 event, silent distractor stamps drift over a gradient background, the sound is placed at a
 random time over background noise; ground truth mask (T, H, W) and active (t,) as there.
 ``stella.data.stamps.fetch_stamps`` (``make data-real`` / ``stella data-real``) downloads and extracts it.
+
+The synthetic generator's knobs (``data.*``, the book's choices table) compose alike. ``silent_object``:
+outside the frames its sound overlaps the stamp is shown at its base size ("dim", the composition above)
+or replaced by a grey disk ("placeholder"). ``distractors``: other stamps smaller, drifting and never
+swelling ("neutral", above) or drawn exactly as the sounding stamp is, each with an event window of its
+own, but silent ("classes"; tuxpaint has no neutral pool, so "lit" composes alike). ``sound_cue``: while its sound plays the stamp swells by 30 % ("shared"),
+swells by the class's own factor and is tinted to the class's own colour (``synthetic.CUES``, "class"), or
+only jumps at the onset ("none"). ``overwrite_pairs`` (None: 0): the first so many classes of every task
+after the first take the picture of an earlier task's stamp and keep their own sound.
 """
 from __future__ import annotations
 
@@ -18,6 +27,7 @@ import torch
 import torch.nn.functional as F
 
 from stella.data.audio import num_samples_for_frames
+from stella.data.synthetic import COLOURS, CUES, DISTRACTORS, PLACEHOLDER_COLOUR, SILENT_OBJECTS, SOUND_CUES, class_cues
 
 DEFAULT_DIR = Path("data/tuxpaint")
 PACKAGE = "tuxpaint-stamps-default"
@@ -73,44 +83,99 @@ def _paste(frames: np.ndarray, sprite: np.ndarray, cy: np.ndarray, cx: np.ndarra
     return mask
 
 
+def _placeholder(size: int) -> np.ndarray:
+    """(4, size, size) a grey disk filling the square: the class-neutral placeholder."""
+    yy, xx = (np.mgrid[0:size, 0:size] + 0.5) / size - 0.5
+    disk = (xx ** 2 + yy ** 2 <= 0.25).astype(np.float32)
+    return np.concatenate([np.asarray(PLACEHOLDER_COLOUR, np.float32)[:, None, None] * disk[None], disk[None]])
+
+
+def _paste_stamp(frames: np.ndarray, sprite: np.ndarray, cue: int, overlap: np.ndarray, cy: np.ndarray,
+                 cx: np.ndarray, s0: float, silent_object: str, sound_cue: str) -> np.ndarray:
+    """Paste a stamp of base size ``s0`` along (cy, cx) (T,): its sounding look where ``overlap`` (T,) > 0
+    (``sound_cue``; ``cue`` indexes synthetic.CUES), its silent look elsewhere (``silent_object``). Returns
+    its mask (T, H, W)."""
+    swell = {"shared": 0.3, "class": CUES[cue][1] - 1.0, "none": 0.0}[sound_cue]
+    size = s0 * (1 + swell * overlap)
+    if silent_object == "dim" and sound_cue != "class":
+        return _paste(frames, sprite, cy, cx, size)                 # one look in every frame
+    silent = sprite if silent_object == "dim" else _placeholder(sprite.shape[-1])
+    tint = np.asarray(COLOURS[CUES[cue][0]], np.float32)[:, None, None]
+    mask = np.zeros(frames.shape[:3], dtype=bool)
+    for t in range(len(overlap)):
+        look = silent
+        if overlap[t] > 0:
+            w = 0.5 * overlap[t] if sound_cue == "class" else 0.0
+            look = np.concatenate([(1 - w) * sprite[:3] + w * tint, sprite[3:]])
+        mask[t] = _paste(frames[t:t + 1], look, cy[t:t + 1], cx[t:t + 1], size[t:t + 1])[0]   # a view: in place
+    return mask
+
+
+def _event(rng: np.random.Generator, snd_size: int, n: int, T: int, sample_rate: int
+           ) -> tuple[int, int, int, np.ndarray, np.ndarray]:
+    """(off, start, length, overlap (T,), onsets (T,) bool): a window of the sound (at most 0.6 of the clip)
+    placed at random; overlap = the share of each frame's time it covers, onsets = the frame where it starts."""
+    length = min(snd_size, int(0.6 * n))
+    off = int(rng.integers(0, snd_size - length + 1))
+    start = int(rng.integers(0, n - length + 1))
+    edges = np.linspace(0, n / sample_rate, T + 1)
+    a, b = start / sample_rate, (start + length) / sample_rate
+    overlap = np.clip(np.minimum(b, edges[1:]) - np.maximum(a, edges[:-1]), 0, None) / np.diff(edges)
+    return off, start, length, overlap, (edges[:-1] <= a) & (a < edges[1:])
+
+
 def render_stamp_clip(sprites: list[np.ndarray], sounds: list[np.ndarray], label: int, index: int, *, seed: int,
                       num_frames: int, image_size: int, audio_frames: int, sample_rate: int, num_distractors: int,
-                      noise_level: float) -> dict:
-    """One composed clip of stamp ``label``; deterministic in (seed, index). Same keys as synthetic.render_clip."""
+                      noise_level: float, silent_object: str = "dim", distractors: str = "neutral",
+                      sound_cue: str = "shared", cues: np.ndarray | None = None) -> dict:
+    """One composed clip of stamp ``label``; deterministic in (seed, index). Same keys as synthetic.render_clip.
+    ``silent_object``, ``distractors``, ``sound_cue``: the module docstring; the defaults compose the clip as
+    before they existed. ``cues`` (n_classes,): each class's index into synthetic.CUES (default
+    ``synthetic.class_cues(seed)`` by label)."""
+    for name, value, known in (("silent_object", silent_object, SILENT_OBJECTS),
+                               ("distractors", distractors, DISTRACTORS), ("sound_cue", sound_cue, SOUND_CUES)):
+        if value not in known:
+            raise ValueError(f"data.{name}: must be one of {', '.join(known)}, got {value!r}")
+    if cues is None:
+        perm = class_cues(seed)
+        cues = np.array([perm[i % len(CUES)] for i in range(len(sprites))])
     rng = np.random.default_rng([seed, index, 4])
     n = num_samples_for_frames(audio_frames, sample_rate)
-    duration = n / sample_rate
     snd = sounds[label]
-    length = min(snd.size, int(0.6 * n))
-    off = int(rng.integers(0, snd.size - length + 1))
-    start = int(rng.integers(0, n - length + 1))
+    T, S = num_frames, image_size
+    off, start, length, overlap, onsets = _event(rng, snd.size, n, T, sample_rate)
     wave = noise_level * 0.5 * rng.standard_normal(n)
     seg = snd[off:off + length]
     wave[start:start + length] += 0.5 * seg / (np.abs(seg).max() + 1e-8)
     events = [(start / sample_rate, (start + length) / sample_rate)]
-    T, S = num_frames, image_size
-    edges = np.linspace(0, duration, T + 1)
-    a, b = events[0]
-    overlap = np.clip(np.minimum(b, edges[1:]) - np.maximum(a, edges[:-1]), 0, None) / np.diff(edges)
-    onsets = (edges[:-1] <= a) & (a < edges[1:])
     c0, c1 = rng.uniform(0.15, 0.45, size=(2, 3))
     yy, xx = (np.mgrid[0:S, 0:S] + 0.5) / S
     theta = rng.uniform(0, 2 * np.pi)
     ramp = (np.cos(theta) * (xx - 0.5) + np.sin(theta) * (yy - 0.5) + 0.5).clip(0, 1)
     frames = np.repeat((c0 + (c1 - c0) * ramp[..., None])[None], T, axis=0)
     frames = frames + noise_level * 0.3 * rng.standard_normal((T, S, S, 3))
-    others = [i for i in range(len(sprites)) if i != label]
-    for d in rng.choice(others, size=min(num_distractors, len(others)), replace=False):
-        s = rng.uniform(0.25, 0.35) * S
-        p0 = rng.uniform(s / 2, S - s / 2, size=2)
-        path = np.clip(p0 + np.arange(T)[:, None] * rng.uniform(-0.06, 0.06, size=2) * S, s / 2, S - s / 2)
-        _paste(frames, sprites[int(d)], path[:, 0], path[:, 1], np.full(T, s))
+    others = [i for i in range(len(sprites)) if i != label and sprites[i] is not sprites[label]]
+    if distractors != "neutral":
+        drng = np.random.default_rng([seed, index, 5])
+        for d in drng.choice(others, size=min(num_distractors, len(others)), replace=False):
+            ov, jump = _event(drng, sounds[int(d)].size, n, T, sample_rate)[3:]
+            s = drng.uniform(0.3, 0.38) * S
+            path = np.clip(drng.uniform(0.65 * s, S - 0.65 * s, size=2) + np.cumsum(
+                drng.uniform(-0.1, 0.1, size=(T, 2)) * S * jump[:, None], axis=0), 0.65 * s, S - 0.65 * s)
+            _paste_stamp(frames, sprites[int(d)], int(cues[int(d)]), ov, path[:, 0], path[:, 1], s,
+                         silent_object, sound_cue)
+    else:
+        for d in rng.choice(others, size=min(num_distractors, len(others)), replace=False):
+            s = rng.uniform(0.25, 0.35) * S
+            p0 = rng.uniform(s / 2, S - s / 2, size=2)
+            path = np.clip(p0 + np.arange(T)[:, None] * rng.uniform(-0.06, 0.06, size=2) * S, s / 2, S - s / 2)
+            _paste(frames, sprites[int(d)], path[:, 0], path[:, 1], np.full(T, s))
     s0 = rng.uniform(0.3, 0.38) * S
-    size = s0 * (1 + 0.3 * overlap)
     path = rng.uniform(0.65 * s0, S - 0.65 * s0, size=2) + np.cumsum(
         rng.uniform(-0.1, 0.1, size=(T, 2)) * S * onsets[:, None], axis=0)
     path = np.clip(path, 0.65 * s0, S - 0.65 * s0)
-    mask = _paste(frames, sprites[label], path[:, 0], path[:, 1], size)
+    mask = _paste_stamp(frames, sprites[label], int(cues[label]), overlap, path[:, 0], path[:, 1], s0,
+                        silent_object, sound_cue)
     return {"wave": wave.astype(np.float32), "events": events, "frames": frames.clip(0, 1).astype(np.float32),
             "mask": mask, "overlap": overlap}
 
@@ -131,13 +196,15 @@ def build_tuxpaint(cfg, root: str | Path = DEFAULT_DIR):
     names = sorted(ok[: d.num_tasks])
     stamps = [s for c in names for s in cats[c][: d.classes_per_task]]
     sprites = [load_sprite(png, 64).numpy() for _, png, _ in stamps]
+    reused = overwrite(sprites, d.num_tasks, d.classes_per_task, d.overwrite_pairs or 0, d.seed)
     sounds = []
     for _, _, snd in stamps:
         w = decode_audio(snd, d.sample_rate)
         sounds.append(w if w.size else np.zeros(1, np.float32))
     per_class = d.train_per_class + d.eval_per_class
     kw = dict(seed=d.seed, num_frames=d.num_frames, image_size=d.image_size, audio_frames=d.audio_frames,
-              sample_rate=d.sample_rate, num_distractors=d.num_distractors, noise_level=d.noise_level)
+              sample_rate=d.sample_rate, num_distractors=d.num_distractors, noise_level=d.noise_level,
+              silent_object=d.silent_object, distractors=d.distractors, sound_cue=d.sound_cue)
 
     def render(index: int) -> dict:
         return render_stamp_clip(sprites, sounds, index // per_class, index, **kw)
@@ -145,7 +212,7 @@ def build_tuxpaint(cfg, root: str | Path = DEFAULT_DIR):
     norm = norm_from_config(d)
     if norm is None:
         idx = [c * per_class + j for j in range(d.train_per_class) for c in range(len(stamps))][:32]
-        key = ("tuxpaint", tuple(s[0] for s in stamps), tuple(sorted(kw.items())), d.mel_bins)
+        key = ("tuxpaint", tuple(s[0] for s in stamps), tuple(sorted(kw.items())), d.mel_bins, d.overwrite_pairs)
         norm = clip_norm_stats(key, lambda i: render(i)["wave"], idx, d)
     source = ClipSource(render, d, norm)
     rng = np.random.default_rng(7)
@@ -160,4 +227,18 @@ def build_tuxpaint(cfg, root: str | Path = DEFAULT_DIR):
             ds[part] = ClipDataset(source, idx, [i // per_class for i in idx], pos,
                                    augment=d.augment and part == "train", seed=d.seed)
         tasks.append(Task(name, pos, labels, ds["train"], ds["eval"]))
-    return Benchmark("tuxpaint", tasks, norm, [s[0] for s in stamps], {"stamps": stamps, "root": str(root)})
+    return Benchmark("tuxpaint", tasks, norm, [s[0] for s in stamps],
+                     {"stamps": stamps, "root": str(root), "reused": reused})
+
+
+def overwrite(sprites: list[np.ndarray], num_tasks: int, classes_per_task: int, pairs: int, seed: int) -> dict[int, int]:
+    """In place: the first ``pairs`` classes of every task after the first take the sprite of a class of an earlier
+    task that keeps its own (drawn from a generator of ``seed``); returns {class: the class whose picture it shows}."""
+    rng = np.random.default_rng([seed, 0xC1A55])
+    reused: dict[int, int] = {}
+    for k in range(1, num_tasks):
+        own = [c for c in range(k * classes_per_task) if c not in reused]
+        for j in range(pairs):
+            c, src = k * classes_per_task + j, own[int(rng.integers(len(own)))]
+            sprites[c], reused[c] = sprites[src], src
+    return reused

@@ -6,8 +6,9 @@
 * :mod:`~stella.eval.attention` - AVM / similarity attention maps over video patches.
 * :mod:`~stella.eval.localization` - cIoU, AUC, pointing game, attention drift on masks.
 * :mod:`~stella.eval.probes` - classification, event localisation, retrieval fine-tuning.
-* :mod:`~stella.eval.signal`, :mod:`~stella.eval.diagnosis` - the AVM, STELLA's selection and RCA against
-  the benchmark's ground truth (imported on their own).
+* :mod:`~stella.eval.signal`, :mod:`~stella.eval.diagnosis`, :mod:`~stella.eval.sound_dependence` - the AVM,
+  STELLA's selection and RCA against the benchmark's ground truth, and whether the AVM's map needs the sound
+  (imported on their own).
 
 Every function returns tensors or tidy pandas DataFrames and validates its inputs: an empty
 split or non-finite embeddings raise ``ValueError`` naming the problem.

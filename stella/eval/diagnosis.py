@@ -18,6 +18,14 @@ this module measures, for a model and its AVM:
   pooled queries: those a STELLA run's memory holds (:func:`memory_queries`) or those of other clips
   (:func:`pooled_query_bank`), paired with the current clips as training pairs them (one past query per
   clip, ``selection.past_queries``), drawn at random per batch.
+* the same means over the JUDGED patches only (``*_judged``: inside Eq. 3's kappa, where C is computed at all):
+  averaged over every patch of a group, C mixes the judged patches' C with the zeros of the unjudged ones,
+  so a group that Eq. 3 judges more often (the sounding object) shows a higher mean C for that reason alone.
+* how alike the pooled queries of different classes are (:func:`query_similarity`): Eq. 4 can tell a past
+  class's patches from the current one's only where their pooled queries differ; the cosine between queries of
+  two different classes near 1 means the past queries look for what the current ones look for. The memory keeps
+  no labels, so for a run's memory it is the mean over every pair of its items (mostly of different classes);
+  :func:`pooled_query_bank` with ``labels=True`` gives labelled queries to split pairs by class.
 """
 from __future__ import annotations
 
@@ -52,17 +60,53 @@ def memory_queries(run_dir: str | Path) -> tuple[torch.Tensor, torch.Tensor]:
 
 @torch.no_grad()
 def pooled_query_bank(model: torch.nn.Module, avm: torch.nn.Module, dataset: Any, cfg: Config,
-                      batch_size: int = 32, device: str | torch.device = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
+                      batch_size: int = 32, device: str | torch.device = "cpu", labels: bool = False):
     """(q_a, q_v) (R, H, d): Eq. 3 pooled queries of every clip of ``dataset`` under the current weights, at
-    the selection temperature and budget -- what a memory of those clips would hold."""
-    qa, qv = [], []
+    the selection temperature and budget -- what a memory of those clips would hold; with ``labels`` also the
+    clips' class labels (R,)."""
+    qa, qv, ys = [], [], []
     for batch in DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=0):
         out, I_a, I_v = _avm_pass(model, avm, batch, cfg, device)
         M, N = I_a.shape[1], I_v.shape[1]
         sc = cfg.selection
         qa.append(pooled_queries(out.q_a, out.k_a, I_a, kappa(M, sc.rho_a), sc.descending)[0].cpu())
         qv.append(pooled_queries(out.q_v, out.k_v, I_v, kappa(N, sc.rho_v), sc.descending)[0].cpu())
-    return torch.cat(qa), torch.cat(qv)
+        ys.append(torch.as_tensor(batch["label"]))
+    return (torch.cat(qa), torch.cat(qv), torch.cat(ys)) if labels else (torch.cat(qa), torch.cat(qv))
+
+
+def query_similarity(q: torch.Tensor, labels: torch.Tensor | None = None) -> dict[str, float]:
+    """How alike pooled queries are: q (R, H, d) -> the cosine of two items' queries per head, averaged over heads,
+    then over pairs of items: ``different`` (pairs of two labels; every pair of distinct items when ``labels`` is
+    None), ``same`` (pairs of one label; NaN without labels or such pairs), and the pair counts. labels (R,)."""
+    if q.dim() != 3 or q.shape[0] < 2:
+        raise ValueError(f"query_similarity: q must be (R >= 2, H, d), got {tuple(q.shape)}")
+    u = torch.nn.functional.normalize(q.double(), dim=-1)
+    cos = torch.einsum("ihd,jhd->ij", u, u) / q.shape[1]                           # (R, R) mean over heads
+    off = ~torch.eye(q.shape[0], dtype=torch.bool)
+    if labels is None:
+        same, diff = torch.zeros_like(off), off
+    else:
+        labels = torch.as_tensor(labels).reshape(-1)
+        if labels.shape[0] != q.shape[0]:
+            raise ValueError(f"query_similarity: {labels.shape[0]} labels for {q.shape[0]} queries")
+        eq = labels[:, None] == labels[None, :]
+        same, diff = eq & off, ~eq
+    mean = lambda m: float(cos[m].mean()) if m.any() else float("nan")            # noqa: E731
+    return {"different": mean(diff), "same": mean(same), "pairs_different": int(diff.sum()) // 2,
+            "pairs_same": int(same.sum()) // 2}
+
+
+def similarity_frame(queries: dict[str, tuple[torch.Tensor, ...]]) -> pd.DataFrame:
+    """One row per query set and modality: :func:`query_similarity` of ``queries`` name -> (q_a, q_v) or
+    (q_a, q_v, labels) (R, H, d), e.g. a run's :func:`memory_queries` and a labelled :func:`pooled_query_bank`.
+    Columns ``queries, modality, different, same, pairs_different, pairs_same``."""
+    rows = []
+    for name, q in queries.items():
+        labels = q[2] if len(q) > 2 else None
+        for modality, x in (("audio", q[0]), ("video", q[1])):
+            rows.append({"queries": name, "modality": modality, **query_similarity(x, labels)})
+    return pd.DataFrame(rows)
 
 
 def _avm_pass(model, avm, batch, cfg: Config, device):
@@ -122,8 +166,9 @@ def rca_frame(model: torch.nn.Module, avm: torch.nn.Module, dataset: Any, cfg: C
     (q_a, q_v) (R, H, d) or None (empty memory); default {"none": None}. Columns: ``label``, ``past``,
     ``temperature``, ``sounding_patches`` / ``active_patches`` (shares of the clip), ``judged_sounding`` /
     ``judged_active`` (share of them inside Eq. 3's kappa), ``C_sounding``, ``C_other_video``, ``C_active``,
-    ``C_silent_audio`` (mean C = expected excluded share), ``kept_sounding_<s>`` and ``kept_active_<s>`` for
-    s in rca, stella, lpis, random."""
+    ``C_silent_audio`` (mean C over every patch of the group = expected excluded share) and the same with
+    ``_judged`` (mean C over the group's judged patches only; NaN where none is judged), ``kept_sounding_<s>``
+    and ``kept_active_<s>`` for s in rca, stella, lpis, random."""
     if draws < 1:
         raise ValueError(f"rca_frame: draws must be >= 1, got {draws}")
     past = {"none": None} if past is None else past
@@ -134,6 +179,8 @@ def rca_frame(model: torch.nn.Module, avm: torch.nn.Module, dataset: Any, cfg: C
         sc = c.selection
         keep_v = pooled_queries(out.q_v, out.k_v, I_v, kappa(I_v.shape[1], sc.rho_v), sc.descending)[2].cpu()
         keep_a = pooled_queries(out.q_a, out.k_a, I_a, kappa(I_a.shape[1], sc.rho_a), sc.descending)[2].cpu()
+        judged_v = torch.zeros_like(snd).scatter_(1, keep_v, True)
+        judged_a = torch.zeros_like(act).scatter_(1, keep_a, True)
         row: dict[str, Any] = {"label": batch["label"].numpy(), "past": name, "temperature": temp,
                                "sounding_patches": snd.double().mean(1).numpy(),
                                "active_patches": act.double().mean(1).numpy(),
@@ -143,8 +190,10 @@ def rca_frame(model: torch.nn.Module, avm: torch.nn.Module, dataset: Any, cfg: C
             sels = [select(c, out, I_a, I_v, qa, qv, g, strategy=s) for _ in range(draws)]
             if s == "stella":
                 C_a, C_v = sels[0].C_a.cpu(), sels[0].C_v.cpu()
-                row.update(C_sounding=_mean_over(C_v, snd).numpy(), C_other_video=_mean_over(C_v, ~snd).numpy(),
-                           C_active=_mean_over(C_a, act).numpy(), C_silent_audio=_mean_over(C_a, ~act).numpy())
+                for name_, C, target, judged in (("sounding", C_v, snd, judged_v), ("other_video", C_v, ~snd, judged_v),
+                                                 ("active", C_a, act, judged_a), ("silent_audio", C_a, ~act, judged_a)):
+                    row[f"C_{name_}"] = _mean_over(C, target).numpy()
+                    row[f"C_{name_}_judged"] = _mean_over(C, target & judged).numpy()
             row[f"kept_sounding_{s}"] = torch.stack([kept_share(x.idx_v.cpu(), snd) for x in sels]).mean(0).numpy()
             row[f"kept_active_{s}"] = torch.stack([kept_share(x.idx_a.cpu(), act) for x in sels]).mean(0).numpy()
         rows.append(pd.DataFrame(row))
@@ -181,4 +230,5 @@ def rca_summary(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.groupby(["past", "temperature"], sort=False)[cols].mean().reset_index()
 
 
-__all__ = ["memory_queries", "pooled_query_bank", "rca_frame", "c_values", "rca_summary"]
+__all__ = ["memory_queries", "pooled_query_bank", "query_similarity", "similarity_frame", "rca_frame", "c_values",
+           "rca_summary"]

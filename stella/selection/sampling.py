@@ -154,6 +154,20 @@ def rank_audio(I: Tensor, F: Tensor, grid: tuple[int, int], chunk_size: int,
     return chunked_rank(F, order, grid, chunk_size, mode, trim, generator)
 
 
+def random_chunks(batch: int, grid: tuple[int, int], kappa_a: int, chunk_size: int,
+                  generator: torch.Generator | None, mode: str = "time", trim: str = "tail",
+                  device: torch.device | str | None = None) -> Tensor:
+    """Random audio selection under Algorithm 1's chunks: Algorithm 1 with a uniform I and C = 0 (every chunk
+    order equally likely, whole chunks, the overflowing one trimmed as ``trim`` says; ``mode`` "none": kappa_a
+    patches uniformly at random) -> idx (B, kappa_a) sorted ascending. Random draws: chunk Gumbel noise
+    (B, n_chunks), then (trim "neighbour") one side per chunk; mode "none": Gumbel noise (B, M)."""
+    nt, nf = grid
+    _check_kappa(kappa_a, nt * nf)
+    I = torch.full((batch, nt * nf), 1.0 / (nt * nf), device=device)
+    F = torch.zeros_like(I, dtype=torch.bool)
+    return rank_audio(I, F, grid, chunk_size, generator, mode, trim)[:, :kappa_a].sort(dim=1).values
+
+
 def _check_kappa(kappa: int, L: int) -> None:
     if not 1 <= kappa <= L:
         raise ValueError(f"kappa must be in [1, {L}], got {kappa}")
@@ -191,4 +205,4 @@ def gather(x: Tensor, idx: Tensor) -> Tensor:
 
 
 __all__ = ["AUDIO_MODES", "lex_order", "exclusion_mask", "multinomial_order", "rank_video", "chunk_importance",
-           "chunked_rank", "rank_audio", "select_video", "select_audio", "select_topk", "gather"]
+           "chunked_rank", "rank_audio", "random_chunks", "select_video", "select_audio", "select_topk", "gather"]

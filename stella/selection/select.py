@@ -1,8 +1,9 @@
 """The trainer's entry points: one call per batch runs Eq. 2-6 / Algorithm 1 under a strategy.
 
 The strategy is an argument, not a config value: every method passes its own ``Method.strategy``
-("stella", the Table 3 ablations "lpis" / "rca" / "random" / "mats", the controls "oracle" /
-"anti-oracle" that select from ground-truth scores passed as I_a, I_v, or "none" for the baselines,
+("stella", the Table 3 ablations "lpis" / "rca" / "random" / "mats", the controls "random-patches" and
+"oracle" / "anti-oracle" (joint or per modality) that select from ground-truth scores passed as I_a, I_v, or
+"none" for the baselines,
 which keeps every patch); it defaults to "stella", the paper's method.
 
 `select` handles the current batch (Algorithm 2 lines 2-8): importance (Eq. 2), pooled queries
@@ -27,8 +28,8 @@ from stella.config import Config
 
 from .correlation import correlation_scores, past_query_set, pooled_queries
 from .importance import importance_scores, kappa, uniform_importance
-from .oracle import TRUTH_STRATEGIES, oracle_selection
-from .sampling import select_audio, select_topk, select_video
+from .oracle import TRUTH_STRATEGIES, truth_selection
+from .sampling import random_chunks, select_audio, select_topk, select_video
 from .variants import AVM_STRATEGIES, STRATEGIES, ablate_scores, energy_scores, mats_selection, motion_scores, \
     normalise_scores, random_selection
 
@@ -99,10 +100,12 @@ def select_from_scores(cfg: Config, I_a: Tensor, I_v: Tensor, C_a: Tensor, C_v: 
                        generator: torch.Generator | None, *, strategy: str = "stella") -> Selection:
     """PICK with given scores (Algorithm 2 lines 7-8): I_a, C_a (B, M), I_v, C_v (B, N) -> Selection
     (q_hat None). Used for replayed samples with their stored I^p, C^p. Strategy "none" keeps all,
-    "random" ignores the scores, "mats" samples proportionally to the stored score with the audio
-    chunk constraint off, "oracle" / "anti-oracle" read I_a, I_v as ground-truth scores
-    (:mod:`stella.selection.oracle`), stella/lpis/rca use Algorithm 1 with cfg.selection.audio_mode for audio and
-    Eq. 5 for video. Random draws: audio first, then video."""
+    "random" ignores the scores (audio: Algorithm 1's chunks in a random order, ``random_chunks``; video
+    uniform), "random-patches" too but draws audio patches uniformly over all M (the chunks ignored; the book's
+    choices table), "mats" samples proportionally to the stored score with the audio chunk constraint off, the
+    ground-truth controls (``oracle.TRUTH``: "oracle", "anti-oracle" and their per-modality variants) read I_a,
+    I_v as ground-truth scores (:mod:`stella.selection.oracle`), stella/lpis/rca use Algorithm 1 with
+    cfg.selection.audio_mode for audio and Eq. 5 for video. Random draws: audio first, then video."""
     sc = cfg.selection
     B, M = I_a.shape
     N = I_v.shape[1]
@@ -112,13 +115,16 @@ def select_from_scores(cfg: Config, I_a: Tensor, I_v: Tensor, C_a: Tensor, C_v: 
     if strategy == "none":
         idx_a, idx_v = _all(B, M, dev), _all(B, N, dev)
     elif strategy == "random":
+        idx_a = random_chunks(B, grid, ka, sc.chunk_size, generator, sc.audio_mode, sc.chunk_trim, dev)
+        idx_v = random_selection(B, N, kv, generator, dev)
+    elif strategy == "random-patches":
         idx_a = random_selection(B, M, ka, generator, dev)
         idx_v = random_selection(B, N, kv, generator, dev)
     elif strategy == "mats":
         idx_a, idx_v = mats_selection(I_a, ka, generator), mats_selection(I_v, kv, generator)
     elif strategy in TRUTH_STRATEGIES:
-        idx_a, idx_v = oracle_selection(I_a, I_v, grid, ka, kv, sc.chunk_size, generator,
-                                        anti=strategy == "anti-oracle", mode=sc.audio_mode, trim=sc.chunk_trim)
+        idx_a, idx_v = truth_selection(strategy, I_a, I_v, grid, ka, kv, sc.chunk_size, generator, sc.audio_mode,
+                                       sc.chunk_trim)
     else:
         idx_a = select_audio(I_a, C_a, grid, ka, sc.chunk_size, generator, sc.audio_mode, sc.chunk_trim)
         idx_v = select_video(I_v, C_v, kv, generator)

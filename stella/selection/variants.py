@@ -1,7 +1,10 @@
 """Ablation variants of the patch selection (Table 3, Fig. 9b).
 
 Table 3 compares STELLA with
-  * "random": kappa patches per modality drawn uniformly without replacement;
+  * "random": kappa patches per modality drawn at random: video uniformly without replacement, audio in
+    Algorithm 1's chunks taken in a uniformly random order (``sampling.random_chunks``), as STELLA and the
+    oracle take audio; "random-patches" draws the kappa_a audio patches uniformly over all M instead (the
+    paper does not say which its Random does: the book's choices table);
   * "mats": motion-aware token selection (Hwang et al., 2022), adapted to audio-video: a video
     patch scores its mean absolute temporal difference |x_t - x_{t-1}| (the first frame uses the next
     frame, |x_1 - x_0|; a single-frame clip has no motion and scores zero), an audio patch its
@@ -13,7 +16,7 @@ Table 3 compares STELLA with
     queries and pick the judged keys (with a uniform I every tie would keep the first kappa indices),
     but Eq. 5 / Algorithm 1 sample from a uniform I = 1/L, with the RCA exclusions.
 Fig. 9b's audio variants ("frequency", "none") are `rank_audio` modes in sampling.py. The controls
-"oracle" / "anti-oracle" (ground truth first / last) live in oracle.py.
+"oracle" / "anti-oracle" (ground truth first / last, joint or per modality) live in oracle.py.
 """
 from __future__ import annotations
 
@@ -24,7 +27,7 @@ from .importance import uniform_importance
 from .oracle import TRUTH_STRATEGIES
 from .sampling import rank_video
 
-STRATEGIES = ("none", "stella", "lpis", "rca", "random", "mats") + TRUTH_STRATEGIES
+STRATEGIES = ("none", "stella", "lpis", "rca", "random", "random-patches", "mats") + TRUTH_STRATEGIES
 AVM_STRATEGIES = ("stella", "lpis", "rca")      # the ones that score patches with the AVM (Eq. 1-4)
 
 

@@ -1,6 +1,9 @@
 """Table 3 ablations: the sampling method under DER++ at the default ratios rho_a = rho_v = 0.5.
 
- * "random": DER++ trained on patches drawn uniformly at random (no AVM).
+ * "random": DER++ trained on patches drawn at random (no AVM): video uniformly, audio as Algorithm 1's
+             chunks in a uniformly random order, as STELLA and the oracle take audio.
+ * "random-patches": the same with the kappa_a audio patches drawn uniformly over all M, every chunk
+             broken up (the paper does not say which its Random does: the book's choices table).
  * "mats":   DER++ trained on MATS-style patches (Hwang et al., 2022): sampled in proportion to a
              content score -- frame-difference motion for video, spectral energy for audio --
              with no audio chunk constraint (``stella.selection.variants``; no AVM).
@@ -24,7 +27,7 @@ from stella.selection import gather, select
 
 
 class PatchDERpp(SelectingMethod):
-    """DER++ on patches chosen without the AVM (strategy "random" or "mats")."""
+    """DER++ on patches chosen without the AVM (strategy "random", "random-patches" or "mats")."""
 
     needs_avm = False
 
@@ -55,8 +58,14 @@ class PatchDERpp(SelectingMethod):
 
 @register("random")
 class RandomDERpp(PatchDERpp):
-    summary = "Table 3 Random: DER++ on uniformly random patches"
+    summary = "Table 3 Random: DER++ on random patches (audio in Algorithm 1's time chunks, in a random order)"
     strategy = "random"
+
+
+@register("random-patches")
+class RandomPatchesDERpp(PatchDERpp):
+    summary = "Random with its audio patches drawn over the whole clip, not in Algorithm 1's time chunks"
+    strategy = "random-patches"
 
 
 @register("mats")

@@ -128,6 +128,7 @@ def test_registry_declares_per_chapter_and_judges_each_family():
 
 
 def test_every_chapter_that_shows_claims_declares_them():
+    import stella.report.chapters  # noqa: F401  (declares every page)
     from stella.report.verdicts import claim_chapters
 
     chapters = claim_chapters()
@@ -332,3 +333,28 @@ def test_claims_carry_keys_that_name_one_row_and_one_family():
                        ([_cmp([1, 2], [0, 0], key="nofamily")], "<family key>/<member>")):
         with pytest.raises(ValueError, match=match):
             C.judge(bad)
+
+
+def test_one_verdict_rule_no_t_test_without_spread_or_seeds_and_holm_for_both_sides():
+    """Repeats with no spread are compared exactly (no interval, no p); one paired value is not tested; a
+    non-inferiority claim is contradicted only at a Holm-corrected p below 5 %, like a holds; two results at
+    chance are not tested."""
+    out = C.judge([
+        _cmp([0.6, 0.6, 0.6, 0.6, 0.6], 1.0, family="mem", sign=-1, claim="memory", unit="ratio", margin=None),
+        _cmp([1.0], [0.0], family="one", claim="one seed"),
+        _cmp([-5.99, -1.0, -10.0], [0.0, 0.0, 0.0], family="ni", kind="non-inferiority", claim="ni alone"),
+        _cmp([-5.99, -1.0, -10.0], [0.0, 0.0, 0.0], family="ni2", kind="non-inferiority", claim="ni in a family"),
+        _cmp([0.5, 0.6, 0.4], [0.0, 0.0, 0.0], family="ni2", kind="non-inferiority", claim="ni other"),
+        _cmp([4.0, 4.5, 3.8, 4.1], [4.2, 3.9, 4.4, 4.0], family="ch", claim="both at chance", chance=4.17),
+        _cmp([9.0, 9.5, 8.8, 9.1], [4.2, 3.9, 4.4, 4.0], family="ch2", claim="one above chance", chance=4.17),
+    ]).set_index("claim")
+    mem = out.loc["memory"]
+    assert mem["verdict"] == "holds" and mem["test"] == "no spread over 5 repeats: compared exactly"
+    assert math.isnan(mem["p"]) and math.isnan(mem["ci_low"])
+    assert out.at["one seed", "verdict"] == "not tested" and out.at["one seed", "test"] == "fewer than two paired values"
+    alone, fam = out.loc["ni alone"], out.loc["ni in a family"]
+    assert alone["verdict"] in ("contradicted", "inconclusive") and fam["p_holm"] >= fam["p"]
+    assert (fam["verdict"] == "contradicted") == (fam["p_holm"] < 0.05)
+    assert out.at["both at chance", "verdict"] == "not tested" and out.at["both at chance", "note"].startswith("at chance")
+    assert out.at["one above chance", "verdict"] == "holds"
+    assert C.paired_verdict([1.0], [0.0])["verdict"] == "not tested"

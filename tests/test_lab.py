@@ -76,17 +76,17 @@ def test_outcome_sentences_state_the_numbers_they_are_computed_from(monkeypatch)
     out = L.run_outcome(ex, "cpu", [1, 2, 3], {"results_dir": "x"})
     assert out.sentences[0].startswith("Finetune F = 20.0 % (18.0 to 22.0 over 3 seeds); ER F = 5.0 %")
     assert out.sentences[1].startswith("Finetune minus ER: +15.0 %p per seed (from +12.0 to +18.0; 95 % interval [+7.5, +22.5]")
-    assert "above zero; positive in 3 of 3 seeds" in out.sentences[1]
+    assert "Holm over the exercise's 2 contrast(s), p = 0.026: above zero)" in out.sentences[1]
     values[("finetune", None)][0] = (10, 2.0)             # change one number: the sentences follow it
     changed = L.run_outcome(ex, "cpu", [1, 2, 3], {"results_dir": "x"})
     assert changed.sentences[0].startswith("Finetune F = 14.0 % (2.0 to 22.0 over 3 seeds)")
-    assert "not distinguishable from zero; positive in 2 of 3 seeds" in changed.sentences[1]
+    assert changed.sentences[1].endswith(": not distinguishable from zero)")
     assert changed.sentences[3] == ("Finetune A = 11.0 % (10.0 to 12.0 over 3 seeds); ER A = 20.0 % (19.0 to 21.0 "
                                     "over 3 seeds); DER++ A = 21.7 % (20.0 to 23.0 over 3 seeds) (A→V avg recall, "
                                     "mean over seeds).")
     assert changed.sentences[4].startswith("A, Finetune minus ER: -9.0 %p per seed")
     one = L.run_outcome(ex, "cpu", [1], {"results_dir": "x"})
-    assert "(1 seed: no interval)" in one.sentences[1] and len(one.sentences) == 6
+    assert "over 1 seed(s): not tested (fewer than two seeds)" in one.sentences[1] and len(one.sentences) == 6
 
 
 def test_memory_outcome_names_the_sizes_it_compares(monkeypatch):
@@ -94,8 +94,9 @@ def test_memory_outcome_names_the_sizes_it_compares(monkeypatch):
     monkeypatch.setattr(L, "seed_table", _fake_table(values))
     out = L.run_outcome(L.BY_KEY["memory"], "cpu", [1], {"results_dir": "x"})
     assert "ER, 1/4 memory (16 clips) A = 15.0 %" in out.sentences[0]
-    assert out.sentences[1:] == ["ER, 1/4 memory minus no memory (Finetune): +5.0 %p (1 seed: no interval)",
-                                 "ER, full memory minus ER, 1/4 memory: +4.0 %p (1 seed: no interval)"]
+    assert out.sentences[1:] == [
+        "ER, 1/4 memory minus no memory (Finetune): +5.0 %p over 1 seed(s): not tested (fewer than two seeds)",
+        "ER, full memory minus ER, 1/4 memory: +4.0 %p over 1 seed(s): not tested (fewer than two seeds)"]
     text = L.exercises_markdown([out], "cpu", 1)
     assert ":::{dropdown} Expected outcome (cpu preset, 1 seed of the runs)" in text and out.sentences[1] in text
     fig = L.outcome_figure([out])
@@ -151,3 +152,28 @@ def test_exercises_are_numbered_as_on_the_page_and_timed():
     assert [L.number(e) for e in L.EXERCISES] == list(range(1, len(L.EXERCISES) + 1))
     assert L.duration(12) == "12 s" and L.duration(81) == "1.4 min"
     assert all(0 < e.seconds < 5 * 60 for e in L.EXERCISES)   # "a few minutes on a 2-core laptop"
+
+
+def test_a_contrast_a_chapter_judges_takes_the_chapters_verdict(monkeypatch):
+    """The lab's Finetune − ER (A) is chapter 02's Table 1 comparison: the same difference, interval and Holm-corrected
+    verdict (over the chapter's family), oriented as the lab states it."""
+    import stella.report.claims as C
+
+    ex = L.BY_KEY["forgetting"]
+    values = {("finetune", None): [(10, 20.0), (11, 18.0), (12, 22.0)], ("er", None): [(20, 5.0), (21, 6.0), (19, 4.0)],
+              ("derpp", None): [(22, 6.0), (23, 9.0), (20, 6.0)]}
+    monkeypatch.setattr(L, "seed_table", _fake_table(values))
+    judged = C.Comparison("Finetune has a lower A than ER (A→V)", "02_retrieval", "Table 1: Finetune is the lower bound",
+                          pd.Series([10.0, 11.0, 12.0]), pd.Series([20.0, 21.0, 19.0]), -1, key="table1.finetune-lower.A→V/er")
+    others = [C.Comparison(f"m{k}", "02_retrieval", "Table 1: Finetune is the lower bound", pd.Series([10.0, 11.0, 12.0]),
+                           pd.Series([10.5, 11.2, 12.1]), -1, key=f"table1.finetune-lower.A→V/m{k}") for k in range(8)]
+    monkeypatch.setitem(L.DECLARATIONS, "table1", lambda ctx: [judged, *others,
+                                                               C.Comparison("d", "02_retrieval", "Table 1: Finetune is the lower bound",
+                                                                            pd.Series([10.0, 11.0, 12.0]), pd.Series([22.0, 23.0, 20.0]),
+                                                                            -1, key="table1.finetune-lower.A→V/derpp")])
+    out = L.run_outcome(ex, "cpu", [1, 2, 3], {"results_dir": "x"}, C.ClaimContext("cpu"))
+    chapter = C.judge(L.DECLARATIONS["table1"](None))
+    r = C.row(chapter, "table1.finetune-lower.A→V/er")
+    sentence = next(s for s in out.sentences if s.startswith("A, Finetune minus ER"))
+    assert f"[{-r['ci_high']:+.1f}, {-r['ci_low']:+.1f}]" in sentence and "chapter 02's family of 10" in sentence
+    assert sentence.endswith({"holds": "below zero)", "inconclusive": "not distinguishable from zero)"}[r["verdict"]])

@@ -95,11 +95,11 @@ def _retrieval(shift: float = 0.0):
 def test_retrieval_summary_is_computed_from_the_numbers_it_states():
     lines = R.page_summary(*_retrieval(), "cpu", 5)
     text = " ".join(lines)
-    for stated in ("4.2", "58.3", "Multitask reaches 32.5 / 32.0", "Finetune reaches 10.0 / 11.0",
-                   "DER++'s (24.3 / 24.6)", "STELLA's is 17.8 / 17.6", "4 tested comparisons on these runs (4 families), 1 holds, 2 are contradicted, 0 are equivalent within the margin and 1 is inconclusive", "1 is not tested",
+    for stated in ("4.17", "58.30", "Multitask reaches 32.50 / 32.00", "Finetune reaches 10.00 / 11.00",
+                   "the highest A is DER++'s in A→V (24.30) and DER++'s in V→A (24.60)", "STELLA's A is 17.80 / 17.60", "4 tested comparisons on these runs (4 families), 1 holds, 2 are contradicted, 0 are equivalent within the margin and 1 is inconclusive", "1 is not tested",
                    "+0.60 (A→V) and +0.54 (V→A) over 6 methods"):
         assert stated in text, stated
-    assert "the lowest mean forgetting is DER++'s (F 4.0 / 4.0)" in text
+    assert "the lowest F is DER++'s in A→V (4.00) and DER++'s in V→A (4.00)" in text
     means, refs, claims, rho = _retrieval()
     for m in ("multitask", "finetune", "derpp", "stella", "stella+"):     # every number it states moves it
         for d in P.DIRECTIONS:
@@ -111,38 +111,57 @@ def test_retrieval_summary_is_computed_from_the_numbers_it_states():
                  (means, refs, claims, other_rho)):
         assert " ".join(R.page_summary(*args, "cpu", 5)) != text
     moved = " ".join(R.page_summary(*_retrieval(shift=20.0), "cpu", 5))
-    assert "STELLA's (37.8 / 17.6)" in moved and "DER++'s is" not in moved          # the best method follows the numbers
+    assert "the highest A is STELLA's in A→V (37.80) and DER++'s in V→A (24.60)" in moved   # the table's bold, per direction
 
 
-def test_localization_and_drift_sentences_follow_the_interval_over_seeds():
-    rng = np.random.default_rng(0)
-    rows = []
-    for seed in range(3):
-        for m, kind, auc in (("stella", "avm", 0.36), ("derpp", "similarity", 0.41), ("clser", "similarity", 0.30)):
-            rows.append({"binarisation": "median", "truth": "t", "method": m, "map": kind, "seed": seed,
-                         "AUC": auc + rng.normal(0, 0.005)})
-    rows.append({"binarisation": "median", "truth": "t", "method": "random map", "map": "random", "seed": 0, "AUC": 0.05})
-    loc = pd.DataFrame(rows)
-    line = L.localization_sentences(loc, ["stella", "derpp", "clser"])[1]
-    assert "best baseline's similarity map (DER++, 0.41" in line and ": lower;" in line and "over 3 seeds" in line
-    loc.loc[loc["method"] == "stella", "AUC"] += 0.1
-    assert ": higher;" in L.localization_sentences(loc, ["stella", "derpp", "clser"])[1]
-    drift = pd.DataFrame([{"method": m, "map": k, "seed": s, "drift (JS distance)": v + 0.001 * s, "drift (1 - cos)": 0}
-                          for s in range(3) for m, k, v in (("stella", "avm", 0.2), ("stella", "similarity", 0.3),
-                                                            ("derpp", "similarity", 0.3))])
-    text = L.drift_sentence(drift)
-    assert "from one seed, no interval" in L.drift_sentence(drift[drift["seed"] == 0])
-    assert "0.201" in text and "over 3 seeds: lower" in text and "not distinguishable" in text
+def _localization_claims(stella_auc: float, stella_js: float) -> pd.DataFrame:
+    """Chapter 07's claims frame from made-up per-seed AUC and drift (the declarations' keys and readings)."""
+    import stella.report.claims as C
+
+    seeds = pd.Index(range(3), name="seed")
+    auc = lambda v, k=1: pd.Series([v, v + 0.01 * k, v - 0.015 * k], index=seeds)
+    rows = [C.versus("as drawn", L.CHAPTER, "Fig. 7 / 13, as drawn",
+                     pd.DataFrame({"a": auc(stella_auc), "b": auc(0.30, -1)}), "a", "b", 1, unit="AUC", margin=None,
+                     key="fig7.as-drawn/derpp"),
+            C.versus("like", L.CHAPTER, "Fig. 7 / 13, like with like",
+                     pd.DataFrame({"a": auc(stella_auc), "b": auc(0.39, -1)}), "a", "b", 1, unit="AUC", margin=None,
+                     key="fig7.like/derpp"),
+            C.versus("drift", L.CHAPTER, "Fig. 2 / 14", pd.DataFrame({"a": auc(stella_js), "b": auc(0.30, -1)}), "a", "b",
+                     -1, unit="JS", margin=None, reading="like with like: both similarity maps", key="fig2.drift/like")]
+    return C.judge(rows)
+
+
+def test_localization_and_drift_sentences_state_the_judged_claims():
+    """Chapter 07's sentences quote the claims table: its oriented difference, interval and verdict, per reading."""
+    claims = _localization_claims(0.345, 0.20)
+    like = next(s for s in L.localization_sentences(claims) if "like with like" in s)
+    r = C_row(claims, "fig7.like/derpp")
+    assert f"{r['difference']:+.3f} [{r['ci_low']:+.3f}, {r['ci_high']:+.3f}], {r['verdict']}" in like
+    assert r["verdict"] in ("contradicted", "inconclusive")
+    text = L.drift_sentence(claims)
+    d = C_row(claims, "fig2.drift/like")
+    assert d["difference"] > 0 and f"{d['difference']:+.3f}" in text and "+ : STELLA drifts less" in text
+    assert L.localization_sentences(_localization_claims(0.50, 0.2)) != L.localization_sentences(claims)
+
+
+def C_row(claims, key):
+    import stella.report.claims as C
+
+    return C.row(claims, key)
 
 
 def test_summaries_of_chapters_01_and_07_quote_every_model_and_follow_the_interval():
     rng = np.random.default_rng(2)
     sig = pd.concat([_clips(40, rng, 0.8)] + [_clips(40, rng, 0.6, f"{name} after task 4", s)
                                                for name in ("STELLA", "DER++") for s in range(3)])
-    sel, maps = S.selection_table(sig, "unseen classes", topk=False), S.map_table(sig, "unseen classes")
-    lines = L.page_summary(sel, maps, [], "")
+    sel = S.selection_table(sig, "unseen classes", topk=False)
+    loc = pd.DataFrame([{"binarisation": "median", "truth": t, "method": m, "map": k, "seed": s, "AUC": 0.3, "cIoU": 0.1,
+                         "pointing": 0.5} for t in S.TRUTHS.values() for s in range(3)
+                        for m, k in (("stella", "avm"), ("derpp", "avm"), ("derpp", "similarity"))])
+    lines = L.page_summary(sel, loc, _localization_claims(0.345, 0.2))
     for model in ("pre-trained start", "STELLA after task 4", "DER++ after task 4"):
-        assert all(model in line for line in lines), model
+        assert model in lines[0], model
+    assert "DER++, pre-trained AVM map 0.300" in lines[1] and any("like with like" in line for line in lines)
     tasks = pd.DataFrame({"classes": [4, 4], "train clips": [10, 12]})
     sp = pd.DataFrame({"video_patches": [0.2, 0.3], "audio_chunks": [0.4, 0.4]})
     text = " ".join(B.page_summary(tasks, sp, sig[sig["model"] == "pre-trained start"]))

@@ -56,9 +56,9 @@ def test_headline_counts_verdicts_families_power_and_the_best_score():
     assert list(fams["family verdict"]) == ["inconclusive", "equivalent", "not tested", "contradicted"]
     assert fams.iloc[0][["comparisons", "holds", "inconclusive"]].tolist() == [2, 1, 1]
     text = S.headline(claims, _context(), SCALE, "cpu", fams)
-    assert text.startswith("**At the `cpu` preset, 4 of the paper's comparisons were tested over 3 seeds or rounds "
-                           "(5 in chapter 03): 1 hold, 1 are contradicted, 1 are equivalent within the margin and 1 "
-                           "are inconclusive.**")
+    assert text.startswith("**At the `cpu` preset, 4 of the paper's comparisons were tested over 3 seeds (Table 1, "
+                           "chapter 04); 5 seeds or rounds (chapter 03): 1 hold, 1 are contradicted, 1 are equivalent "
+                           "within the margin and 1 are inconclusive.**")
     assert "1 comparison is not tested" in text
     assert "in 4 families" in text and "0 hold in full, 1 have a contradicted member, 1 are equivalent" in text
     assert "median detectable difference (80 % power) is 2.50 %p" in text

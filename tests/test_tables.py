@@ -111,7 +111,7 @@ def test_show_hides_the_index_fixes_decimals_and_labels_columns():
     html = show_claims(claims, "Cap.").data
     assert '+1.23<br><span class="stella-std">[' in html and "holds" in html and "equivalent" in html
     assert "Table 1: x beats every baseline" in html and html.count("Table 1: x beats every baseline") == 1  # grouped
-    assert "n = 3; unit: %p; chance 4.00; ceiling 49.00." in html and "Holm" in html and html.count(">3<") == 0
+    assert "n = 3; unit: %p; chance 4.00 %; ceiling 49.00 %." in html and "Holm" in html and html.count(">3<") == 0
 
 
 def test_af_table_is_the_per_seed_mean_and_std():

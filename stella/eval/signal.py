@@ -199,7 +199,9 @@ def plot_pretrain_curve(log: list[dict], window: int = 50, axes: Any = None):
     labels = {"rec_a": "audio", "rec_v": "video", "contrastive": "contrastive loss", "avm": "matching loss",
               "avm_acc": "matching accuracy"}
     avm_only = long.loc[long["phase"] == "avm", "step"]
-    for ax, (names, title) in zip(axes, panels):
+    ylabels = ("loss (smoothed)", "loss (smoothed)", "loss / accuracy (smoothed)")
+    for ax, (names, title), ylabel in zip(axes, panels, ylabels):
+        ax.set_ylabel(ylabel, fontsize=9)
         for name in names:
             part = long[long["loss"] == name]
             ax.plot(part["step"], part["smoothed"], label=labels[name])

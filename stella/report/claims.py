@@ -7,24 +7,25 @@ module keeps only what judges them:
 
 * **Paired t-interval.** d_s = sign · (ours_s − other_s); mean, two-sided 95 % Student-t interval
   mean ± t(0.975, n−1) · sd(d) / √n and the two-sided p-value of "mean d = 0".
+* **One verdict rule.** A comparison is **not tested** when it has fewer than two paired values, a stated
+  reason (a saturated score, a setting the preset cannot run), or both sides at chance (chance inside each
+  side's 95 % interval over seeds). A **deterministic** quantity (a count of bytes, or repeats with no
+  spread at all) is never a t-test: it is compared exactly and its ordering read off ("exact count").
+  Otherwise "holds" and "contradicted" need a Holm-corrected p below 5 %.
 * **Holm's correction** over each claim's *family* (the comparisons the paper makes in one breath,
-  e.g. "STELLA outperforms every baseline in A→V": one row per baseline). A superiority claim
-  **holds** when its Holm-adjusted p is below 5 % and the mean is on the paper's side, is
-  **contradicted** when the adjusted p is below 5 % on the other side.
-* **Equivalence** (two one-sided tests, each at 5 %, against a margin fixed before looking:
-  :data:`MARGIN` = 1 %p for recall and probe scores): a claim that is neither holds nor contradicted
-  is **equivalent** when the 90 % interval lies inside ±margin (the two sides differ by less than the
-  margin), else **inconclusive**.
+  e.g. "STELLA outperforms every baseline in A→V": one row per baseline): sort the family's p-values,
+  multiply the smallest by the family's size, the next by one less, and so on (never decreasing), so that
+  the chance of any false "holds" in the family stays under 5 %. A superiority claim **holds** when its
+  adjusted two-sided p is below 5 % and the mean is on the paper's side, is **contradicted** when it is
+  below 5 % on the other side, and is **equivalent** when the 90 % interval lies inside ±:data:`MARGIN`
+  (1 %p for recall and probe scores, fixed before looking); else **inconclusive**.
 * **Power.** ``detectable``: the smallest true difference the seeds detect with 80 % power by a
   two-sided 5 % paired t-test at the observed spread, (t(0.975, n−1) + t(0.80, n−1)) · sd(d) / √n.
 * **Non-inferiority** ("competitive or better", Table 7): holds when the Holm-adjusted one-sided p of
-  "d ≤ −margin" is below 5 %, contradicted when the 95 % interval lies below −margin.
-* **Equivalence claims** ("comparable throughput"): holds when the 90 % interval lies inside
-  ±margin, contradicted when the 95 % interval lies outside it.
-* **Exact counts** (training memory counted at a geometry, no sampling): the ordering is read off
-  the counts, holds or contradicted, with no interval.
-* **Not tested**: fewer than two seeds (no interval), or a declaration's own reason ("not testable
-  here" for a saturated measurement, or a setting the preset cannot run).
+  "d ≤ −margin" is below 5 %, contradicted when the Holm-adjusted one-sided p of "d ≥ −margin" is.
+* **Equivalence claims** ("comparable throughput"): holds when both one-sided tests inside ±margin
+  reject (the larger p, Holm-adjusted, below 5 %), contradicted when the difference is shown outside
+  ±margin (the smaller one-sided p, Holm-adjusted, below 5 %).
 
 Every row carries chance and ceiling where the score has them, the family and its size, the
 correction and the test, so a table reader sees what each verdict rests on.
@@ -99,41 +100,76 @@ class Comparison:
         return d[~np.isnan(d)]
 
 
-def _verdict(c: Comparison, s: Mapping[str, float], p_holm: float) -> str:
+def _exact(c: Comparison, s: Mapping[str, float]) -> bool:
+    """A deterministic comparison: a declared count (``exact``) or repeats with no spread at all (memory
+    counted in bytes, measured in several rounds): compared exactly, never by a t-test."""
+    return c.exact or (s["n_seeds"] >= 2 and s["se"] == 0)
+
+
+def at_chance(c: Comparison) -> bool:
+    """Both sides of a per-seed comparison sit at chance: ``c.chance`` lies inside each side's 95 % Student-t
+    interval over seeds (a comparison between two results at chance is not tested)."""
+    if c.chance != c.chance or np.isscalar(c.other) or c.status:
+        return False
+    sides = [pd.Series(v, dtype=float).dropna() if not isinstance(v, pd.Series) else v.astype(float).dropna()
+             for v in (c.ours, c.other)]
+    if any(len(v) < 2 for v in sides):
+        return False
+    return all(paired_stats(v - c.chance)["ci_low"] <= 0 <= paired_stats(v - c.chance)["ci_high"] for v in sides)
+
+
+def chance_status(values: Sequence[float], chance: float) -> str:
+    """"at chance" when ``chance`` lies inside the 95 % Student-t interval of ``values`` over seeds, else "above
+    chance" or "below chance"; "one seed" with fewer than two values."""
+    v = pd.Series(values, dtype=float).dropna()
+    if len(v) < 2:
+        return "one seed"
+    s = paired_stats(v - chance)
+    return "at chance" if s["ci_low"] <= 0 <= s["ci_high"] else "above chance" if s["ci_low"] > 0 else "below chance"
+
+
+def _tests(c: Comparison, s: Mapping[str, float]) -> tuple[float, float]:
+    """(p of the claim, p of its contradiction), each one test Holm corrects within the family:
+    superiority: the two-sided p of "no difference" for both (the sign decides); non-inferiority: "d > −margin"
+    against "d < −margin"; equivalence: both one-sided tests inside ±margin (the larger p) against "outside"
+    (the smaller of the two one-sided p)."""
+    if c.status or s["n_seeds"] < 2 or _exact(c, s):
+        return float("nan"), float("nan")
+    d, se, n = s["difference"], s["se"], s["n_seeds"]
+    if c.kind == "superiority":
+        return s["p"], s["p"]
+    m = c.margin
+    if c.kind == "non-inferiority":
+        return one_sided_p(d, se, n, -m), one_sided_p(-d, se, n, m)
+    inside = max(one_sided_p(d, se, n, -m), one_sided_p(-d, se, n, -m))
+    return inside, min(one_sided_p(d, se, n, m), one_sided_p(-d, se, n, m))
+
+
+def _verdict(c: Comparison, s: Mapping[str, float], p_claim: float, p_contra: float) -> str:
+    """The one verdict rule of the book: not tested (a stated reason, or fewer than two paired values);
+    a deterministic quantity read off exactly; otherwise "holds" / "contradicted" only at a Holm-corrected
+    p below 1 − LEVEL, "equivalent" (superiority claims) when the 90 % interval lies within ±margin,
+    else "inconclusive"."""
     if c.status:
         return "not tested"
-    if c.exact:                    # a count, not a sample: the ordering is read off it
+    if _exact(c, s):
+        if c.kind == "equivalence":
+            return "holds" if abs(s["difference"]) < c.margin else "contradicted"
+        if c.kind == "non-inferiority":
+            return "holds" if s["difference"] > -c.margin else "contradicted"
         return "holds" if s["difference"] > 0 else "contradicted"
     if s["n_seeds"] < 2:
         return "not tested"
-    m = c.margin
+    alpha, m = 1 - LEVEL, c.margin
     if c.kind == "superiority":
-        if p_holm < 1 - LEVEL:
+        if p_claim < alpha:
             return "holds" if s["difference"] > 0 else "contradicted"
         if m is not None and -m < s["ci90_low"] and s["ci90_high"] < m:
             return "equivalent"
         return "inconclusive"
-    if c.kind == "non-inferiority":
-        if p_holm < 1 - LEVEL:
-            return "holds"
-        return "contradicted" if s["ci_high"] < -m else "inconclusive"
-    if -m < s["ci90_low"] and s["ci90_high"] < m:         # equivalence claim (TOST, each side at 5 %)
+    if p_claim < alpha:
         return "holds"
-    return "contradicted" if s["ci_low"] > m or s["ci_high"] < -m else "inconclusive"
-
-
-def _test_p(c: Comparison, s: Mapping[str, float]) -> float:
-    """The p-value Holm corrects: two-sided for superiority, one-sided against −margin for
-    non-inferiority, the larger TOST p for equivalence."""
-    if c.status or s["n_seeds"] < 2 or c.exact:
-        return float("nan")
-    if c.kind == "superiority":
-        return s["p"]
-    lower = one_sided_p(s["difference"], s["se"], s["n_seeds"], -c.margin)
-    if c.kind == "non-inferiority":
-        return lower
-    upper = one_sided_p(-s["difference"], s["se"], s["n_seeds"], -c.margin)
-    return max(lower, upper)
+    return "contradicted" if p_contra < alpha else "inconclusive"
 
 
 def family_key(key: str) -> str:
@@ -166,26 +202,34 @@ def judge(comparisons: Iterable[Comparison]) -> pd.DataFrame:
             raise ValueError(f"claim {c.claim!r}: sign must be +1 or -1, got {c.sign}")
         if c.kind != "superiority" and c.margin is None:
             raise ValueError(f"claim {c.claim!r}: a {c.kind} claim needs a margin")
+    comparisons = [replace(c, status=f"at chance: both sides' 95 % intervals over seeds contain chance ({c.chance:.2f} %)")
+                   if at_chance(c) else c for c in comparisons]
     rows = [(c, paired_stats(c.differences())) for c in comparisons]
-    ps = [_test_p(c, s) for c, s in rows]
+    tests = [_tests(c, s) for c, s in rows]
     fam = pd.Series([c.family for c in comparisons], dtype=object)
-    adjusted = np.full(len(rows), np.nan)
+    adjusted = np.full((len(rows), 2), np.nan)
     for _, idx in fam.groupby(fam, sort=False).groups.items():
         idx = list(idx)
-        adjusted[idx] = holm([ps[i] for i in idx])
+        for k in (0, 1):
+            adjusted[idx, k] = holm([tests[i][k] for i in idx])
     sizes = fam.map(fam.value_counts())
     out = []
     for i, (c, s) in enumerate(rows):
-        tested = not c.status and (s["n_seeds"] >= 2 or (c.exact and s["n_seeds"] == 1))
+        verdict = _verdict(c, s, *adjusted[i])
+        k = 1 if verdict == "contradicted" and c.kind != "superiority" else 0      # the p of the test that decided
+        exact = verdict != "not tested" and _exact(c, s)
+        tested = verdict != "not tested" and not exact
+        test = (f"{c.test}; Holm over {int(sizes[i])}" if sizes[i] > 1 else c.test) if tested else \
+            (c.test if c.exact else f"no spread over {s['n_seeds']} repeats: compared exactly") if exact else \
+            ("fewer than two paired values" if not c.status else "—")
         out.append({"key": c.key, "claim": c.claim, "chapter": c.chapter, "family": c.family, "family_size": int(sizes[i]),
                     "kind": c.kind, "paper": c.paper, "paper_difference": c.paper_difference, "ours": c.ours_text,
-                    "difference": s["difference"], "ci_low": s["ci_low"], "ci_high": s["ci_high"], "p": ps[i],
-                    "p_holm": adjusted[i], "n_seeds": s["n_seeds"], "detectable": s["detectable"],
+                    "difference": s["difference"], "ci_low": s["ci_low"] if tested else float("nan"),
+                    "ci_high": s["ci_high"] if tested else float("nan"), "p": tests[i][k] if tested else float("nan"),
+                    "p_holm": adjusted[i, k] if tested else float("nan"), "n_seeds": s["n_seeds"],
+                    "detectable": s["detectable"] if tested else float("nan"),
                     "margin": float("nan") if c.margin is None else c.margin, "unit": c.unit, "chance": c.chance,
-                    "ceiling": c.ceiling, "verdict": _verdict(c, s, adjusted[i]),
-                    "test": (f"{c.test}; Holm over {int(sizes[i])}" if tested and sizes[i] > 1 else c.test)
-                    if tested else ("one seed: no interval" if not c.status else "—"),
-                    "reading": c.reading, "note": c.status})
+                    "ceiling": c.ceiling, "verdict": verdict, "test": test, "reading": c.reading, "note": c.status})
     return pd.DataFrame(out, columns=COLUMNS)
 
 

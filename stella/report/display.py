@@ -134,18 +134,19 @@ def show_claims(claims: pd.DataFrame, caption: str | None = None):
     num = lambda v, f: "—" if v != v else f.format(v)
     tested = claims["verdict"] != "not tested"
     shared, per_row = [], []
-    for col, text in (("n_seeds", "n = {}"), ("unit", "unit: {}"), ("chance", "chance {:.2f}"),
-                      ("ceiling", "ceiling {:.2f}")):
-        vals = claims.loc[tested, col].dropna().unique()
-        if len(vals) == 1:
+    for col, text in (("n_seeds", "n = {}"), ("unit", "unit: {}"), ("chance", "chance {:.2f} %"),
+                      ("ceiling", "ceiling {:.2f} %")):
+        column = claims.loc[tested, col]
+        vals = column.dropna().unique()
+        if len(vals) == 1 and column.notna().all():      # every tested row has this value: the caption says it
             shared.append(text.format(vals[0]))
-        elif len(vals) > 1 and col in ("n_seeds", "unit"):
+        elif len(vals):                                  # rows differ (or some have none): each family or row says it
             per_row.append((col, text))
     head = ("claim", "verdict", "paper<br>ours", "difference<br>[95 % CI]", "p (Holm)<br>detectable")
     rows = []
     for family, part in claims.groupby("family", sort=False):
         judged = part[part["verdict"] != "not tested"]
-        common = [(col, text) for col, text in per_row if judged[col].nunique() == 1]
+        common = [(col, text) for col, text in per_row if judged[col].nunique() == 1 and judged[col].notna().all()]
         readings = part["reading"].dropna().unique() if "reading" in part else []
         label = "; ".join([family, *(text.format(judged[col].iloc[0]) for col, text in common),
                            *([f"reading: {readings[0]}"] if len(readings) == 1 and readings[0] else [])])
@@ -153,18 +154,20 @@ def show_claims(claims: pd.DataFrame, caption: str | None = None):
         for r in part.itertuples():
             verdict = f'<td style="{VERDICT_CSS.get(r.verdict, "")}">{esc(r.verdict)}</td>'
             if r.verdict == "not tested" or r.difference != r.difference:
-                why = r.note if r.verdict == "not tested" and r.note else r.ours
-                rows.append(f"<tr><td>{esc(r.claim)}</td>{verdict}<td>{esc(r.paper)}</td>"
+                why = r.note if r.verdict == "not tested" and r.note else r.test
+                rows.append(f"<tr><td>{esc(r.claim)}</td>{verdict}<td>{esc(r.paper)}{sub(r.ours or 'ours: —')}</td>"
                             f'<td colspan="2">{esc(why)}</td></tr>')
                 continue
-            extra = "; ".join(text.format(getattr(r, col)) for col, text in per_row if (col, text) not in common)
+            extra = "; ".join(text.format(getattr(r, col)) for col, text in per_row
+                              if (col, text) not in common and getattr(r, col) == getattr(r, col))
             ci = "" if r.ci_low != r.ci_low else small(f"[{r.ci_low:+.2f}, {r.ci_high:+.2f}]")
             rows.append(f"<tr><td>{esc(r.claim)}{sub(extra) if extra else ''}</td>{verdict}"
                         f'<td>{esc(r.paper)}{sub(r.ours)}</td><td class="stella-num">{r.difference:+.2f}{ci}</td>'
                         f'<td class="stella-num">{num(r.p_holm, "{:.3f}")}{small(num(r.detectable, "{:.2f}"))}</td></tr>')
-    note = ("Difference: oriented so that + is the paper's side; p: two-sided paired t (one-sided for "
-            f"non-inferiority), Holm-adjusted within each family; equivalent: the 90 % interval inside ±margin; "
-            "detectable: the smallest true difference the seeds detect with 80 % power.")
+    note = ("Difference: oriented so that + is the paper's side; p: paired t over seeds (one-sided for "
+            "non-inferiority and equivalence), Holm-adjusted within each family; equivalent: the 90 % interval inside "
+            "±margin; detectable: the smallest true difference the seeds detect with 80 % power; no interval and no p: "
+            "a deterministic quantity compared exactly.")
     text = " ".join(t for t in (caption, "; ".join(shared) + "." if shared else "", note) if t)
     return HTML(f'<table class="stella-claims"><caption>{esc(text)}</caption><thead><tr>'
                 + "".join(f"<th>{h}</th>" for h in head) + "</tr></thead><tbody>" + "".join(rows)

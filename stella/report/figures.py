@@ -80,10 +80,10 @@ def sweep_panels(sweeps: Mapping[str, tuple[pd.DataFrame, pd.DataFrame]]):
         ax.set_ylabel("avg recall A (%)")
         ax.legend()
     ax = axes[2]
-    modes = sweeps["audio_mode"][0]
+    modes, mode_err = sweeps["audio_mode"]
     x = np.arange(len(modes))
     for k, d in enumerate(paper.DIRECTIONS):
-        ax.bar(x + (k - 0.5) * 0.4, modes[f"{d} A"], 0.4, label=f"{d} A")
+        ax.bar(x + (k - 0.5) * 0.4, modes[f"{d} A"], 0.4, yerr=mode_err[f"{d} A"].fillna(0), capsize=3, label=f"{d} A")
     ax.set_xticks(x, [paper.FIG9B_LABELS.get(v, v) for v in modes.index])
     ax.set_ylabel("avg recall A (%)")
     ax.legend()

@@ -6,7 +6,7 @@ preset, steps and batch, each part's exit status) and ``gpu-check/table2.txt``: 
 ``method batch_size throughput peak_mb saved_mb extra_mb memory_items rehearsal_mb cuda_peak_mb``), the
 first at the preset's masking reading, the second with ``selection.mask_of=selected``.
 :func:`gpu_table2` reads them into one frame, labelled with the device and the date, to set beside the
-counts of :mod:`stella.eval.memory_count`; ``None`` when the script has not run there, did not run on a GPU
+counts of :mod:`stella.continual.memory_count`; ``None`` when the script has not run there, did not run on a GPU
 (unless ``require_gpu=False``: its CPU smoke run in the tests), or its Table 2 part did not finish.
 """
 from __future__ import annotations
@@ -43,7 +43,7 @@ def _tables(text: str) -> list[tuple[str, str, pd.DataFrame]]:
 
 
 def _selecting(method: str) -> bool:
-    """Whether ``selection.mask_of`` applies to ``method`` (as :func:`stella.eval.memory_count.count_methods` reads it)."""
+    """Whether ``selection.mask_of`` applies to ``method`` (as :func:`stella.continual.memory_count.count_methods` reads it)."""
     return method in METHODS and METHODS[method].strategy != "none" and METHODS[method].needs_avm
 
 

@@ -65,11 +65,12 @@ def paired_verdict(ours: Sequence[float], other: Sequence[float], sign: int = 1,
                    level: float = LEVEL) -> dict[str, float | int | str]:
     """One uncorrected paired comparison (a family of one): ``difference`` (mean of ours − other, not
     oriented), ``ci_low``, ``ci_high``, ``n_seeds`` and the verdict for "the difference has sign
-    ``sign``" (holds / contradicted / inconclusive; fewer than two pairs: inconclusive)."""
+    ``sign``" (holds / contradicted / inconclusive; fewer than two pairs: not tested)."""
     if sign not in (1, -1):
         raise ValueError(f"sign must be +1 or -1, got {sign}")
     s = paired_stats(np.asarray(ours, float) - np.asarray(other, float), level)
     side = 0 if s["n_seeds"] < 2 else 1 if s["ci_low"] > 0 else -1 if s["ci_high"] < 0 else 0
-    verdict = "inconclusive" if side == 0 else "holds" if side == sign else "contradicted"
+    verdict = ("not tested" if s["n_seeds"] < 2 else "inconclusive" if side == 0 else
+               "holds" if side == sign else "contradicted")
     return {"difference": s["difference"], "ci_low": s["ci_low"], "ci_high": s["ci_high"], "n_seeds": s["n_seeds"],
             "verdict": verdict}

@@ -12,6 +12,7 @@ import torch
 from IPython.display import Markdown, display
 
 from stella.data import sparsity
+from stella.data.stamps import licence_line, stamps_status
 from stella.data.tuxpaint import build_tuxpaint
 from stella.eval.attention import denormalize_video
 from stella.eval.signal import sounding_mask
@@ -97,8 +98,11 @@ def cue_frame(bench, max_items: int | None = None) -> pd.DataFrame:
 
 def benchmark_line(bench, cfg) -> str:
     """One line: the benchmark's name, tasks, classes, frames and fbank size at ``cfg``."""
-    return (f"benchmark {bench.name!r}: {len(bench.tasks)} tasks, {bench.num_classes} classes, {cfg.data.num_frames} "
-            f"frames of {cfg.data.image_size}px, fbank {cfg.data.audio_frames} x {cfg.data.mel_bins}")
+    d = cfg.data
+    on = max(1, int(d.num_frames * d.active_fraction))
+    return (f"benchmark {bench.name!r}: {len(bench.tasks)} tasks, {bench.num_classes} classes, {d.num_frames} "
+            f"frames of {d.image_size}px, fbank {d.audio_frames} x {d.mel_bins}; a class sounds in "
+            + (f"1 to {on}" if on > 1 else "1") + f" of the {d.num_frames} segments (data.active_fraction {d.active_fraction:g})")
 
 
 def alignment_sentence(cfg) -> str:
@@ -166,8 +170,10 @@ def tuxpaint_section(preset: str, task_order: str, root: str | Path, max_items: 
     """The real-content benchmark's tasks, one clip per task and its sparsity, or one line saying why it is absent."""
     tux = tuxpaint_benchmark(preset, task_order, root)
     if tux is None:
-        display(Markdown(f"**Absent on the machine that built this page:** `{root}/stamps` does not exist, so this "
-                         "section shows nothing measured. Run `make data-real` (Debian-based machines) and rebuild."))
+        display(Markdown(f"*This section would show the real-content benchmark: photo cut-outs with their own recorded "
+                         f"sounds (Debian's tuxpaint-stamps-default, {licence_line()}), its tasks, one clip per task and "
+                         f"how sparse its sounding objects are. It is absent where this page was built: "
+                         f"{stamps_status(root).reason}. `make data-real` fetches it (no root) and a rebuild shows it.*"))
         return
     patch = run_config(preset, "stella").model.patch_size
     display(show(tasks_frame(tux)))

@@ -29,8 +29,8 @@ from stella.data import build_benchmark, sparsity
 from stella.eval.diagnosis import memory_queries, rca_frame, rca_summary
 from stella.report import paper_numbers as paper
 from stella.report.chapter import Setup, Traits, chapter, traits
-from stella.report.chapters.efficiency import THROUGHPUT_MARGIN, measure_rounds, paper_ratio, ratio
-from stella.report.chapters.efficiency_table import memory_column
+from stella.report.chapters.efficiency import THROUGHPUT_MARGIN, measure_rounds, paper_ratio
+from stella.report.chapters.efficiency_table import memory_column, ratio
 from stella.report.chapters.retrieval import paper_values
 from stella.report.claims import (
     BASELINES,

@@ -23,7 +23,7 @@ import pandas as pd
 from stella import __version__
 from stella.report import paper_numbers as paper
 from stella.report.chapter import Traits, chapter
-from stella.report.chapters.efficiency_table import measure_methods, paper_geometry_memory
+from stella.report.chapters.efficiency_table import measure_methods, paper_geometry_memory, ratio
 from stella.report.claims import ClaimContext, Comparison, per_seed, register, retrieval_scale, versus
 from stella.report.runs import cached_frame, gallery_classes, get_run, run_config, seed_table
 
@@ -70,11 +70,6 @@ def measure_rounds(nb, batch: int, rounds: int = ROUNDS, methods=None, overrides
                          overrides=[f"continual.batch_size={batch}", *overrides]).assign(round=r)
          for r in range(rounds)],
         ignore_index=True))
-
-
-def ratio(rounds: pd.DataFrame, col: str, a: str, b: str) -> pd.Series:
-    t = rounds.pivot_table(index="round", columns="method", values=col)
-    return t[a] / t[b]
 
 
 def paper_ratio(col: str, a: str, b: str) -> float:

@@ -23,10 +23,15 @@ from stella.eval.attention import clip_attention_maps, plot_attention
 from stella.eval.localization import iou_auc
 from stella.eval.signal import sounding_mask
 from stella.report.chapter import Setup, Traits, chapter
+from stella.report.chapters.ablations import table3_claims
+from stella.report.chapters.retrieval import table1_claims
+from stella.report.claims import MARGIN, ClaimContext, Comparison, judge, row
 from stella.report.display import caption
 from stella.report.runs import quiet, run_config, seed_table, seeds_for
 from stella.report.signal_tables import clip_sets, pretrained_signal
 from stella.report.stats import paired_verdict
+
+DECLARATIONS = {"table1": table1_claims, "table3": table3_claims}   # the chapters' families a lab contrast reads
 
 NOTEBOOK = "notebooks/lab.ipynb"
 SIGNAL_CLIPS = "unseen classes"
@@ -70,6 +75,7 @@ class Exercise:
     contrasts: tuple[tuple[int, int], ...] = ()
     signal: str | None = None
     extra: str = ""
+    judged_by: tuple[tuple[str, int, int, str, int], ...] = ()  # (measure, i, j, chapter claim key, its sign)
 
     def ask(self, preset: str) -> str:
         """The question with the preset's numbers filled in."""
@@ -99,6 +105,8 @@ EXERCISES: tuple[Exercise, ...] = (
              "Which forgets more, and by how many %p of F? Does rehearsal also raise A?",
              "02_retrieval", 73, arms=(Arm("Finetune", "finetune"), Arm("ER", "er"), Arm("DER++", "derpp")),
              value="F", also="A", contrasts=((0, 1), (0, 2)),
+             judged_by=(("A", 0, 1, "table1.finetune-lower.A→V/er", -1),
+                        ("A", 0, 2, "table1.finetune-lower.A→V/derpp", -1)),
              extra="Open chapter 02's section \"The accuracy matrix, drawn\" to see where F comes from."),
     Exercise("memory", "How much memory does rehearsal need?",
              "relate the rehearsal memory's size to what the model retains",
@@ -113,7 +121,7 @@ EXERCISES: tuple[Exercise, ...] = (
              "more of the sounding object? (b) Which reaches the higher A after the four tasks, and would one seed "
              "tell you?",
              "04_ablations", 49, arms=(Arm("Random", "random"), Arm("STELLA", "stella")), value="A",
-             contrasts=((1, 0),), signal="selection"),
+             contrasts=((1, 0),), signal="selection", judged_by=(("A", 1, 0, "table3.stella-above.A→V/random", 1),)),
 )
 BY_KEY = {e.key: e for e in EXERCISES}
 
@@ -156,7 +164,8 @@ class Outcome:
     sentences: list[str] = field(default_factory=list)
 
 
-SIDE = {"holds": "above zero", "contradicted": "below zero", "inconclusive": "not distinguishable from zero"}
+SIDE = {"holds": "above zero", "contradicted": "below zero", "inconclusive": "not distinguishable from zero",
+        "equivalent": f"within ±{MARGIN:g} %p of zero", "not tested": "not tested"}
 
 
 def _spread(v: np.ndarray) -> str:
@@ -165,16 +174,29 @@ def _spread(v: np.ndarray) -> str:
 
 
 def _contrast_sentence(c: dict, unit: str = "%p") -> str:
+    """One contrast as the chapters state it: the mean difference, its interval, the Holm-corrected verdict."""
     d = c["diffs"]
-    if len(d) == 1:
-        return f"{c['name']}: {d[0]:+.1f} {unit} (1 seed: no interval)"
+    if c["verdict"] == "not tested":
+        return f"{c['name']}: {np.mean(d):+.1f} {unit} over {len(d)} seed(s): not tested (fewer than two seeds)"
     return (f"{c['name']}: {np.mean(d):+.1f} {unit} per seed (from {d.min():+.1f} to {d.max():+.1f}; 95 % interval "
-            f"[{c['ci_low']:+.1f}, {c['ci_high']:+.1f}], {SIDE[c['verdict']]}; positive in {int((d > 0).sum())} "
-            f"of {len(d)} seeds)")
+            f"[{c['ci_low']:+.1f}, {c['ci_high']:+.1f}]; {c['holm']}: {SIDE[c['verdict']]})")
 
 
-def run_outcome(ex: Exercise, preset: str, seeds, run_args: dict) -> Outcome:
-    """Per seed: each arm's ``ex.value`` (and ``ex.also``; A→V avg, %) and each contrast's paired difference."""
+def _chapter_row(claims: pd.DataFrame, key: str, sign: int) -> dict:
+    """The chapter's judged row of ``key``, oriented as the lab's contrast (``sign`` −1: the chapter states it the
+    other way round)."""
+    r = row(claims, key)
+    lo, hi = (r["ci_low"], r["ci_high"]) if sign > 0 else (-r["ci_high"], -r["ci_low"])
+    flip = {"holds": "contradicted", "contradicted": "holds"}
+    chapter = claims.loc[claims["key"] == key, "chapter"].iloc[0].split("_")[0]
+    return {"ci_low": lo, "ci_high": hi, "verdict": r["verdict"] if sign > 0 else flip.get(r["verdict"], r["verdict"]),
+            "holm": f"Holm over chapter {chapter}'s family of {int(r['family_size'])}, p = {r['p_holm']:.3f}"}
+
+
+def run_outcome(ex: Exercise, preset: str, seeds, run_args: dict, ctx: ClaimContext | None = None) -> Outcome:
+    """Per seed: each arm's ``ex.value`` (and ``ex.also``; A→V avg, %) and each contrast's paired difference,
+    judged by the book's one rule (:func:`stella.report.claims.judge`, Holm over the exercise's contrasts of one
+    measure); a contrast a chapter judges (``ex.judged_by``) takes the chapter's verdict at ``ctx``."""
     frames = []
     for arm in ex.arms:
         rows = seed_table(preset, [arm.method], seeds, **{**run_args, "overrides": [*run_args.get("overrides", ()),
@@ -184,16 +206,31 @@ def run_outcome(ex: Exercise, preset: str, seeds, run_args: dict) -> Outcome:
                                     "F": rows["F"].to_numpy(float)}))
     table = pd.concat(frames, ignore_index=True)
     out = Outcome(ex, table[["arm", "seed", ex.value]].rename(columns={ex.value: "value"}))
-    for k, measure in enumerate([ex.value, *([ex.also] if ex.also else [])]):
-        per = table.pivot(index="seed", columns="arm", values=measure)
+    measures = [ex.value, *([ex.also] if ex.also else [])]
+    pers = {m: table.pivot(index="seed", columns="arm", values=m) for m in measures}
+    judged = judge([Comparison(f"{ex.arms[i].label} minus {ex.arms[j].label} ({m})", "lab", f"exercise {ex.key}: {m}",
+                               pers[m][ex.arms[i].label], pers[m][ex.arms[j].label], 1, unit="%p",
+                               key=f"lab.{ex.key}.{m}/{i}-{j}") for m in measures for i, j in ex.contrasts])
+    by_contrast = {(m, i, j): (key, sign) for m, i, j, key, sign in ex.judged_by}
+    decided = {}
+    if ctx is not None and len(seeds) > 1:        # the declarations that hold each family (Holm is within a family)
+        for key in dict.fromkeys(k.split(".")[0] for k, _ in by_contrast.values()):
+            decided[key] = judge(DECLARATIONS[key](ctx))
+    for k, measure in enumerate(measures):
+        per = pers[measure]
         out.sentences.append("; ".join(f"{a.label}{f' ({a.memory_size(preset)} clips)' if a.memory_scale else ''} "
                                        f"{measure} = {per[a.label].mean():.1f} % ({_spread(per[a.label])})"
                                        for a in ex.arms) + " (A→V avg recall, mean over seeds).")
         for i, j in ex.contrasts:
             first, second = ex.arms[i].label, ex.arms[j].label
-            v = paired_verdict(per[first].to_numpy(), per[second].to_numpy())
+            r = row(judged, f"lab.{ex.key}.{measure}/{i}-{j}")
             c = {"name": f"{'' if k == 0 else measure + ', '}{first} minus {second}",
-                 "diffs": (per[first] - per[second]).to_numpy(), **v}
+                 "diffs": (per[first] - per[second]).to_numpy(), "ci_low": r["ci_low"], "ci_high": r["ci_high"],
+                 "verdict": r["verdict"], "holm": f"Holm over the exercise's {int(r['family_size'])} contrast(s), "
+                                                  f"p = {r['p_holm']:.3f}"}
+            if (measure, i, j) in by_contrast and decided:
+                key, sign = by_contrast[(measure, i, j)]
+                c.update(_chapter_row(decided[key.split(".")[0]], key, sign))
             out.contrasts.append(c)
             out.sentences.append(_contrast_sentence(c))
     return out
@@ -248,7 +285,7 @@ def outcomes(nb) -> list[Outcome]:
     result = []
     for key in nb.options["exercises"]:
         ex = BY_KEY[key]
-        out = run_outcome(ex, nb.preset, nb.seeds, nb.run_args()) if ex.arms else Outcome(ex)
+        out = run_outcome(ex, nb.preset, nb.seeds, nb.run_args(), ClaimContext.of(nb)) if ex.arms else Outcome(ex)
         if ex.signal:
             sig = signal_outcome(ex, nb.preset, nb.results_dir, nb.device)
             out.signal, out.sentences = sig.signal, out.sentences + sig.sentences
@@ -306,7 +343,7 @@ def outcome_figure(outs: list[Outcome]):
             ax = next(ax_iter)
             s = o.signal
             label = "STELLA vs random half: kept share of\nthe sounding object (%)" if e.signal == "selection" \
-                else "AVM vs random map: IoU with\nthe sounding object"
+                else "AVM vs random map: IoU with the sounding\nobject per clip (the AUC sums these up)"
             for r in s.itertuples():
                 ax.plot([0, 1], [r.reference, r.ours], color="0.6", linewidth=0.6, alpha=0.5)
             ax.scatter(np.zeros(len(s)), s["reference"], color="0.4", s=8)

@@ -11,7 +11,6 @@ selection and the AVM find before and after the continual sequence (:mod:`stella
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
 
 import matplotlib.pyplot as plt
 import pandas as pd
@@ -22,6 +21,7 @@ from torch.utils.data import ConcatDataset
 
 from stella import __version__
 from stella.continual import METHODS
+from stella.continual.pretrain import pretrained_models
 from stella.data import build_benchmark
 from stella.eval import attention_drift, attention_maps, localization_summary, per_clip_localization, upsample_to_frames
 from stella.eval.attention import denormalize_video
@@ -29,7 +29,7 @@ from stella.eval.signal import sounding_mask
 from stella.report import paper_numbers as paper
 from stella.report import signal_tables as S
 from stella.report.chapter import Traits, chapter
-from stella.report.claims import ClaimContext, Comparison, paired_verdict, register, versus
+from stella.report.claims import ClaimContext, Comparison, family, register, versus
 from stella.report.runs import cached_frame, get_run, load_trained, quiet, run_config
 from stella.report.signal_tables import KEPT, TRUTHS
 
@@ -89,25 +89,29 @@ class Maps:
 
 def compute_maps(nb) -> Maps:
     """Maps of every method and seed on task 1's clips after task 1 and after the last task, and on all
-    tasks' clips after the last task."""
+    tasks' clips after the last task: the AVM map of every method (a method that does not train the AVM
+    keeps the pre-trained stage's, so its AVM map is the pre-trained AVM on its own backbone) and the
+    similarity map; plus the pre-trained start's AVM map (method "start") on all tasks' clips."""
     with quiet():
         runs = {(m, s): get_run(nb.preset, m, seed=s, overrides=nb.train_overrides, results_dir=nb.results_dir,
                                 task_order=nb.task_order) for m in nb.methods for s in nb.seeds}
-
+        start_model, start_avm = pretrained_models(run_config(nb.preset, nb.methods[0], task_order=nb.task_order),
+                                                   nb.results_dir, nb.device)
     cfg = run_config(nb.preset, "stella", task_order=nb.task_order)
     bench = build_benchmark(cfg)
     last, task1 = len(bench.tasks), bench.tasks[0].eval
     all_eval = ConcatDataset([t.eval for t in bench.tasks])
     maps = {}
     for (m, s), rd in runs.items():
-        kinds = ["avm", "similarity"] if map_kind(m) == "avm" else ["similarity"]
         for after in (1, last):
             model, avm = load_trained(rd, after_task=after, device=nb.device)
-            for kind in kinds:
+            for kind in ("avm", "similarity"):
                 maps[(m, s, after, kind, "task1")] = dataset_maps(model, avm, task1, cfg, kind, nb.device)
                 if after == last:
                     maps[(m, s, after, kind, "all")] = dataset_maps(model, avm, all_eval, cfg, kind, nb.device)
-    text = f"{len(runs)} runs ({nb.methods}, seeds {nb.seeds}); {len(task1)} task-1 clips, {len(all_eval)} clips in all"
+    maps[("start", 0, last, "avm", "all")] = dataset_maps(start_model, start_avm, all_eval, cfg, "avm", nb.device)
+    text = (f"{len(runs)} runs ({nb.methods}, seeds {nb.seeds}) and the pre-trained start; {len(task1)} task-1 clips, "
+            f"{len(all_eval)} clips in all")
     return Maps(cfg, bench, last, task1, maps, text, runs)
 
 
@@ -131,10 +135,14 @@ def truths(mp: dict) -> dict[str, torch.Tensor]:
 
 
 def map_label(method: str, kind: str) -> str:
-    """A map's reader label: "STELLA, AVM map", "DER++, similarity map", "random map"."""
+    """A map's reader label: "STELLA, AVM map", "DER++, pre-trained AVM map", "DER++, similarity map", "random map",
+    "pre-trained start, AVM map"."""
     if kind == "random":
         return "random map"
-    return f"{paper.label(method)}, {'AVM' if kind == 'avm' else 'similarity'} map"
+    if method == "start":
+        return "pre-trained start, AVM map"
+    avm = "AVM" if METHODS[method].needs_avm else "pre-trained AVM"
+    return f"{paper.label(method)}, {avm if kind == 'avm' else 'similarity'} map"
 
 
 def plot_task1_attention(M: Maps, methods, seed: int, n_clips: int) -> None:
@@ -215,37 +223,25 @@ def localization_table(loc: pd.DataFrame, binarisation: str) -> tuple[pd.DataFra
     return out[0], out[1]
 
 
-def _per_seed(frame: pd.DataFrame, method: str, kind: str, value: str) -> pd.Series:
-    part = frame[(frame["method"] == method) & (frame["map"] == kind)]
-    return part.groupby("seed")[value].mean()
+def _said(r: pd.Series, digits: int = 3) -> str:
+    """A judged comparison as the claims table states it: both sides, the oriented difference, its interval, verdict."""
+    if r["verdict"] == "not tested":
+        return f"{r['ours']}: not tested ({r['note'] or r['test']})"
+    ci = "" if r["ci_low"] != r["ci_low"] else f" [{r['ci_low']:+.{digits}f}, {r['ci_high']:+.{digits}f}]"
+    return f"{r['ours']}: {r['difference']:+.{digits}f}{ci}, {r['verdict']} (n = {int(r['n_seeds'])})"
 
 
-def _compare(a: pd.Series, b: pd.Series, sign: int = 1, digits: int = 3) -> str:
-    """``a - b`` paired over the seeds both have, with its 95 % interval and what it says."""
-    common = a.index.intersection(b.index)
-    d = paired_verdict(a[common].to_numpy(), b[common].to_numpy(), sign)
-    ci = "" if d["ci_low"] != d["ci_low"] else f" [{d['ci_low']:+.{digits}f}, {d['ci_high']:+.{digits}f}]"
-    words = {1: "higher", -1: "lower"}
-    if d["n_seeds"] < 2:
-        return f"{d['difference']:+.{digits}f} from one seed, no interval"
-    said = {"holds": words[sign], "contradicted": words[-sign]}.get(d["verdict"], "not distinguishable")
-    return f"{d['difference']:+.{digits}f}{ci} over {d['n_seeds']} seeds: {said}"
-
-
-def localization_sentences(loc: pd.DataFrame, methods) -> list[str]:
-    """STELLA's AVM map against the best baseline's similarity map (by mean AUC) and the random map, per
-    binarisation and ground truth: the per-seed AUC difference with its 95 % interval over seeds."""
-    base = [m for m in methods if map_kind(m) == "similarity"]
-    out = ["Paper (Fig. 7, 13): STELLA's AVM captures sound sources better than the baselines' similarity maps."]
-    for (label, truth), part in loc.groupby(["binarisation", "truth"], sort=False):
-        lm = part.groupby(["method", "map"])["AUC"].mean()
-        if ("stella", "avm") in lm.index and base:
-            best = max(base, key=lambda m: lm[(m, "similarity")])
-            ours = _per_seed(part, "stella", "avm", "AUC")
-            out.append(f"Ours, {truth}, binarisation {label}: STELLA's AVM map AUC {lm[('stella', 'avm')]:.3f} against "
-                       f"the best baseline's similarity map ({paper.label(best)}, {lm[(best, 'similarity')]:.3f}): "
-                       f"{_compare(ours, _per_seed(part, best, 'similarity', 'AUC'))}; the random map "
-                       f"{lm[('random map', 'random')]:.3f}.")
+def localization_sentences(claims: pd.DataFrame) -> list[str]:
+    """STELLA's AVM map against each reading of the paper's Fig. 7 / 13, from the chapter's judged claims: the
+    baselines' maps as drawn (similarity maps), like with like (the pre-trained AVM on each baseline's backbone),
+    and STELLA's own pre-trained start (AUC against the sounding object while it sounds)."""
+    out = []
+    for fam, what in (("fig7.as-drawn", "against the baselines' similarity maps (as drawn)"),
+                      ("fig7.like", "against the pre-trained AVM on each baseline's backbone (like with like)"),
+                      ("fig7.start", "against its own pre-trained start")):
+        part = family(claims, fam)
+        if len(part):
+            out.append(f"STELLA's AVM map {what}: " + "; ".join(_said(r) for _, r in part.iterrows()) + ".")
     return out
 
 
@@ -276,9 +272,8 @@ def plot_drift(drift: pd.DataFrame) -> None:
 
 
 def _map_names(frame: pd.DataFrame) -> pd.DataFrame:
-    """The ``map`` index level as a reader reads it: "AVM map", "similarity map", "random map"."""
-    names = {"avm": "AVM map", "similarity": "similarity map", "random": "random map"}
-    return frame.rename(index=names, level="map")
+    """The (method, map) index as a reader reads it, one label per row (:func:`map_label`)."""
+    return frame.set_axis([map_label(m, k) for m, k in frame.index], axis=0).rename_axis("map")
 
 
 def drift_table(drift: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -287,18 +282,12 @@ def drift_table(drift: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     return _map_names(g.mean()), _map_names(g.std())
 
 
-def drift_sentence(drift: pd.DataFrame) -> str:
-    """STELLA's AVM map and its similarity map against DER++'s similarity map by JS drift, paired over seeds."""
-    dm = drift.groupby(["method", "map"])["drift (JS distance)"].mean()
-    if ("stella", "avm") not in dm.index or ("derpp", "similarity") not in dm.index:
-        return ""
-    js = lambda m, k: _per_seed(drift, m, k, "drift (JS distance)")
-    der = js("derpp", "similarity")
-    like = (f"; comparing like with like, STELLA's own similarity map {dm[('stella', 'similarity')]:.3f}, "
-            f"{_compare(js('stella', 'similarity'), der, -1)}" if ("stella", "similarity") in dm.index else "")
-    return ("Paper (Fig. 2c-d, 14): DER++'s attention moves to other regions after later tasks while STELLA's stays. "
-            f"Ours: JS drift of STELLA's AVM map {dm[('stella', 'avm')]:.3f} against DER++'s similarity map "
-            f"{dm[('derpp', 'similarity')]:.3f}, {_compare(js('stella', 'avm'), der, -1)}{like}.")
+def drift_sentence(claims: pd.DataFrame) -> str:
+    """Fig. 2c-d / 14 from the chapter's judged claims: DER++'s task-1 attention drifts more than STELLA's (JS), under
+    both readings of which maps the paper compares."""
+    part = family(claims, "fig2.drift")
+    return "" if part.empty else "Attention drift on task-1 clips (JS; + : STELLA drifts less): " + "; ".join(
+        f"{r['reading']}: {_said(r)}" for _, r in part.iterrows()) + "."
 
 
 # --------------------------------------------------------------------------- measured once, the chapter's claims
@@ -308,7 +297,7 @@ def measurements(nb, maps: Maps | None = None) -> tuple[pd.DataFrame, pd.DataFra
     computed (``maps`` or :func:`compute_maps`) only when either frame is missing."""
     params = {"methods": list(nb.methods), "seeds": list(nb.seeds), "iou": nb.options["iou_threshold"],
               "map_threshold": nb.options["map_threshold"], "task_order": nb.task_order, "device": nb.device,
-              "version": __version__}
+              "maps": "AVM and similarity of every method, the start's AVM", "version": __version__}
     made: list[Maps] = [maps] if maps is not None else []
     m = lambda: made[0] if made else made.append(compute_maps(nb)) or made[0]
     rd = get_run(nb.preset, "stella", nb.seeds[0], nb.train_overrides, nb.results_dir, nb.task_order)
@@ -320,56 +309,71 @@ def measurements(nb, maps: Maps | None = None) -> tuple[pd.DataFrame, pd.DataFra
 
 @register(CHAPTER)
 def localization_claims(ctx: ClaimContext) -> list[Comparison]:
-    """Fig. 7 / 13: STELLA's AVM map finds the sound source better than every baseline's map (AUC
-    against the sounding object while it sounds; AUC needs no binarisation). Fig. 2 c-d / 14: DER++'s
-    attention moves after later tasks while STELLA's stays (JS drift of task-1 maps), under both
-    readings of which maps the paper compares (as drawn: STELLA's AVM vs DER++'s similarity map;
-    like with like: both similarity maps)."""
+    """Fig. 7 / 13: STELLA's AVM map finds the sound source better than the baselines (AUC against the
+    sounding object while it sounds; AUC needs no binarisation), under each reading of what the figures
+    compare: as drawn (the baselines' similarity maps), like with like (the pre-trained AVM on each
+    baseline's backbone, the AVM a baseline keeps), and against STELLA's own pre-trained start. Fig. 2 c-d /
+    14: DER++'s attention moves after later tasks while STELLA's stays (JS drift of task-1 maps), as drawn
+    (STELLA's AVM vs DER++'s similarity map) and like with like (both similarity maps)."""
     nb = ctx.setup(CHAPTER, seeds=False)
     loc, drift = measurements(nb)
     part = loc[(loc["truth"] == TRUTHS["sounding"]) & (loc["binarisation"] == loc["binarisation"].iloc[0])]
-    auc = part.pivot_table(index="seed", columns=["method", "map"], values="AUC", aggfunc="mean")
+    auc = part[part["method"] != "start"].pivot_table(index="seed", columns=["method", "map"], values="AUC",
+                                                       aggfunc="mean")
     auc.columns = [f"{m} ({k})" for m, k in auc.columns]
-    show = lambda c: paper.label(c.split(" (")[0]) + (" AVM" if c.endswith("(avm)") else " similarity")
+    show = lambda c: map_label(c.split(" (")[0], c.split(" (")[1][:-1])
+    kw = {"label": show, "unit": "AUC", "margin": None, "paper": "qualitative (Fig. 7, 13)",
+          "chance": float(part.loc[part["method"] == "random map", "AUC"].mean())}
+    base = [m for m in nb.methods if not METHODS[m].needs_avm]
     out = []
-    base = [m for m in nb.methods if map_kind(m) == "similarity" and f"{m} (similarity)" in auc.columns]
     if "stella (avm)" in auc.columns:
-        out += [versus(f"STELLA's AVM map localises the sounding object better than {paper.label(b)}'s map (AUC)",
-                       CHAPTER, "Fig. 7 / 13: STELLA's AVM finds the sound source better than every baseline", auc,
-                       "stella (avm)", f"{b} (similarity)", 1, label=show, unit="AUC", margin=None,
-                       paper="qualitative (Fig. 7, 13)", key=f"fig7.localises/{b}",
-                       chance=float(part.loc[part["method"] == "random map", "AUC"].mean())) for b in base]
+        out += [versus(f"STELLA's AVM map localises the sounding object better than {paper.label(b)}'s similarity map "
+                       "(AUC)", CHAPTER, "Fig. 7 / 13, as drawn: STELLA's AVM finds the sound source better than every "
+                       "baseline's map", auc, "stella (avm)", f"{b} (similarity)", 1, reading="as drawn: the baselines' "
+                       "similarity maps", key=f"fig7.as-drawn/{b}", **kw) for b in base if f"{b} (similarity)" in auc]
+        out += [versus(f"STELLA's AVM map localises the sounding object better than the pre-trained AVM on "
+                       f"{paper.label(b)}'s backbone (AUC)", CHAPTER, "Fig. 7 / 13, like with like: STELLA's AVM finds "
+                       "the sound source better than the pre-trained AVM on every baseline", auc, "stella (avm)",
+                       f"{b} (avm)", 1, reading="like with like: AVM maps", key=f"fig7.like/{b}", **kw)
+                for b in base if f"{b} (avm)" in auc]
+        start = part.loc[part["method"] == "start", "AUC"]
+        if len(start):
+            out.append(Comparison("STELLA's AVM map localises the sounding object better than its pre-trained start (AUC)",
+                                  CHAPTER, "Fig. 7 / 13: STELLA's AVM localises better after the tasks than at its start",
+                                  auc["stella (avm)"], float(start.mean()), 1, unit="AUC", margin=None,
+                                  paper="qualitative (Fig. 7, 13)", chance=kw["chance"],
+                                  ours_text=f"STELLA AVM {auc['stella (avm)'].mean():.3f} vs start {start.mean():.3f}",
+                                  reading="the same AVM before the tasks", key="fig7.start/stella"))
     js = drift.pivot_table(index="seed", columns=["method", "map"], values="drift (JS distance)", aggfunc="mean")
     js.columns = [f"{m} ({k})" for m, k in js.columns]
     fam = "Fig. 2 / 14: STELLA's attention drifts less than DER++'s"
-    for ours, reading in (("stella (avm)", "as drawn: STELLA's AVM map vs DER++'s similarity map"),
-                          ("stella (similarity)", "like with like: both similarity maps")):
+    for ours, reading, kind in (("stella (avm)", "as drawn: STELLA's AVM map vs DER++'s similarity map", "as-drawn"),
+                                ("stella (similarity)", "like with like: both similarity maps", "like")):
         if {ours, "derpp (similarity)"} <= set(js.columns):
-            out.append(versus(f"{show(ours)} map drifts less than DER++'s similarity map on task-1 clips (JS)", CHAPTER,
+            out.append(versus(f"{show(ours)} drifts less than DER++'s similarity map on task-1 clips (JS)", CHAPTER,
                               fam, js, ours, "derpp (similarity)", -1, label=show, unit="JS", margin=None,
-                              paper="qualitative (Fig. 2, 14)", reading=reading, key=f"fig2.drift/{ours.split()[1][1:-1]}"))
+                              paper="qualitative (Fig. 2, 14)", reading=reading, key=f"fig2.drift/{kind}"))
     return out
 
 
-def page_summary(selection: pd.DataFrame, maps: pd.DataFrame, loc_sentences: Sequence[str],
-                         drift_sentence: str) -> list[str]:
-    """Chapter 07: every model's kept share and AVM-map AUC on the continual classes (the pre-trained
-    start, STELLA's and each other measured method's final model), then the localisation and drift
-    comparisons (:func:`stella.report.chapters.localization.localization_sentences`, ``drift_sentence``)."""
+def page_summary(selection: pd.DataFrame, loc: pd.DataFrame, claims: pd.DataFrame) -> list[str]:
+    """Chapter 07: every model's kept share of the sounding object on the continual classes (the pre-trained
+    start, STELLA's and each other measured method's final model), the maps' AUC after the last task (the
+    localisation table's numbers, its random map as chance), then the judged comparisons
+    (:func:`localization_sentences`, :func:`drift_sentence`)."""
     out = []
     models = [m for m in selection["model"] if m not in ("a random selection (chance)", "target")
               and not m.endswith("top-κ rule")]
-    sel, mp = selection.set_index("model"), maps.set_index("model")
-    snd, col = KEPT["kept_sounding"], f"AVM map AUC, {TRUTHS['sounding']}"
+    sel = selection.set_index("model")
+    snd = KEPT["kept_sounding"]
     if models:
         out.append("Kept share of the sounding object's patches under STELLA's selection: "
                    + "; ".join(f"{m} {sel.at[m, snd]} %" for m in models)
                    + f"; a random half {sel.at['a random selection (chance)', snd]} %.")
-        out.append("AUC of the AVM map against the sounding object while it sounds: "
-                   + "; ".join(f"{m} {mp.at[m, col]}" for m in models if m in mp.index)
-                   + f"; a random map {mp.at['a random map (chance)', col]}.")
-    out += [s.removeprefix("Ours, ").capitalize()[0] + s.removeprefix("Ours, ")[1:]
-            for s in loc_sentences if not s.startswith("Paper")][:2]
-    if drift_sentence:
-        out.append(drift_sentence.split("Ours: ", 1)[-1])
-    return out
+    means, _ = localization_table(loc, loc["binarisation"].iloc[0])
+    col = (TRUTHS["sounding"], "AUC")
+    out.append("AUC of each map against the sounding object while it sounds, after the last task: "
+               + "; ".join(f"{name} {v:.3f}" for name, v in means[col].items()) + ".")
+    out += localization_sentences(claims)
+    drift = drift_sentence(claims)
+    return out + ([drift] if drift else [])

@@ -93,17 +93,25 @@ def _chapters(stems: Iterable[str]) -> str:
                                                               else ", ".join(nums[:-1]) + " and " + nums[-1])
 
 
+def _source(family: str, chapter: str) -> str:
+    """The table or figure a family belongs to ("Table 7", "Fig. 9 (a)"), or its chapter for the book's own controls."""
+    head = family.split(":", 1)[0]
+    return head if head.startswith(("Table", "Fig.")) else f"chapter {chapter.split('_')[0]}"
+
+
 def seeds_phrase(claims: pd.DataFrame) -> str:
-    """"5 seeds (3 in chapters 04 and 06)": the seeds of the tested claims, the most common first."""
+    """How many seeds (or measurement rounds) the tested comparisons pair over, read off the frame: "5 seeds
+    (Table 1, Table 3, ...; 3 seeds: Table 7, Fig. 6, ...; exact counts: Table 2 ...)"."""
     tested = claims[claims["verdict"] != "not tested"]
     if tested.empty:
-        return "no tested claim"
-    counts = tested["n_seeds"].astype(int)
-    main = int(counts.mode().max())
-    rest = {n: _chapters(tested.loc[counts == n, "chapter"]) for n in sorted(set(counts) - {main})}
-    extra = "; ".join(f"{n} in {where}" for n, where in rest.items())
-    unit = "seeds or rounds" if (tested["unit"] == "ratio").any() else "seeds"
-    return f"{main} {unit}" + (f" ({extra})" if extra else "")
+        return "no tested comparison"
+    exact = tested["ci_low"].isna()
+    groups = {}
+    for (n, is_exact), part in tested.groupby([tested["n_seeds"].astype(int), exact], sort=True):
+        where = ", ".join(dict.fromkeys(_source(f, c) for f, c in zip(part["family"], part["chapter"])))
+        unit = "seeds or rounds" if (part["unit"] == "ratio").any() else "seeds"
+        groups[f"exact counts ({where})" if is_exact else f"{n} {unit} ({where})"] = len(part)
+    return "; ".join(sorted(groups, key=lambda k: -groups[k]))
 
 
 def headline(claims: pd.DataFrame, context: pd.DataFrame, scale: Mapping[str, float], preset: str,
@@ -121,7 +129,8 @@ def headline(claims: pd.DataFrame, context: pd.DataFrame, scale: Mapping[str, fl
             f"{', '.join(parts[:-1])} and {parts[-1]}.**"]
     if counts.get("not tested", 0):
         text.append(f"{_plural(int(counts['not tested']), 'comparison is', 'comparisons are')} not tested (a "
-                    "saturated score, one seed, a setting the preset does not run or a benchmark it lacks), each with its reason.")
+                    "saturated score, one seed, both sides at chance, a setting the preset does not run or a benchmark "
+                    "it lacks), each with its reason.")
     if families is not None and len(families):
         fv = families["family verdict"].value_counts()
         text.append(f"Read as the paper states them, in {len(families)} families (e.g. \"STELLA outperforms every "
@@ -142,6 +151,15 @@ def headline(claims: pd.DataFrame, context: pd.DataFrame, scale: Mapping[str, fl
     text.append(f"The best retrieval score ({paper.label(method)}, {col.split()[0]}) is {gap:.2f} %p above chance "
                 f"({scale['chance']:.2f} %), {100 * gap / room:.0f} % of the way to the ceiling ({scale['ceiling']:.2f} %).")
     return " ".join(t for t in text if t)
+
+
+def where_computed(preset: str, device: str) -> str:
+    """Where the book's numbers come from: the preset and the device of the runs (the paper presets and a GPU are
+    the reader's to run: chapter "Running at paper scale")."""
+    on = "a CPU" if device == "cpu" else f"the `{device}` device"
+    return (f"Every number of this book was computed at the `{preset}` preset on {on}: the procedural benchmark and "
+            "the preset's model, not VGGSound or AudioSet; chapter \"Running at paper scale\" gives the one command "
+            "for the paper presets, and chapter 03 shows the GPU check's figures once `benchmarks/paper_gpu.sh` has run.")
 
 
 def family_index(families: pd.DataFrame) -> str:

@@ -37,6 +37,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Mapping
 
+from stella import __version__
 from stella.overrides import ConfigError, merge, parse_overrides, read_preset
 
 PRESET_DIR = Path(__file__).parent / "presets"
@@ -425,8 +426,6 @@ class Config:
     def digest(self, version: str | None = None) -> str:
         """Run key: a hash of the resolved config (less the run.* keys that cannot change results) and the
         package version."""
-        from stella import __version__
-
         payload = json.dumps({"config": self.key_dict(), "version": version or __version__}, sort_keys=True)
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
 

@@ -161,7 +161,8 @@ def _runs(values: dict, f: dict | None = None, variant=None) -> pd.DataFrame:
 def fake_store(monkeypatch):
     """seed_table / gallery_classes replaced by made-up values, so declarations run without training."""
     from stella.report import runs
-    from stella.report.chapters import ablations, efficiency as efficiency_claims, memory_size, retrieval
+    from stella.report.chapters import ablations, memory_size, retrieval
+    from stella.report.chapters import efficiency as efficiency_claims
 
     tables = {}
 
@@ -287,7 +288,7 @@ def test_exact_counts_are_orderings_without_an_interval(monkeypatch):
     assert out.at["below", "verdict"] == "holds" and out.at["above", "verdict"] == "contradicted"
     assert math.isnan(out.at["below", "ci_low"]) and math.isnan(out.at["below", "p_holm"])
 
-    from stella.report.chapters import efficiency as EC, efficiency_table as ET
+    from stella.report.chapters import efficiency as EC
 
     rows = [("finetune", "-", 100.0), ("derpp", "-", 160.0), ("er", "-", 160.0), ("stella", "selected", 101.0),
             ("stella", "full", 121.0), ("stella+", "selected", 99.0), ("stella++", "selected", 120.0)]

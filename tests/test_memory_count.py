@@ -1,7 +1,6 @@
 """Training memory counted under FakeTensorMode equals a real step's, part by part (smoke geometry);
 the paper-geometry frame of chapter 03 has its ratios and the paper's GB."""
 import pytest
-import torch
 
 from stella.config import load_config
 from stella.continual.memory_count import count_step

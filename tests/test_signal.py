@@ -1,12 +1,11 @@
 """stella.eval.signal: patch ground truth, kept shares, the per-clip frame (smoke), the pre-training curve."""
 import math
 
-import pandas as pd
 import pytest
 import torch
 
-from stella.eval.signal import (active_patches, kept_share, object_coverage, object_patches, pretrain_curve, signal_frame,
-                                signal_summary, sounding_mask)
+from stella.eval.signal import (active_patches, kept_share, object_coverage, object_patches, pretrain_curve,
+                                signal_frame, signal_summary, sounding_mask)
 
 
 def test_object_and_active_patches_hand_computed():

@@ -14,15 +14,29 @@ the build, with a Chromium on PATH, it reports the tables that would scroll side
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+import yaml
+from tqdm.auto import tqdm
+
+from stella import progress as P
+from stella.builder.checks import leaked_paths, remote_assets, table_widths
+from stella.builder.chromium import BrowserError, find_chromium
+from stella.builder.pages import prepare_page
+from stella.builder.prefetch import default_jobs, prefetch_runs
+from stella.config import load_config
+from stella.progress import duration
+from stella.store import atomic_write_bytes, atomic_write_json
 
 REPO = Path(__file__).resolve().parents[2]
 BOOK_SOURCES = ("_config.yml", "_toc.yml", "_static", "book", "references.bib")
@@ -71,10 +85,6 @@ def _kernel_config():
 @contextmanager
 def _progress_channel(stem: str, bar, enabled: bool):
     """While a notebook runs: ``STELLA_PROGRESS_FILE`` names a fresh file that is tailed to the terminal."""
-    from tqdm.auto import tqdm
-
-    from stella import progress as P
-
     lines = P.ProgressLines(stem, time.time())
     if not enabled:
         yield lines
@@ -106,8 +116,6 @@ THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 
 def kernel_threads(preset: str) -> int:
     """Threads of a notebook kernel at ``preset``: ``run.num_threads`` (0: the libraries' default)."""
-    from stella.config import load_config
-
     return load_config(preset).run.num_threads
 
 
@@ -116,10 +124,9 @@ def _thread_env(threads: int):
     """``OMP_NUM_THREADS`` & co. set to ``threads`` for the kernels started inside (0: left as they are).
 
     Kernels inherit the driver's environment; torch, MKL and OpenBLAS read these when they load, so
-    the probes and figures of a chapter run on the threads the preset pins, like its runs. On a busy
-    machine two OpenMP threads of one kernel wait on each other at every parallel region of the probes'
-    many small ops: on the 2-core development machine with one core kept busy, chapter 08 (cpu, 2 runs)
-    took 422 s with the default 2 threads and 61 s with 1, with the same probe results."""
+    the probes and figures of a chapter run on the threads the preset pins, like its runs (on a busy machine,
+    two OpenMP threads of one kernel wait on each other at every parallel region of the probes' many small
+    ops: the README's timings measure it)."""
     before = {v: os.environ.get(v) for v in THREAD_VARS}
     if threads:
         os.environ.update({v: str(threads) for v in THREAD_VARS})
@@ -186,10 +193,6 @@ def execute_notebooks(paths: list[Path], out_dir: Path, parameters: dict, cwd: P
     (:func:`execution_order`, from ``previous`` seconds); kernels then get ``threads`` or, when 0,
     the cores shared out. Chapters that compute the same table (a probe, the claims) do not compute it
     twice: :func:`stella.report.runs.cached_frame` holds a lock while it computes."""
-    from tqdm.auto import tqdm
-
-    from stella.progress import duration
-
     out_dir.mkdir(parents=True, exist_ok=True)
     failures, seconds = [], {}
     params = {nb.stem: {**parameters, **(overrides or {}).get(nb.stem, {})} for nb in paths}
@@ -209,9 +212,6 @@ def execute_notebooks(paths: list[Path], out_dir: Path, parameters: dict, cwd: P
             done(i, nb, *_execute_one(nb, out_dir, params[nb.stem], cwd, results, progress, threads, bar))
         return failures, seconds
 
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor, as_completed
-
     threads = threads or max(1, (os.cpu_count() or 1) // jobs)
     order = execution_order(paths, previous)
     bar = tqdm(total=len(paths), desc=f"notebooks ({jobs} at a time)", unit="nb", disable=not progress)
@@ -230,9 +230,6 @@ def execute_notebooks(paths: list[Path], out_dir: Path, parameters: dict, cwd: P
 
 
 def _prepare_file(path: Path, source: Path, parameters: dict, root: Path, results: Path) -> None:
-    from stella.builder.pages import prepare_page
-    from stella.store import atomic_write_bytes
-
     nb = prepare_page(json.loads(path.read_text()), source.stem, parameters, root, path.parent.parent.parent,
                       results)
     atomic_write_bytes(path, json.dumps(nb, indent=1, ensure_ascii=False).encode())
@@ -292,14 +289,11 @@ def build_book(preset: str = "cpu", root: Path = REPO, stage: Path | None = None
     (:func:`execute_notebooks`, longest first by the last build's record). ``print_view`` also builds the whole book as one page (``book/_build/singlehtml/index.html``)
     for printing or saving as PDF from a browser. ``overrides``: extra parameters of single notebooks
     (:func:`execute_notebooks`)."""
-    from stella.progress import duration
-
     paths = notebook_paths(root, only)                 # a bad --only fails before anything is staged
     build_root = stage_sources(Path(stage), root) if stage else root
     results = Path(results_dir) if results_dir else root / "results"
     if not paths:
         raise BookBuildError(f"{root / 'notebooks'}: no notebooks to execute")
-    from stella.builder.prefetch import default_jobs, prefetch_runs
 
     jobs = default_jobs(preset) if jobs is None else jobs
     timings = {"preset": preset, "jobs": jobs, "only": only, "phases": {}, "notebooks": {}, "runs": {}}
@@ -353,8 +347,6 @@ def previous_seconds(root: Path, preset: str) -> dict[str, float]:
 def write_timings(root: Path, timings: dict, t_build: float) -> None:
     """Record the build's phases (seconds: pre-training stages, runs, notebooks, jupyter-book; each
     notebook; each run the prefetch trained) for ``benchmarks/bench_book.py``."""
-    from stella.store import atomic_write_json
-
     timings["phases"]["total"] = round(time.perf_counter() - t_build, 2)
     timings["finished"] = time.strftime("%Y-%m-%d %H:%M:%S %Z")
     path = timings_path(root, timings["preset"])
@@ -368,8 +360,6 @@ def build_print_view(root: Path, machine: list[str]) -> Path:
     Sphinx writes the single page at the root document's path (``_toc.yml``'s ``root``, e.g.
     ``book/notebooks/index.html``) with links relative to the build's top, where ``_static`` and ``_images``
     are; moving it to the top (over the redirect Sphinx leaves there) makes those links right."""
-    import yaml
-
     page = run_jupyter_book(root, "singlehtml").parent
     index = page / "index.html"
     (page / f"{yaml.safe_load((root / '_toc.yml').read_text())['root']}.html").replace(index)
@@ -403,9 +393,6 @@ def print_to_pdf(page: Path, pdf: Path, timeout: float = 600) -> Path | None:
 def report_table_widths(html: Path) -> None:
     """Print which pages have a table that scrolls sideways at 1280 px (:func:`stella.builder.checks.table_widths`),
     when a Chromium is on PATH; a report, not a failure."""
-    from stella.builder.checks import table_widths
-    from stella.builder.chromium import BrowserError, find_chromium
-
     if find_chromium() is None:
         return
     try:
@@ -420,8 +407,6 @@ def report_table_widths(html: Path) -> None:
 
 def check_built(html: Path, machine: list[str]) -> None:
     """Fail the build if a page fetches anything from the network or names a path in ``machine``."""
-    from stella.builder.checks import leaked_paths, remote_assets
-
     problems = remote_assets(html) + leaked_paths(html, machine)
     if problems:
         raise BookBuildError(f"{html}: the built book is not self-contained:\n  " + "\n  ".join(problems[:20]))

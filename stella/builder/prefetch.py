@@ -15,6 +15,10 @@ package once, pins torch (and OpenMP, through ``OMP_NUM_THREADS`` set before tor
 ``run.num_threads``, and keeps the rendered benchmark and the pre-trained weights by their key
 (:mod:`stella.continual.worker_cache`), so a run pays only its own steps, evaluation and writes.
 A run's numbers are the same as in a fresh process (``tests/test_worker_cache.py``).
+
+Spawned worker processes import this module before :func:`_init_worker` pins their threads, and the thread
+pins must come before torch loads: so every import that loads torch (all of stella's but the config's) sits
+inside the function that needs it.
 """
 from __future__ import annotations
 

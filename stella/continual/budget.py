@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import argparse
 
-from stella.config import Config
-from stella.selection.budget import visible_tokens
+from stella.config import Config, load_config
 from stella.continual.methods import METHODS
-from stella.config import load_config
+from stella.selection.budget import visible_tokens
 
 
 def budget_rows(cfg: Config, methods: list[str]) -> list[dict]:
@@ -57,4 +56,4 @@ if __name__ == "__main__":
     main()
 
 
-__all__ = ["selected_visible", "full_clip_visible", "visible_tokens", "budget_rows", "format_budget"]
+__all__ = ["visible_tokens", "budget_rows", "format_budget"]

@@ -10,6 +10,9 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from stella.data.benchmark import Benchmark, ClipDataset, Task, sparsity
+from stella.data.manifest import build_manifest_benchmark
+from stella.data.synthetic import build_synthetic
+from stella.data.tuxpaint import build_tuxpaint
 
 if TYPE_CHECKING:
     from stella.config import Config
@@ -19,13 +22,10 @@ def build_benchmark(cfg) -> Benchmark:
     """The configured benchmark: tasks in ``cfg.data.task_order``, each with train and eval datasets."""
     kind = cfg.data.dataset
     if kind == "synthetic":
-        from stella.data.synthetic import build_synthetic
         return build_synthetic(cfg)
     if kind == "tuxpaint":
-        from stella.data.tuxpaint import build_tuxpaint
         return build_tuxpaint(cfg)
     if kind == "manifest":
-        from stella.data.manifest import build_manifest_benchmark
         return build_manifest_benchmark(cfg)
     raise ValueError(f"data.dataset: unknown dataset {kind!r} (known: synthetic, tuxpaint, manifest)")
 

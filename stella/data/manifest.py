@@ -34,9 +34,11 @@ from torch.utils.data import Dataset
 from stella.config import ConfigError, DataConfig
 from stella.data import audio as A
 from stella.data import video as V
-from stella.data.benchmark import augment_clip, augment_seed
+from stella.data.benchmark import Benchmark, Task, augment_clip, augment_seed, norm_from_config
 from stella.data.decode import ClipError, decode_audio, decode_clip, decode_frames
-from stella.data.splits import RELATIVE_RULE, EntryError, drop_duplicates, entry_files, media_paths
+from stella.data.splits import (RELATIVE_RULE, EntryError, assign_tasks, benchmark_order, drop_duplicates, entry_files,
+                                entry_labels, label_to_task, load_split, media_paths, read_manifest)
+from stella.store import read_json
 
 log = logging.getLogger(__name__)
 CACHE_BYTES = 2 * 2**30          # decoded clips one benchmark keeps in memory
@@ -146,9 +148,6 @@ def _json_kind(v) -> str:
 
 
 def _read_entries(path: Path) -> list[dict]:
-    from stella.data.splits import read_manifest
-    from stella.store import read_json
-
     raw = read_json(path)
     try:
         if not isinstance(raw, (list, dict)):           # read_manifest takes a string for a path
@@ -177,9 +176,6 @@ def build_manifest_benchmark(cfg):
     are listed in ``benchmark.info["skipped"]`` (path, reason, detail, video_id, task, split), entries
     dropped as duplicates of an earlier one in ``benchmark.info["duplicates"]`` (index, of, why).
     """
-    from stella.data.benchmark import Benchmark, Task, norm_from_config
-    from stella.data.splits import assign_tasks, benchmark_order, entry_labels, label_to_task, load_split
-
     d = cfg.data
     path = Path(d.manifest)
     if not path.is_file():
@@ -237,9 +233,6 @@ def build_pretrain_manifest(cfg, manifest: str | Path) -> ManifestDataset:
     none of whose labels belongs to the continual benchmark (``data.benchmark``, ``data.category_csv``)
     -- the paper excludes unused VGGSound clips whose labels are in Continual-VS. One dataset, task 0,
     augmented like the continual training clips, normalised like them (config or paper statistics)."""
-    from stella.data.benchmark import norm_from_config
-    from stella.data.splits import entry_labels, label_to_task
-
     d = cfg.data
     path = Path(manifest)
     if not path.is_file():

@@ -49,6 +49,8 @@ from typing import Sequence
 import numpy as np
 
 from stella.data.audio import FRAME_LENGTH_MS, FRAME_SHIFT_MS, num_samples_for_frames
+from stella.data.benchmark import Benchmark, ClipDataset, ClipSource, Task, clip_norm_stats, norm_from_config
+from stella.data.splits import resolve_task_order
 
 SHAPES = ("disk", "square", "triangle", "diamond", "ring", "cross")
 TEXTURES = ("solid", "stripes", "checker")
@@ -414,9 +416,6 @@ def _render_kwargs(d) -> dict:
 
 def build_synthetic(cfg) -> "Benchmark":
     """The synthetic benchmark for ``cfg`` (a :class:`stella.config.Config`)."""
-    from stella.data.benchmark import Benchmark, ClipDataset, ClipSource, Task, clip_norm_stats, norm_from_config
-    from stella.data.splits import resolve_task_order
-
     d = cfg.data
     if d.image_size < 8:
         raise ValueError(f"data.image_size={d.image_size}: the synthetic benchmark needs >= 8 pixels")
@@ -458,8 +457,6 @@ def build_pretrain_synthetic(cfg, num_classes: int, clips_per_class: int) -> "Cl
     """The reserved pre-training set (section 5.1, appendix B): ``num_classes`` x ``clips_per_class``
     training clips of :func:`make_pretrain_classes`, rendered and augmented like the continual clips,
     normalised with their own fbank statistics. Its ``info`` attribute names the classes."""
-    from stella.data.benchmark import ClipDataset, ClipSource, clip_norm_stats, norm_from_config
-
     d = cfg.data
     pre = make_pretrain_classes(num_classes, d.seed, d.sample_rate)
     kw = _render_kwargs(d)

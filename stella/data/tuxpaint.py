@@ -27,6 +27,9 @@ import torch
 import torch.nn.functional as F
 
 from stella.data.audio import num_samples_for_frames
+from stella.data.benchmark import Benchmark, ClipDataset, ClipSource, Task, clip_norm_stats, norm_from_config
+from stella.data.manifest import decode_audio
+from stella.data.splits import resolve_task_order
 from stella.data.synthetic import COLOURS, CUES, DISTRACTORS, PLACEHOLDER_COLOUR, SILENT_OBJECTS, SOUND_CUES, class_cues
 
 DEFAULT_DIR = Path("data/tuxpaint")
@@ -182,10 +185,6 @@ def render_stamp_clip(sprites: list[np.ndarray], sounds: list[np.ndarray], label
 
 def build_tuxpaint(cfg, root: str | Path = DEFAULT_DIR):
     """The tuxpaint benchmark: the ``num_tasks`` largest super-categories with enough stamps, in name order."""
-    from stella.data.benchmark import Benchmark, ClipDataset, ClipSource, Task, clip_norm_stats, norm_from_config
-    from stella.data.manifest import decode_audio
-    from stella.data.splits import resolve_task_order
-
     d = cfg.data
     cats = scan_stamps(root)
     ok = sorted((c for c, v in cats.items() if len(v) >= d.classes_per_task), key=lambda c: (-len(cats[c]), c))

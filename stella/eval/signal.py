@@ -36,14 +36,13 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import torch
 from torch.utils.data import DataLoader
 
 from stella.config import Config
-from stella.eval.localization import binarize, iou, iou_auc
 from stella.eval.attention import upsample_to_frames
+from stella.eval.localization import binarize, iou, iou_auc
 from stella.selection import importance_scores, select
 from stella.selection.variants import random_selection
 

@@ -32,17 +32,8 @@ from stella.report.chapter import Setup, Traits, chapter, traits
 from stella.report.chapters.efficiency import THROUGHPUT_MARGIN, measure_rounds, paper_ratio
 from stella.report.chapters.efficiency_table import memory_column, ratio
 from stella.report.chapters.retrieval import paper_values
-from stella.report.claims import (
-    BASELINES,
-    ClaimContext,
-    Comparison,
-    family,
-    per_seed,
-    register,
-    retrieval_scale,
-    row,
-    versus,
-)
+from stella.report.claims import (BASELINES, ClaimContext, Comparison, family, per_seed, register, retrieval_scale, row,
+                                  versus)
 from stella.report.runs import cached_frame, gallery_classes, get_run, load_trained, quiet, run_config, seed_table
 from stella.report.stats import paired_verdict
 from stella.selection.budget import visible_tokens

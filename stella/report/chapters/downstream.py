@@ -18,16 +18,8 @@ from stella.data import build_benchmark, unseen_tasks
 from stella.eval import classification_probe, event_localization_probe, retrieval_finetune
 from stella.report import paper_numbers as paper
 from stella.report.chapter import Traits, chapter
-from stella.report.claims import (
-    ClaimContext,
-    Comparison,
-    chance_status,
-    continual,
-    not_tested,
-    register,
-    retrieval_scale,
-    versus,
-)
+from stella.report.claims import (ClaimContext, Comparison, chance_status, continual, not_tested, register,
+                                  retrieval_scale, versus)
 from stella.report.runs import cached_frame, dataset_labels, get_run, load_trained, run_config
 from stella.report.tables import aggregate, display_frame, mark_frame, side_by_side, wide, wide_mean_std
 

@@ -17,19 +17,8 @@ from stella.continual import METHODS
 from stella.report import paper_numbers as paper
 from stella.report.chapter import Setup, Traits, chapter
 from stella.report.chapters.retrieval_matrices import matrix_section  # noqa: F401  (the page draws it: R.matrix_section)
-from stella.report.claims import (
-    BASELINES,
-    MARGIN,
-    OURS,
-    ClaimContext,
-    Comparison,
-    continual,
-    not_tested,
-    per_seed,
-    register,
-    retrieval_scale,
-    versus,
-)
+from stella.report.claims import (BASELINES, MARGIN, OURS, ClaimContext, Comparison, continual, not_tested, per_seed,
+                                  register, retrieval_scale, versus)
 from stella.report.runs import gallery_classes, run_config, seed_table
 
 CHAPTER = "02_retrieval"
@@ -192,7 +181,7 @@ def page_summary(means: pd.DataFrame, refs: pd.DataFrame, claims: pd.DataFrame, 
                + (f"; {t} {'is' if t == 1 else 'are'} not tested." if t else "."))
     r = rho.set_index("direction")["Spearman rank correlation"]
     if r.notna().any():
-        out.append(f"The methods' order by A agrees with the paper's with a Spearman rank correlation of "
+        out.append("The methods' order by A agrees with the paper's with a Spearman rank correlation of "
                    + " and ".join(f"{r[d]:+.2f} ({d})" for d in paper.DIRECTIONS if d in r.index)
                    + f" over {int(rho['methods'].iloc[0])} methods.")
     return out

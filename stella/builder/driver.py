@@ -36,6 +36,8 @@ from stella.builder.pages import prepare_page
 from stella.builder.prefetch import default_jobs, prefetch_runs
 from stella.config import load_config
 from stella.progress import duration
+from stella.report import chapters  # noqa: F401  (declares every page: CHAPTERS)
+from stella.report.chapter import CHAPTERS, unmet
 from stella.store import atomic_write_bytes, atomic_write_json
 
 REPO = Path(__file__).resolve().parents[2]
@@ -166,6 +168,10 @@ def _execute_one(nb: Path, out_dir: Path, parameters: dict, cwd: Path, results: 
 
     failure = None
     t0 = time.perf_counter()
+    missing = unmet(nb.stem, parameters["preset"]) if nb.stem in CHAPTERS else []
+    if missing:
+        write_unavailable(nb, out_dir / nb.name, parameters["preset"], missing)
+        return None, time.perf_counter() - t0, "not computed: the preset's data lacks what the page needs"
     with _progress_channel(nb.stem, bar, progress) as runs, _thread_env(threads):
         try:
             pm.execute_notebook(str(nb), str(out_dir / nb.name), parameters=parameters,
@@ -178,6 +184,20 @@ def _execute_one(nb: Path, out_dir: Path, parameters: dict, cwd: Path, results: 
     if (out_dir / nb.name).exists():
         _prepare_file(out_dir / nb.name, nb, parameters, cwd, results)
     return failure, time.perf_counter() - t0, runs.summary()
+
+
+def write_unavailable(source: Path, out: Path, preset: str, missing: list[str]) -> None:
+    """The page of a chapter whose data needs ``preset``'s data lacks: its title and introduction, then what it
+    needs and where to find it (the notebook is not executed; its claims are left out of chapter 09)."""
+    nb = json.loads(source.read_text())
+    intro = next(c for c in nb["cells"] if c["cell_type"] == "markdown")
+    data = load_config(preset).data.dataset
+    note = ("**Not computed for this build.** This page needs " + " and ".join(missing) + f"; the `{data}` data of "
+            f"the preset `{Path(str(preset)).stem}` has none, so its tables, figures and claims are left out (chapter "
+            "09 counts only the chapters that ran). The procedural benchmark (`cpu`, `smoke`) has everything; the "
+            "tuxpaint stamps (`--set data.dataset=tuxpaint`) have the ground truth.")
+    nb["cells"] = [intro, {"cell_type": "markdown", "metadata": {}, "source": note}]
+    atomic_write_bytes(out, json.dumps(nb, indent=1, ensure_ascii=False).encode())
 
 
 def execute_notebooks(paths: list[Path], out_dir: Path, parameters: dict, cwd: Path, results: Path,

@@ -30,6 +30,16 @@ def build_benchmark(cfg) -> Benchmark:
     raise ValueError(f"data.dataset: unknown dataset {kind!r} (known: synthetic, tuxpaint, manifest)")
 
 
+WHAT = {"ground_truth": "the sounding object's ground truth in every clip (its mask per frame, when its sound is on)",
+        "generated_classes": "classes generated on demand (a task of classes no run has trained on)"}
+
+
+def provides(cfg) -> frozenset[str]:
+    """What ``cfg``'s data has beyond clips and labels (keys of :data:`WHAT`): the synthetic benchmark both, the
+    tuxpaint stamps ground truth, a manifest of real videos neither."""
+    return {"synthetic": frozenset(WHAT), "tuxpaint": frozenset({"ground_truth"})}.get(cfg.data.dataset, frozenset())
+
+
 def unseen_tasks(cfg: Config, extra_tasks: int = 1):
     """Held-out tasks of classes the run with ``cfg`` never trained on (the MSR-VTT role, Table 4a).
 
@@ -56,4 +66,4 @@ def unseen_tasks(cfg: Config, extra_tasks: int = 1):
     return trained, unseen
 
 
-__all__ = ["Benchmark", "ClipDataset", "Task", "build_benchmark", "sparsity", "unseen_tasks"]
+__all__ = ["Benchmark", "ClipDataset", "Task", "WHAT", "build_benchmark", "provides", "sparsity", "unseen_tasks"]

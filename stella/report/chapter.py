@@ -26,7 +26,8 @@ from typing import Any, Callable, Mapping
 
 import yaml
 
-from stella.config import ConfigError, preset_path
+from stella.config import ConfigError, load_config, preset_path
+from stella.data import WHAT, provides
 from stella.report.runs import seeds_for
 
 TIERS = ("main", "sweep", "headline")
@@ -121,12 +122,15 @@ class Chapter:
     ``seeds``: seed table -> tier (:data:`TIERS`); :meth:`seeds_of` reads a table's seeds at a preset.
     ``defaults(preset, params, traits) -> (seeds, methods)``: fills the chapter's defaults into ``params``
     (the checked parameters; what it leaves there becomes :attr:`Setup.options`).
-    ``runs(setup) -> [Request]``: every run the page trains at its default parameters (None: none)."""
+    ``runs(setup) -> [Request]``: every run the page trains at its default parameters (None: none).
+    ``needs``: what the page's data must have beyond clips and labels (keys of :data:`stella.data.WHAT`); at a
+    preset whose data lacks it the page is not computed (:func:`unmet`)."""
 
     name: str
     defaults: Defaults
     seeds: Mapping[str, str] = field(default_factory=dict)
     runs: Callable[[Setup], list[Request]] | None = None
+    needs: frozenset[str] = frozenset()
 
     def seeds_of(self, table: str, preset: str, n: int | None = None) -> list[int]:
         """The training seeds of ``table`` at ``preset``: ``n`` when given, else its tier's count."""
@@ -143,13 +147,20 @@ def declared_all() -> None:
 
 
 def chapter(name: str, defaults: Defaults, seeds: Mapping[str, str] | None = None,
-            runs: Callable[[Setup], list[Request]] | None = None) -> Chapter:
+            runs: Callable[[Setup], list[Request]] | None = None, needs: tuple[str, ...] = ()) -> Chapter:
     """Declare a page of the book (called once by the chapter's own module)."""
     bad = {t: v for t, v in (seeds or {}).items() if v not in TIERS}
     if bad:
         raise ValueError(f"chapter {name}: seed tiers must be of {TIERS}, got {bad}")
-    CHAPTERS[name] = record = Chapter(name, defaults, dict(seeds or {}), runs)
+    if set(needs) - set(WHAT):
+        raise ValueError(f"chapter {name}: needs must be of {sorted(WHAT)}, got {sorted(needs)}")
+    CHAPTERS[name] = record = Chapter(name, defaults, dict(seeds or {}), runs, frozenset(needs))
     return record
+
+
+def unmet(name: str, preset: str | Path) -> list[str]:
+    """What page ``name`` needs that ``preset``'s data lacks (:data:`stella.data.WHAT`, described); [] when none."""
+    return [WHAT[k] for k in sorted(get(name).needs - provides(load_config(preset)))]
 
 
 def get(name: str) -> Chapter:

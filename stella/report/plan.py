@@ -13,7 +13,7 @@ import sys
 
 import pandas as pd
 
-from stella.report.chapter import book_order, get
+from stella.report.chapter import book_order, get, unmet
 from stella.report.claims import REGISTRY
 from stella.report.parameters import resolve
 from stella.report.runs import run_config
@@ -26,7 +26,7 @@ def requests(name: str, preset: str) -> list[tuple[str, int | None, tuple[str, .
     if name in SUMMARIES:
         return [r for c in book_order() if c in REGISTRY for r in requests(c, preset)]
     record = get(name)
-    return [] if record.runs is None else record.runs(resolve(name, preset))
+    return [] if record.runs is None or unmet(name, preset) else record.runs(resolve(name, preset))
 
 
 def book_runs(preset: str) -> pd.DataFrame:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from stella.report.chapter import book_order
+from stella.report.chapter import book_order, unmet
 from stella.report.claims import REGISTRY, VERDICTS, ClaimContext, declared, judge
 
 
@@ -24,8 +24,10 @@ def chapter_claims(chapter: str, ctx: ClaimContext) -> pd.DataFrame:
 
 
 def book_claims(ctx: ClaimContext) -> pd.DataFrame:
-    """Every declared claim at ``ctx``, judged (Holm within each family), in the book's chapter order."""
-    return judge([c for chapter in claim_chapters() for c in declared(chapter, ctx)])
+    """Every declared claim at ``ctx``, judged (Holm within each family), in the book's chapter order; the
+    chapters whose data needs the preset's data lacks (:func:`stella.report.chapter.unmet`) are left out."""
+    return judge([c for chapter in claim_chapters() if not unmet(chapter, ctx.preset)
+                  for c in declared(chapter, ctx)])
 
 
 def family_table(claims: pd.DataFrame) -> pd.DataFrame:

@@ -30,7 +30,7 @@ def defaults(preset: str, p: dict, book: Traits) -> tuple[list[int], list[str]]:
     return [], ["stella"]
 
 
-RECORD = chapter(CHAPTER, defaults)
+RECORD = chapter(CHAPTER, defaults, needs=("ground_truth", "generated_classes"))
 
 
 def tasks_frame(bench) -> pd.DataFrame:

@@ -118,7 +118,7 @@ def planned_runs(nb: Setup) -> list[tuple[str, int, tuple[str, ...]]]:
 
 
 RECORD = chapter(CHAPTER, defaults, seeds={"controls": "main", "headline": "headline", "sparsity": "sweep"},
-                 runs=planned_runs)
+                 runs=planned_runs, needs=("ground_truth",))
 
 
 def _run(nb, row: tuple[str, tuple[str, ...]], seed: int, extra: tuple[str, ...] = ()):

@@ -37,7 +37,7 @@ def defaults(preset: str, p: dict, book: Traits) -> tuple[list[int], list[str]]:
     return RECORD.seeds_of("probes", preset, p.pop("n_seeds", None)), methods
 
 
-RECORD = chapter(CHAPTER, defaults, seeds={"probes": "main"},
+RECORD = chapter(CHAPTER, defaults, seeds={"probes": "main"}, needs=("ground_truth", "generated_classes"),
                  runs=lambda nb: [(m, s, ()) for m in nb.methods for s in nb.seeds])
 
 

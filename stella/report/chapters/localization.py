@@ -45,7 +45,7 @@ def defaults(preset: str, p: dict, book: Traits) -> tuple[list[int], list[str]]:
     return RECORD.seeds_of("maps", preset, p.pop("n_seeds", None)), methods
 
 
-RECORD = chapter(CHAPTER, defaults, seeds={"maps": "sweep"},
+RECORD = chapter(CHAPTER, defaults, seeds={"maps": "sweep"}, needs=("ground_truth", "generated_classes"),
                  runs=lambda nb: [(m, s, ()) for m in dict.fromkeys([*nb.methods, *nb.options["signal_methods"]])
                                   for s in nb.seeds])
 METRICS = ["cIoU", "AUC", "mIoU", "pointing"]

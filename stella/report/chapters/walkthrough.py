@@ -111,11 +111,12 @@ def plot_scores(wt: Walkthrough, clip: int, video_scores: torch.Tensor, audio_sc
     """A per-video-patch score over the frames (white: ground truth) and a per-audio-patch score on
     the (t/p) x (f/p) grid, optionally beside the input spectrogram."""
     b = wt.batch
-    plot_attention(b["video"][clip], video_scores[clip].reshape(wt.cfg.video_grid).cpu(), b["mask"][clip],
-                   title=video_title)
+    truth = b["mask"][clip] if "mask" in b else None        # real clips (a manifest) carry no ground truth
+    plot_attention(b["video"][clip], video_scores[clip].reshape(wt.cfg.video_grid).cpu(), truth, title=video_title)
     fig, ax = plt.subplots(1, 2 if spectrogram else 1, figsize=(10 if spectrogram else 5, 3), squeeze=False)
     if spectrogram:
-        plot_spectrogram(b["audio"][clip], ax[0, 0], b["active"][clip], "input fbank (cyan: event frames)")
+        plot_spectrogram(b["audio"][clip], ax[0, 0], b["active"][clip] if "active" in b else None,
+                         "input fbank (cyan: event frames)" if "active" in b else "input fbank")
     plot_audio_scores(audio_scores[clip].cpu(), wt.cfg.audio_grid, ax[0, -1], audio_title)
     fig.tight_layout()
     plt.show()

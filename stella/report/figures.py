@@ -20,6 +20,7 @@ from matplotlib.patches import Patch
 from stella.report import paper_numbers as paper
 from stella.report.claims import VERDICTS
 from stella.report.display import VERDICT_CSS
+from stella.report.figure_text import tag_png
 
 # The verdict colours of the claims tables (display.VERDICT_CSS), for figures.
 VERDICT_COLORS = {v: css.split(";")[0].split(":")[1].strip() for v, css in VERDICT_CSS.items()}
@@ -127,10 +128,11 @@ def downstream_bars(scores: Mapping[str, pd.DataFrame], methods: Sequence[str]):
 
 
 def png(fig, dpi: int = 150):
-    """``fig`` as an IPython PNG image, for ``myst_nb.glue`` (a Figure made without pyplot has no PNG formatter)."""
+    """``fig`` as an IPython PNG image, for ``myst_nb.glue`` (a Figure made without pyplot has no PNG formatter),
+    its smallest font size recorded in the PNG (:func:`stella.report.figure_text.tag_png`)."""
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi)
-    return Image(data=buf.getvalue(), format="png")
+    return Image(data=tag_png(fig, buf.getvalue()), format="png")
 
 
 def verdict_bars(families: pd.DataFrame, titles: Mapping[str, str] | None = None, width: float = 8.0):

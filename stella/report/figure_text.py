@@ -96,11 +96,13 @@ def tag_png(fig: Figure, png: bytes) -> bytes:
 
 
 def record_in(shell) -> None:
-    """Make ``shell``'s PNG formatter tag every Figure it renders (:func:`tag_png`); no shell, nothing."""
-    if shell is None:
+    """Make ``shell``'s PNG formatter tag every Figure it renders (:func:`tag_png`); a shell without one (none
+    outside IPython), nothing."""
+    formatters = getattr(getattr(shell, "display_formatter", None), "formatters", None)
+    if not formatters or "image/png" not in formatters:
         return
     plt.close(plt.figure())        # pyplot loads its backend lazily; the inline one registers its formatter then
-    formatter = shell.display_formatter.formatters["image/png"]
+    formatter = formatters["image/png"]
     try:
         render = formatter.lookup_by_type(Figure)
     except KeyError:

@@ -161,7 +161,6 @@ class Page:
     name: str
     tables: list[Table]
     sentences: list[Sentence]
-    links: tuple[str, ...] = ()
 
 
 def _norm(text: str) -> str:
@@ -258,7 +257,7 @@ def read_page(path: Path, name: str | None = None) -> Page:
     soup = BeautifulSoup(Path(path).read_text(errors="replace"), "html.parser")
     article = soup.select_one("article.bd-article") or soup.body or soup
     marks = _marks(soup)
-    tables, sentences, links = [], [], []
+    tables, sentences = [], []
     computed = 0
     position = 0
     for node in article.descendants:
@@ -269,8 +268,6 @@ def read_page(path: Path, name: str | None = None) -> Page:
             computed += 1
         elif COMPUTED_END in classes:
             computed = max(0, computed - 1)
-        if node.name == "a" and node.get("href", "").split("#")[0].endswith(".html"):
-            links.append(Path(node["href"].split("#")[0]).name)
         if node.name == "table":
             position += 1
             tables.append(_table(node, marks, _section(node), position))
@@ -291,7 +288,7 @@ def read_page(path: Path, name: str | None = None) -> Page:
         lines = node.get_text().splitlines() if node.name == "pre" else [text]
         for s in (s for line in lines for s in _SENTENCE_END.split(re.sub(r"\s+", " ", line).strip()) if s):
             sentences.append(Sentence(s, bool(computed) or out, _section(node), position, block_links, in_short))
-    return Page(name or Path(path).name, tables, sentences, tuple(dict.fromkeys(links)))
+    return Page(name or Path(path).name, tables, sentences)
 
 
 def book_pages(html_dir: Path) -> list[Path]:

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from stella.builder.driver import CHROMIUM, BookBuildError, build_book, execute_notebooks, notebook_paths
-from stella.builder.checks import leaked_paths, remote_assets
+from stella.builder.checks import MIN_TEXT_PX, figure_text, leaked_paths, remote_assets
+from stella.builder.consistency import book_findings
 from stella.builder.pages import collapse_carriage_returns, prepare_page, strip_progress
 from stella.progress import ENV, ProgressLines, announce, read_events
 
@@ -133,6 +134,13 @@ def test_smoke_book_builds(tmp_path, capsys):
         assert pdf.read_bytes()[:5] == b"%PDF-" and pdf.stat().st_size > 100_000
     else:
         assert not pdf.exists()
+    # every computed sentence agrees with the tables beside it, every figure's text is readable as shown (issue 29)
+    findings = book_findings(html)
+    assert findings == [], f"{len(findings)} sentence(s) their tables do not support:\n" + "\n".join(map(str, findings))
+    if any(shutil.which(name) for name in CHROMIUM):
+        small = [f for f in figure_text(html) if f["px"] is None or f["px"] < MIN_TEXT_PX]
+        assert small == [], "figure text under 9 px as shown:\n" + "\n".join(
+            f"{f['page']}: {f['figure']}: {f['px'] and round(f['px'], 1)} px" for f in small)
 
 
 def _check_landing_page(html: Path, executed: Path) -> set[str]:

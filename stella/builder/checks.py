@@ -8,8 +8,12 @@ that contain one of ``paths`` (the repository, the stage, the run store, the hom
 ``stella book`` runs both after every build.
 
 ``table_widths(html_dir)`` opens every page in a headless Chromium at 1280 px (every collapsed block
-opened) and reports its widest table and the tables a reader would have to scroll sideways:
-``python -m stella.builder.checks book/_build/html [--screenshots DIR]`` prints them.
+opened) and reports its widest table and the tables a reader would have to scroll sideways.
+``figure_text(html_dir)`` measures, the same way, each figure's smallest text as displayed: the font size its
+PNG records (:mod:`stella.report.figure_text`) times the PNG's dpi / 72 times the width the page shows it at
+over its natural width; under :data:`MIN_TEXT_PX` a reader cannot read it.
+``python -m stella.builder.checks book/_build/html [--screenshots DIR]`` prints both and the sentences
+:mod:`stella.builder.consistency` finds unsupported by their tables.
 """
 from __future__ import annotations
 
@@ -18,6 +22,10 @@ import re
 import sys
 from html.parser import HTMLParser
 from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+from stella.builder.built_page import book_pages
+from stella.report.figure_text import KEY, NO_TEXT, png_dpi, png_text, png_width
 
 REMOTE = re.compile(r"^\s*(https?:)?//", re.IGNORECASE)
 CSS_URL = re.compile(r"""url\(\s*['"]?([^'")\s]+)|@import\s+['"]([^'"]+)['"]""", re.IGNORECASE)
@@ -91,10 +99,11 @@ def leaked_paths(build_dir: Path, paths: list[str | Path]) -> list[str]:
 # Run in the page: open every collapsed block, then measure each table of the article against the box that
 # holds it (a table scrolls when a box between it and the article is narrower than it and scrolls sideways)
 # and against the article (a table overflows when it sticks out of the article's right edge).
-_MEASURE = """(() => {
+_OPEN = """
   document.querySelectorAll('details').forEach(d => { d.open = true; });
   document.querySelectorAll('.toggle-hidden').forEach(e => e.classList.remove('toggle-hidden'));
-  document.querySelectorAll('.cell_input, .toggle').forEach(e => { e.style.display = ''; });
+  document.querySelectorAll('.cell_input, .toggle').forEach(e => { e.style.display = ''; });"""
+_MEASURE = """(() => {""" + _OPEN + """
   const article = document.querySelector('article.bd-article') || document.querySelector('main') || document.body;
   const box = article.getBoundingClientRect();
   const tables = [...article.querySelectorAll('table')].filter(t => t.getClientRects().length);
@@ -113,13 +122,50 @@ _MEASURE = """(() => {
 })()"""
 
 
-def book_pages(html_dir: Path) -> list[Path]:
-    """The book's pages: every .html but Sphinx's index, search and source pages."""
+MIN_TEXT_PX = 9.0      # the smallest text a reader reads at arm's length on a laptop (CSS px)
+
+# Run in the page: every figure of the article (collapsed blocks opened) with its natural and its displayed
+# width, named by the "Figure." caption under it or else by the heading of its section.
+_FIGURES = """(() => {""" + _OPEN + """
+  const article = document.querySelector('article.bd-article') || document.querySelector('main') || document.body;
+  return [...article.querySelectorAll('img')].filter(i => i.getClientRects().length).map(i => {
+    const out = i.closest('.cell_output') || i.parentElement;
+    const cap = [...out.querySelectorAll('p')].map(p => p.textContent.trim()).find(t => t.startsWith('Figure.'));
+    const sec = i.closest('section');
+    const head = sec ? sec.querySelector('h1, h2, h3, h4') : null;
+    const what = (cap || (head ? head.textContent : '') || i.alt || '').trim().replace(/\\s+/g, ' ').replace(/#$/, '');
+    return {src: i.currentSrc || i.src, natural: i.naturalWidth, shown: i.getBoundingClientRect().width,
+            what: what.slice(0, 90)};
+  });
+})()"""
+
+
+def figure_text(html_dir: Path, width: int = 1280) -> list[dict]:
+    """One dict per figure of the built book seen in a headless Chromium ``width`` px wide: ``page``,
+    ``figure`` (its caption or section), ``image``, ``natural`` and ``shown`` width (px), ``pt`` (its smallest
+    font size, None when its PNG records none), ``dpi`` and ``px`` (that text as displayed, CSS px; infinite for
+    a figure without text, None when its PNG records no size). Raises ``BrowserError`` without a Chromium."""
+    from stella.builder.chromium import Browser
+
     html_dir = Path(html_dir)
-    skip = {"genindex.html", "search.html", "py-modindex.html"}
-    return [p for p in sorted(html_dir.rglob("*.html"))
-            if p.name not in skip and not {"_static", "_sources", "_images"} & set(p.relative_to(html_dir).parts)
-            and not p.read_text(errors="replace").startswith('<meta http-equiv="Refresh"')]
+    rows = []
+    with Browser(width=width) as browser:
+        for page in book_pages(html_dir):
+            browser.open(page.resolve().as_uri())
+            for f in browser.evaluate(_FIGURES):
+                url = urlparse(f["src"])
+                path = Path(unquote(url.path)) if url.scheme == "file" else None
+                data = path.read_bytes() if path is not None and path.suffix.lower() == ".png" and path.exists() else b""
+                text = png_text(data).get(KEY) if data else None
+                pt = None if text in (None, NO_TEXT) else float(text)
+                dpi = png_dpi(data) if data else None
+                natural = f["natural"] or (png_width(data) if data else 0)
+                px = pt * dpi / 72 * f["shown"] / natural if pt and dpi and natural else (
+                    float("inf") if text == NO_TEXT else None)
+                rows.append({"page": str(page.relative_to(html_dir)), "figure": f["what"],
+                             "image": path.name if path else f["src"][:60], "natural": natural,
+                             "shown": round(f["shown"]), "pt": pt, "dpi": dpi and round(dpi), "px": px})
+    return rows
 
 
 def table_widths(html_dir: Path, width: int = 1280, screenshots: Path | None = None) -> list[dict]:
@@ -148,7 +194,8 @@ def table_widths(html_dir: Path, width: int = 1280, screenshots: Path | None = N
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m stella.builder.checks HTML_DIR``: each page's widest table at 1280 px; exit 1 if one scrolls."""
+    """``python -m stella.builder.checks HTML_DIR``: each page's widest table at 1280 px, every figure whose
+    text is under 9 px as shown, every sentence its tables do not support; exit 1 if any."""
     ap = argparse.ArgumentParser(prog="python -m stella.builder.checks", description=main.__doc__)
     ap.add_argument("html_dir", type=Path, help="a built book, e.g. book/_build/html")
     ap.add_argument("--width", type=int, default=1280, help="window width in CSS px (default 1280)")
@@ -158,11 +205,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{args.html_dir}: no index.html, not a built book", file=sys.stderr)
         return 2
     from stella.builder.chromium import BrowserError
+    from stella.builder.consistency import book_findings
 
     try:
         rows = table_widths(args.html_dir, args.width, args.screenshots)
+        figures = figure_text(args.html_dir, args.width)
     except BrowserError as e:
-        print(f"table widths: {e}", file=sys.stderr)
+        print(f"table widths, figure text: {e}", file=sys.stderr)
         return 2
     print(f"{'page':<48} {'article px':>10} {'tables':>6} {'widest px':>9}  scrolling sideways")
     for r in rows:
@@ -170,7 +219,17 @@ def main(argv: list[str] | None = None) -> int:
               f"{len(r['scrolling'])}{' + the page itself' if r['page_scrolls'] else ''}")
         for s in r["scrolling"]:
             print(f"{'':<50}- {s}")
-    return 1 if any(r["scrolling"] or r["page_scrolls"] for r in rows) else 0
+    small = [f for f in figures if f["px"] is None or f["px"] < MIN_TEXT_PX]
+    print(f"\nfigures: {len(figures)}, {len(small)} with text under {MIN_TEXT_PX:g} px as shown (or unmeasured)")
+    for f in small:
+        size = "no text size recorded" if f["px"] is None else (
+            f"{f['px']:.1f} px ({f['pt']:g} pt at {f['dpi']} dpi, {f['natural']} px shown at {f['shown']})")
+        print(f"  {f['page']}: {f['figure']} [{f['image']}]: {size}")
+    findings = book_findings(args.html_dir)
+    print(f"\nsentences the tables beside them do not support: {len(findings)}")
+    for f in findings:
+        print(f"  {f}")
+    return 1 if any(r["scrolling"] or r["page_scrolls"] for r in rows) or small or findings else 0
 
 
 if __name__ == "__main__":

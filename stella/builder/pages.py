@@ -10,6 +10,9 @@
   opening prose and the parameters (``results_first``, by myst_nb's glue: the cells keep their order),
   whole: a figure with its caption, a table with its other halves (``first_result``), after the output
   of a cell tagged ``page-summary`` (the chapter's short summary, computed wherever the cell is);
+- every result pasted by glue (``{glue}``, ``{glue:md}``: the summary, the first result, a page's computed text)
+  sits between two empty ``<div>`` markers (``stella-computed-begin`` / ``-end``, :func:`mark_computed`), so a
+  check of the built page tells computed sentences from written ones (:mod:`stella.builder.consistency`);
 - papermill's ``injected-parameters`` cell keeps only the values that differ from the
   notebook's defaults, or goes when none do;
 - no absolute path of the building machine remains in any string of the notebook (sources,
@@ -79,6 +82,8 @@ def rerun_note(stem: str, preset: str, changed: bool) -> str:
             f"the defaults below ({build}) in `notebooks/{stem}.ipynb`. Other code is folded, one click away.")
 
 
+COMPUTED_BEGIN, COMPUTED_END = "stella-computed-begin", "stella-computed-end"   # markers around pasted results
+_GLUE_BLOCK = re.compile(r"^(`{3,}|:{3,})\{glue(?::\w+)?\}[^\n]*\n(?:(?!\1)[^\n]*\n)*?\1[ \t]*$", re.MULTILINE)
 GLUE_PREFIX = "application/papermill.record/"      # myst_nb.glue's prefix: shown where pasted, not in its cell
 SUMMARY_TAG = "page-summary"                        # a cell whose output is the chapter's summary, shown at the top
 
@@ -167,6 +172,22 @@ def results_first(nb: dict) -> bool:
     return True
 
 
+def mark_computed(nb: dict) -> int:
+    """Put every glue directive of a markdown cell between the ``stella-computed`` markers (empty html blocks,
+    so a pasted heading stays a heading); returns how many were marked."""
+    marked = 0
+    for cell in nb.get("cells", []):
+        if cell["cell_type"] != "markdown":
+            continue
+        src = _text(cell["source"])
+        new, n = _GLUE_BLOCK.subn(lambda m: f'<div class="{COMPUTED_BEGIN}"></div>\n\n{m.group(0)}\n\n'
+                                            f'<div class="{COMPUTED_END}"></div>', src)
+        if n:
+            cell["source"] = new
+            marked += n
+    return marked
+
+
 def public_value(value: Any, root: Path) -> tuple[Any, bool]:
     """(value as a page may show it, whether it is shown): paths outside ``root`` are not shown."""
     if isinstance(value, (str, Path)) and Path(value).is_absolute():
@@ -244,6 +265,7 @@ def prepare_page(nb: dict, stem: str, params: dict, root: Path, stage: Path, res
     fold_code(nb)
     if stem[:1].isdigit():                        # chapters; the landing page puts its summary first itself
         results_first(nb)
+    mark_computed(nb)
     injected = injected_source(params, defaults, root)
     cells = []
     for cell in nb["cells"]:

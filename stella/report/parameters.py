@@ -24,7 +24,7 @@ from IPython import get_ipython
 
 from stella.config import ConfigError, load_config
 from stella.continual import METHODS
-from stella.report import chapter
+from stella.report import chapter, figure_text
 from stella.report.chapter import ParameterError, Setup, traits  # noqa: F401  (ParameterError: the notebooks' import)
 from stella.report.chapters.lab import BY_KEY  # importing the chapters package declares every page
 from stella.selection import AUDIO_MODES
@@ -178,7 +178,9 @@ def injected_parameters() -> list[str]:
 def notebook_setup(name: str, preset: str, results_dir: str | Path = "results", **params: Any) -> Setup:
     """A notebook's first call: reject a name papermill injected that is not a parameter of the notebook,
     then :func:`resolve` its parameters. ``params`` are every parameter of the chapter's ``parameters``
-    cell but ``preset`` and ``results_dir``."""
+    cell but ``preset`` and ``results_dir``. Every figure the kernel shows from then on records its smallest
+    font size in its PNG (:func:`stella.report.figure_text.record_in`: the book checks it at the displayed size)."""
+    figure_text.record_in(get_ipython())
     accepted = ["preset", "results_dir", *params]
     stray = [n for n in injected_parameters() if n not in accepted]
     if stray:

@@ -1,5 +1,8 @@
 """Drawings of clips, patches and selections (chapters 00 and 01): thin matplotlib routines.
 
+Titles and legends are 9 pt or more: in the book's 676 px column that reads 9 px or more for a figure up to
+9.4 inches wide (``pt * 676 / (72 * width)``; :func:`stella.builder.checks.figure_text` measures it).
+
 Video patches are frame-major over ``video_grid = (T, H/p, W/p)``, audio patches time-major over
 ``audio_grid = (t/p, f/p)`` (docs/CONTRACTS.md). Figures of results live in
 :mod:`stella.report.figures`.
@@ -35,7 +38,7 @@ def plot_spectrogram(audio: torch.Tensor, ax, active: torch.Tensor | None = None
     ax.set_xlabel("fbank frame (time)")
     ax.set_ylabel("mel bin")
     if title:
-        ax.set_title(title, fontsize=9)
+        ax.set_title(title, fontsize=10)
     return ax
 
 
@@ -53,7 +56,7 @@ def plot_clip(item: dict, axes: Sequence[Any], title: str | None = None):
             ax.contour(torch.as_tensor(mask)[t].float().numpy(), levels=[0.5], colors="white", linewidths=1)
         ax.set_axis_off()
         name = f"frame {t}" + (": sounds" if sounds is not None and sounds[t] else "")
-        ax.set_title(name if title is None or t else f"{title}\n{name}", fontsize=8)
+        ax.set_title(name if title is None or t else f"{title}\n{name}", fontsize=9)
     plot_spectrogram(item["audio"], axes[-1], item.get("active"))
     return axes
 
@@ -67,7 +70,7 @@ def plot_audio_scores(scores: torch.Tensor, audio_grid: Sequence[int], ax, title
     ax.set_xlabel("time token")
     ax.set_ylabel("frequency token")
     if title:
-        ax.set_title(title, fontsize=9)
+        ax.set_title(title, fontsize=10)
     ax.figure.colorbar(im, ax=ax, fraction=0.05)
     return ax
 
@@ -81,7 +84,7 @@ def plot_selected_video(video: torch.Tensor, idx: torch.Tensor, video_grid: Sequ
     for t, ax in enumerate(axes[:frames.shape[0]]):
         ax.imshow(shown[t])
         ax.set_axis_off()
-        ax.set_title(f"frame {t}: {int(keep[t].sum() // (patch * patch))} kept", fontsize=8)
+        ax.set_title(f"frame {t}: {int(keep[t].sum() // (patch * patch))} kept", fontsize=9)
     return axes
 
 
@@ -120,10 +123,11 @@ def plot_task_clips(bench, clips_per_task: int = 1, prefix: str = ""):
     for task in bench.tasks:
         for j in range(min(clips_per_task, len(task.eval))):
             item = task.eval[j]
-            fig, ax = plt.subplots(1, T + 1, figsize=(2.2 * T + 5, 2.4), gridspec_kw={"width_ratios": [1] * T + [2.5]})
+            fig, ax = plt.subplots(1, T + 1, figsize=(min(2.2 * T + 5, 9.0), 2.4),      # 9 in: 9 pt reads 9.4 px
+                                   gridspec_kw={"width_ratios": [1] * T + [2.5]})
             plot_clip(item, ax)
             fig.suptitle(f"{prefix}task {task.index + 1} ({task.name}), class {item['label']}: "
-                         f"{bench.class_names[item['label']]}", fontsize=9)
+                         f"{bench.class_names[item['label']]}", fontsize=10)
             fig.tight_layout()
 
 
@@ -146,8 +150,8 @@ def plot_overwriting_pairs(bench, pairs):
             task, i = where[r[key]]
             item = task.eval[i]
             plot_clip({**item, "video": item["video"][:1], "mask": item["mask"][:1]}, ax[row])
-            ax[row, 0].set_title(f"{key} {r[key]} (task {task.index + 1})", fontsize=8)
-        fig.suptitle("same visual object, different sound", fontsize=9)
+            ax[row, 0].set_title(f"{key} {r[key]} (task {task.index + 1})", fontsize=9)
+        fig.suptitle("same visual object, different sound", fontsize=10)
         fig.tight_layout()
         plt.show()
     _caption("Each overwriting pair: the first frame and the spectrogram of the earlier class (top) and of the later "
@@ -165,7 +169,7 @@ def plot_sparsity(sp) -> None:
         ax.bar(x + (k - 0.5) * 0.38, 100 * sp[col].to_numpy(), 0.38, label=name)
     ax.set_xticks(x, [f"task {t}" for t in sp["task"]])
     ax.set_ylabel("share of the clip (%)")
-    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    ax.legend(fontsize=9, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     fig.tight_layout()
     plt.show()
     _caption("The share of the video patches that touch the sounding object and of the audio time tokens that carry "

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from stella.data.benchmark import Benchmark, ClipDataset, Task, sparsity
+from stella.data.benchmark import Benchmark, ClipDataset, Task, sounding_share, sparsity
 
 if TYPE_CHECKING:
     from stella.config import Config
@@ -56,4 +56,4 @@ def unseen_tasks(cfg: Config, extra_tasks: int = 1):
     return trained, unseen
 
 
-__all__ = ["Benchmark", "ClipDataset", "Task", "build_benchmark", "sparsity", "unseen_tasks"]
+__all__ = ["Benchmark", "ClipDataset", "Task", "build_benchmark", "sounding_share", "sparsity", "unseen_tasks"]

@@ -15,7 +15,7 @@ from stella.report.runs import run_config
 
 def test_the_cpu_chapter_asks_for_every_control_at_its_tier():
     nb = notebook_setup("04b_controls", "cpu")
-    assert len(nb.seeds) == 5 and len(nb.options["sweep_seeds"]) == 3 and len(nb.options["sparsity_seeds"]) == 5
+    assert len(nb.seeds) == 5 and len(nb.options["sweep_seeds"]) == 3 and len(nb.options["sparsity_seeds"]) == 3
     req = CT.planned_runs(nb)
     per = lambda m, ov: sorted({s for mm, s, o in req if mm == m and o == ov})   # noqa: E731
     for label, (m, ov) in CT.ROWS.items():
@@ -170,9 +170,19 @@ def test_sparsity_gains_give_e_per_level_and_the_sentence_their_power():
     assert e["default"] == pytest.approx(0.5, abs=0.1) and list(e.index) == ["today", "default"]
     said = CE.sparsity_sentence(gains)
     assert "Per level (A→V, 5 seeds" in said and "E today" in said and "detected with 80 % power" in said
+    assert "would need today " in said
 
 
 def test_the_seeds_note_names_the_tiers_and_the_cut_rows():
     note = CT.seeds_note(notebook_setup("04b_controls", "cpu"))
-    assert "at 5, each sparsity level at 5" in note and "Anti-oracle (selected)" in note and ") at 3" in note
+    assert "at 5; each sparsity level at 3" in note and "Anti-oracle (selected)" in note and ") at 3" in note
     assert "ER and ER at STELLA's budget" in note
+
+
+def test_the_gate_sentence_reads_the_calibrations_gate():
+    from benchmarks.bench_calibrate import GATE
+
+    assert CT.GATE == GATE
+    big, small = (C.judge(CT.control_comparisons(_scores(s))) for s in (12.0, 6.0))
+    assert "is met" in CT.gate_sentence(big) and "is not met" in CT.gate_sentence(small)
+    assert CT.gate_sentence(small.iloc[0:0]) == ""

@@ -34,3 +34,20 @@ def test_seeds_missing_on_a_side_are_dropped_and_one_seed_has_no_interval():
     one = efficiency([1.0], [0.0], [2.0])
     assert one["E"] == 0.5 and np.isnan(one["ci_low"]) and np.isnan(one["ci_high"])
     assert np.isnan(efficiency([1.0, 2.0], [1.0, 1.0], [1.0, 1.0])["E"])      # no gain: no ratio
+
+
+def test_seeds_to_detect_inverts_the_detectable_difference():
+    from stella.report.stats import paired_stats, seeds_to_detect
+
+    rng = np.random.default_rng(4)
+    for sd, effect in ((1.0, 2.0), (5.7, 4.9), (1.3, 1.5)):
+        n = seeds_to_detect(sd, effect)
+        d = rng.normal(0, 1, n)
+        d = (d - d.mean()) / d.std(ddof=1) * sd                     # exactly this spread
+        assert paired_stats(d)["detectable"] <= effect + 1e-9
+        if n > 2:
+            d = rng.normal(0, 1, n - 1)
+            d = (d - d.mean()) / d.std(ddof=1) * sd
+            assert paired_stats(d)["detectable"] > effect
+    assert seeds_to_detect(10.0, 0.1) is None and seeds_to_detect(1.0, float("nan")) is None
+    assert seeds_to_detect(1.0, -2.0) == seeds_to_detect(1.0, 2.0)

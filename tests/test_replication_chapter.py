@@ -92,7 +92,7 @@ def test_the_table_and_the_sentences_follow_the_numbers(monkeypatch):
     assert C.row(judged, "replication.second-draw.A→V/oracle-random")["verdict"] == "holds"
     table = R.replication_table(judged, eff)
     assert list(dict.fromkeys(table["setting"])) == ["second draw", "tuxpaint", "shuffled order"]
-    assert len(table) == 3 * 2 * (len(R.PAIRS) + 1)
+    assert len(table) == 3 * 2 * (len(R.PAIRS) + len(R.SELECTIONS))
     words = table.set_index(["setting", "comparison", "direction"])["verdict"]
     assert words[("second draw", "Oracle − Random", "A→V")] == "replicates"
     assert words[("tuxpaint", "Oracle − Random", "V→A")] == "does not"
@@ -101,7 +101,7 @@ def test_the_table_and_the_sentences_follow_the_numbers(monkeypatch):
     assert len(said) == len(table) and said[0].startswith("second draw, Oracle − Random (A→V): +8.")
     assert "does not replicate (decided on the other side)" in " ".join(said)
     counts = R.verdict_counts(table)
-    assert counts.startswith("second draw: ") and " of 8 replicate" in counts
+    assert counts.startswith("second draw: ") and " of 10 replicate" in counts
     monkeypatch.setattr(R, "replication_scores", lambda own: df)
     monkeypatch.setattr(R, "stamps", lambda root=None: ABSENT)
     landing = R.landing_replication(notebook_setup("08b_replication", "smoke"))

@@ -3,7 +3,8 @@
 :func:`paired_stats` (mean, two-sided Student-t interval, p-value, the 90 % interval of an
 equivalence test and the difference detectable with 80 % power), :func:`one_sided_p`,
 :func:`holm` (Holm's step-down correction), :func:`paired_verdict` (one uncorrected comparison) and
-:func:`efficiency` (a ratio of two paired gains with its bootstrap interval over seeds).
+:func:`efficiency` (a ratio of two paired gains with its bootstrap interval over seeds) and
+:func:`seeds_to_detect` (the seeds a difference needs at a given spread).
 The claims registry (:mod:`stella.report.claims`) and any chapter that judges a measurement use
 these; this module imports nothing of the package.
 """
@@ -98,3 +99,15 @@ def efficiency(x: Sequence[float], random: Sequence[float], oracle: Sequence[flo
     if len(ratios):
         out["ci_low"], out["ci_high"] = (float(np.percentile(ratios, q)) for q in (50 - 50 * level, 50 + 50 * level))
     return out
+
+
+def seeds_to_detect(sd: float, effect: float, max_n: int = 100, level: float = LEVEL) -> int | None:
+    """The fewest seeds n >= 2 whose paired test detects a true difference ``effect`` with 80 % power at a seed
+    spread ``sd`` of the differences: (t(level, n−1) + t(0.80, n−1)) · sd / √n <= |effect| (``detectable`` of
+    :func:`paired_stats`). None when more than ``max_n`` would be needed, or ``effect`` is 0 or NaN."""
+    if not effect == effect or effect == 0 or not sd == sd:
+        return None
+    for n in range(2, max_n + 1):
+        if (stats.t.ppf(0.5 + level / 2, n - 1) + stats.t.ppf(POWER, n - 1)) * sd / math.sqrt(n) <= abs(effect):
+            return n
+    return None

@@ -26,7 +26,9 @@ The controls (:data:`ROWS`), each the method reduced or pushed to a limit, with 
 
 Seeds: the rows E needs (:data:`E_ROWS`) at the main tier; the controls whose effects are large
 (:data:`FEW_SEEDS`: the anti-oracles, the per-modality oracles, random-patches, the null control, DER++ at
-STELLA's budget) at the sweep tier, the page's power column saying what they resolve. The controls are
+STELLA's budget) at the sweep tier, the page's power column saying what they resolve; the sparsity levels at the
+sweep tier too, where the power computation says more seeds would not resolve them either (the page says how many
+would: :func:`controls_efficiency.sparsity_sentence`). The controls are
 judged with the claims' statistics but are not claims of the paper; the paper's Table 1 under the full reading
 is (:func:`reading_claims`, in chapter 09).
 """
@@ -64,6 +66,7 @@ RHO1 = ("selection.rho_a=1.0", "selection.rho_v=1.0")
 READINGS = {"selected": SELECTED, "full": EQUAL}
 FULL_READING = "selection.mask_of: full at rho 0.75, the baselines' visible count"
 SELECTORS = {"STELLA": "stella", "LPIS only": "lpis", "RCA only": "rca"}     # E is measured for these
+GATE = 10.0     # %p: the calibration's gate on Oracle − Random (benchmarks/bench_calibrate.py's GATE, issue 30 item 3)
 REFERENCES = {"Random": "random", "Oracle": "oracle"}
 
 
@@ -161,7 +164,7 @@ def planned_runs(nb: Setup) -> list[tuple[str, int, tuple[str, ...]]]:
                   for m, ov in SPARSITY_ROWS.values() for s in nb.options["sparsity_seeds"]]
 
 
-RECORD = chapter(CHAPTER, defaults, seeds={"controls": "main", "large effects": "sweep", "sparsity": "main"},
+RECORD = chapter(CHAPTER, defaults, seeds={"controls": "main", "large effects": "sweep", "sparsity": "sweep"},
                  runs=planned_runs)
 
 
@@ -404,7 +407,8 @@ def seeds_note(nb: Setup) -> str:
     few = [k for k in FEW_SEEDS if k in rows_for(nb.preset)]
     n, m, k = len(nb.seeds), len(nb.options["sweep_seeds"]), len(nb.options["sparsity_seeds"])
     text = (f"Seeds: DER++ and the rows E needs (STELLA, LPIS only, RCA only, Random and the Oracle under both readings) "
-            f"at {n}, each sparsity level at {k}")
+            f"at {n}; each sparsity level at {k} (the page's sparsity sentence says how many seeds its differences would "
+            "need)")
     if few:
         text += (f"; the null control (a check number for number) and the controls whose effects are large "
                  f"({', '.join(f for f in few if f != 'STELLA, rho = 1') or 'none at this preset'}) at {m}: the "
@@ -413,3 +417,18 @@ def seeds_note(nb: Setup) -> str:
     return (text + ". Cut from earlier builds: ER and ER at STELLA's budget (DER++ asks the budget question alone) and "
             "the 10 seeds of STELLA, Random and DER++ at equal visible tokens (E now measures the selection, with the "
             "oracle's gain as its scale).")
+
+
+def gate_sentence(controls: pd.DataFrame) -> str:
+    """Whether the benchmark meets the calibration's gate: Oracle − Random >= :data:`GATE` %p in A in both directions
+    with the interval above 0, under the reading the main tables use (the selected one), read from the judged
+    controls; "" when they lack the pair."""
+    rows = {d: row(controls, f"controls.room.A.{d}/oracle-random") for d in paper.DIRECTIONS}
+    if any(r is None or r["ci_low"] != r["ci_low"] for r in rows.values()):
+        return ""
+    met = all(r["difference"] >= GATE and r["ci_low"] > 0 for r in rows.values())
+    said_ = "; ".join(f"{said(r)} ({d})" for d, r in rows.items())
+    return (f"The calibration's gate (Oracle − Random >= {GATE:g} %p in A in both directions, intervals above 0, "
+            f"the main tables' reading) is {'met' if met else 'not met'} at this benchmark: {said_}." +
+            ("" if met else " The default is the best setting the calibration found (python -m benchmarks.bench_calibrate), "
+                            "and the book says what it measures there, not more."))

@@ -13,7 +13,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from stella.report.paper_numbers import DIRECTIONS
-from stella.report.stats import efficiency, paired_stats
+from stella.report.stats import efficiency, paired_stats, seeds_to_detect
 
 SELECTIONS = ("STELLA", "LPIS only", "RCA only")
 
@@ -23,8 +23,11 @@ def _per_seed(df: pd.DataFrame, direction: str) -> pd.DataFrame:
 
 
 def _gain(t: pd.DataFrame, a: str, b: str) -> dict:
-    s = paired_stats((t[a] - t[b]).dropna().to_numpy())
-    return {k: s[k] for k in ("difference", "ci_low", "ci_high", "detectable", "n_seeds")}
+    d = (t[a] - t[b]).dropna().to_numpy()
+    s = paired_stats(d)
+    needed = seeds_to_detect(float(d.std(ddof=1)), s["difference"]) if len(d) > 1 else None
+    return {**{k: s[k] for k in ("difference", "ci_low", "ci_high", "detectable", "n_seeds")},
+            "needed": float("nan") if needed is None else needed}
 
 
 def efficiency_table(df: pd.DataFrame, selections=SELECTIONS, resamples: int = 2000) -> pd.DataFrame:
@@ -102,20 +105,23 @@ def efficiency_text(table: pd.DataFrame, reading: str) -> str:
 # --------------------------------------------------------------------------- the sparsity curve
 def sparsity_gains(sp: pd.DataFrame, resamples: int = 2000) -> pd.DataFrame:
     """Per level and direction of ``sp`` (:func:`scores` of "STELLA", "Random", "Oracle" with a ``level`` column):
-    STELLA − Random and Oracle − Random (paired, 95 % t-interval, the detectable difference) and STELLA's E
-    (bootstrap over seeds). Columns ``level, direction, versus, difference, ci_low, ci_high, detectable, n``; E rows
-    have ``versus`` "E"."""
+    STELLA − Random and Oracle − Random (paired, 95 % t-interval, the detectable difference, and ``needed``: the seeds
+    that would detect the observed difference with 80 % power at the observed spread, NaN beyond 100) and STELLA's E
+    (bootstrap over seeds). Columns ``level, direction, versus, difference, ci_low, ci_high, detectable, needed, n``;
+    E rows have ``versus`` "E"."""
     rows = []
     for (level, d), part in sp.groupby(["level", "direction"], sort=False):
         t = part.pivot_table(index="seed", columns="label", values="A")[["STELLA", "Random", "Oracle"]].dropna()
         for m in ("STELLA", "Oracle"):
             g = _gain(t, m, "Random")
             rows.append({"level": level, "direction": d, "versus": f"{m} − Random", "difference": g["difference"],
-                         "ci_low": g["ci_low"], "ci_high": g["ci_high"], "detectable": g["detectable"], "n": len(t)})
+                         "ci_low": g["ci_low"], "ci_high": g["ci_high"], "detectable": g["detectable"],
+                         "needed": g["needed"], "n": len(t)})
         e = efficiency(t["STELLA"], t["Random"], t["Oracle"], resamples=resamples)
         rows.append({"level": level, "direction": d, "versus": "E", "difference": e["E"], "ci_low": e["ci_low"],
-                     "ci_high": e["ci_high"], "detectable": float("nan"), "n": len(t)})
-    return pd.DataFrame(rows, columns=["level", "direction", "versus", "difference", "ci_low", "ci_high", "detectable", "n"])
+                     "ci_high": e["ci_high"], "detectable": float("nan"), "needed": float("nan"), "n": len(t)})
+    return pd.DataFrame(rows, columns=["level", "direction", "versus", "difference", "ci_low", "ci_high", "detectable",
+                                       "needed", "n"])
 
 
 def plot_sparsity(gains: pd.DataFrame, levels: pd.DataFrame, x: str = "sounding video patches") -> None:
@@ -160,9 +166,14 @@ def sparsity_sentence(gains: pd.DataFrame, direction: str = "A→V") -> str:
         return ", ".join(f"{r.level} {_interval(r.difference, r.ci_low, r.ci_high, fmt)}"
                          for r in part[part["versus"] == who].itertuples())
 
-    det = part[part["versus"] == "Oracle − Random"]["detectable"]
+    oracle = part[part["versus"] == "Oracle − Random"]
     n = int(part["n"].min())
-    power = "" if det.isna().all() else (f"; at {n} seeds a paired difference of {det.min():.1f}-{det.max():.1f} %p "
-                                         "is detected with 80 % power")
-    return (f"Per level ({direction}, {n} seed{'s' if n != 1 else ''}, 95 % intervals): Oracle − Random {say('Oracle − Random')}; "
-            f"STELLA − Random {say('STELLA − Random')}; E {say('E', '{:.2f}')}{power}.")
+    power = ""
+    if oracle["detectable"].notna().any():
+        need = ", ".join(f"{r.level} {'more than 100' if r.needed != r.needed else int(r.needed)}"
+                         for r in oracle.itertuples())
+        power = (f"; at {n} seeds a paired difference of {oracle['detectable'].min():.1f}-"
+                 f"{oracle['detectable'].max():.1f} %p is detected with 80 % power, and the observed Oracle − Random "
+                 f"would need {need} seeds")
+    return (f"Per level ({direction}, {n} seed{'s' if n != 1 else ''}, 95 % intervals): Oracle − Random "
+            f"{say('Oracle − Random')}; STELLA − Random {say('STELLA − Random')}; E {say('E', '{:.2f}')}{power}.")

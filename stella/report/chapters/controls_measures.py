@@ -117,18 +117,19 @@ def query_similarity_table(nb: Setup) -> pd.DataFrame:
 OVERWRITING = {"STELLA": "STELLA (selected)", "LPIS only": "LPIS only (selected)", "DER++": "DER++"}
 
 
-def class_forgetting_frame(rd) -> pd.DataFrame:
+def class_forgetting_frame(rd, bench=None) -> pd.DataFrame:
     """:func:`class_forgetting` of a run, every class learned before the last task, with an ``overwritten`` column
-    (its visual object reused by a later class); the models after each task are the run's own files."""
+    (its visual object reused by a later class); the models after each task are the run's own files. ``bench``: the
+    run's benchmark when the caller has built it (runs of one data config share it), else built here."""
     def compute():
-        bench = build_benchmark(rd.config)
+        b = bench or build_benchmark(rd.config)
         rows = []
         for t in range(1, rd.last_task() + 1):
             model, _ = load_trained(rd, after_task=t)
-            emb = {task.index: extract_embeddings(model, task.eval) for task in bench.tasks}
+            emb = {task.index: extract_embeddings(model, task.eval) for task in b.tasks}
             rows.append(class_recall(emb).assign(after_task=t - 1))
         f = class_forgetting(pd.concat(rows, ignore_index=True))
-        return f.assign(overwritten=f["label"].isin(overwritten_classes(bench.info.get("reused", {}))))
+        return f.assign(overwritten=f["label"].isin(overwritten_classes(b.info.get("reused", {}))))
 
     return cached_frame(rd, "class-forgetting", {"version": __version__}, compute)
 
@@ -136,13 +137,13 @@ def class_forgetting_frame(rd) -> pd.DataFrame:
 def overwriting_forgetting(nb: Setup) -> pd.DataFrame:
     """One row per method of :data:`OVERWRITING`, seed and direction: mean F of the overwritten past classes and of
     the other past classes (``overwritten``, ``other``)."""
-    out = []
+    out, bench = [], build_benchmark(run_config(nb.preset, "stella"))       # the rows share the data config
     with quiet():
         for name, label in OVERWRITING.items():
             if label not in rows_for(nb.preset):
                 continue
             for s in nb.seeds:
-                f = class_forgetting_frame(run_of(nb, ROWS[label], s))
+                f = class_forgetting_frame(run_of(nb, ROWS[label], s), bench)
                 split = forgetting_split(f, f.loc[f["overwritten"], "label"].unique().tolist())
                 out.append(split.assign(method=name, seed=s))
     return pd.concat(out, ignore_index=True)[["method", "seed", "direction", "overwritten", "other"]]
@@ -194,15 +195,14 @@ def stage_localisation(preset: str, results_dir: str) -> pd.DataFrame:
 def final_localisation(nb: Setup) -> pd.DataFrame:
     """Per seed of the chapter, :func:`sound_dependence_summary` of STELLA's AVM after the last task on every task's
     evaluation clips (a ``seed`` column); per-clip frames kept beside each run."""
-    out = []
+    out, bench = [], build_benchmark(run_config(nb.preset, "stella"))
+    clips = ConcatDataset([t.eval for t in bench.tasks])
     for s in nb.seeds:
         with quiet():
             rd = run_of(nb, ROWS["STELLA (selected)"], s)
 
         def compute():
             model, avm = load_trained(rd)
-            bench = build_benchmark(rd.config)
-            clips = ConcatDataset([t.eval for t in bench.tasks])
             return sound_dependence_frame(model, avm, clips, rd.config, bench.audio_norm, seed=s)
 
         frame = cached_frame(rd, "sound-dependence", {"clips": "every task's evaluation clips", "version": __version__},

@@ -15,7 +15,7 @@ Oracle, STELLA and LPIS only (:data:`METHODS`) at the preset's calibrated settin
 
 For each setting, beside the main benchmark's (the same methods and seeds, the runs of chapters 02 and 04): Oracle −
 Random, STELLA − Random, STELLA − DER++ in A (paired over seeds, Holm over the three per setting and direction) and
-STELLA's selection efficiency E, and per row one verdict (:func:`replication_word`): replicates, does not, or
+the selection efficiency E of STELLA and of LPIS only, and per row one verdict (:func:`replication_word`): replicates, does not, or
 cannot tell (with the difference the seeds detect). Seeds: the preset's headline tier.
 """
 from __future__ import annotations
@@ -37,6 +37,7 @@ CHAPTER = "08b_replication"
 METHODS = {"DER++": "derpp", "Random": "random", "Oracle": "oracle", "STELLA": "stella", "LPIS only": "lpis"}
 SMOKE_METHODS = ("DER++", "Random", "Oracle", "STELLA")        # a quick preset: what the table needs
 PAIRS = {"oracle-random": ("Oracle", "Random"), "stella-random": ("STELLA", "Random"), "stella-derpp": ("STELLA", "DER++")}
+SELECTIONS = ("STELLA", "LPIS only")          # E is measured for these
 MAIN = "main benchmark"
 SETTING_KEYS = {MAIN: "main", "second draw": "second-draw", "tuxpaint": "tuxpaint", "shuffled order": "shuffled"}
 
@@ -108,16 +109,17 @@ def comparisons(df: pd.DataFrame) -> list[C.Comparison]:
 
 
 def efficiencies(df: pd.DataFrame) -> pd.DataFrame:
-    """STELLA's E per setting and direction (:func:`stella.report.stats.efficiency`): ``setting, direction, E,
-    ci_low, ci_high, n``."""
+    """The E of STELLA and LPIS only per setting and direction (:func:`stella.report.stats.efficiency`):
+    ``setting, selection, direction, E, ci_low, ci_high, n``."""
     rows = []
     for (setting, d), part in df.groupby(["setting", "direction"], sort=False):
         t = part.pivot_table(index="seed", columns="label", values="A")
-        if {"STELLA", "Random", "Oracle"} <= set(t.columns):
-            e = efficiency(t["STELLA"], t["Random"], t["Oracle"])
-            rows.append({"setting": setting, "direction": d, "E": e["E"], "ci_low": e["ci_low"],
-                         "ci_high": e["ci_high"], "n": e["n_seeds"]})
-    return pd.DataFrame(rows, columns=["setting", "direction", "E", "ci_low", "ci_high", "n"])
+        for x in SELECTIONS:
+            if {x, "Random", "Oracle"} <= set(t.columns):
+                e = efficiency(t[x], t["Random"], t["Oracle"])
+                rows.append({"setting": setting, "selection": x, "direction": d, "E": e["E"], "ci_low": e["ci_low"],
+                             "ci_high": e["ci_high"], "n": e["n_seeds"]})
+    return pd.DataFrame(rows, columns=["setting", "selection", "direction", "E", "ci_low", "ci_high", "n"])
 
 
 def _side(verdict: str, lo: float, hi: float, judged: bool) -> int:
@@ -171,13 +173,15 @@ def replication_table(judged: pd.DataFrame, eff: pd.DataFrame) -> pd.DataFrame:
                 rows.append({"setting": setting, "comparison": f"{a} − {b}", "direction": d, MAIN: _cell(m.to_dict()),
                              "here": _cell(h.to_dict()), "detectable here (%p)": h["detectable"], "verdict": word,
                              "why": why})
-            m, h = (eff[(eff["setting"] == s) & (eff["direction"] == d)] for s in (MAIN, setting))
-            if len(m) and len(h):
-                m, h = (x.iloc[0].rename({"E": "difference"}).to_dict() for x in (m, h))
-                word, why = replication_word(m, h, judged=False)
-                rows.append({"setting": setting, "comparison": "STELLA's E", "direction": d, MAIN: _cell(m, "{:.2f}"),
-                             "here": _cell(h, "{:.2f}"), "detectable here (%p)": float("nan"), "verdict": word,
-                             "why": why})
+            for x in SELECTIONS:
+                m, h = (eff[(eff["setting"] == s) & (eff["direction"] == d) & (eff["selection"] == x)]
+                        for s in (MAIN, setting))
+                if len(m) and len(h):
+                    m, h = (r.iloc[0].rename({"E": "difference"}).to_dict() for r in (m, h))
+                    word, why = replication_word(m, h, judged=False)
+                    rows.append({"setting": setting, "comparison": f"{x}'s E", "direction": d, MAIN: _cell(m, "{:.2f}"),
+                                 "here": _cell(h, "{:.2f}"), "detectable here (%p)": float("nan"), "verdict": word,
+                                 "why": why})
     return pd.DataFrame(rows, columns=["setting", "comparison", "direction", MAIN, "here", "detectable here (%p)",
                                        "verdict", "why"])
 
@@ -200,8 +204,8 @@ def verdict_counts(table: pd.DataFrame) -> str:
 
 
 def landing_replication(nb: Setup) -> str:
-    """The landing page's sentence: of the headline verdicts (Oracle − Random, STELLA − Random, STELLA − DER++, E;
-    both directions), how many replicate on the second draw, on real photos and sounds and on the shuffled order; at
+    """The landing page's sentence: of the headline verdicts (Oracle − Random, STELLA − Random, STELLA − DER++, the E
+    of STELLA and LPIS only; both directions), how many replicate on the second draw, on real photos and sounds and on the shuffled order; at
     the settings of ``nb`` (any page's :func:`notebook_setup`), this chapter's seeds. Where the stamps are absent it
     says so."""
     own = setup(CHAPTER, nb.preset, nb.results_dir, device=nb.device)
@@ -211,7 +215,8 @@ def landing_replication(nb: Setup) -> str:
         return ""
     n = len(own.seeds)
     text = (f"Does it replicate ({n} seed{'s' if n != 1 else ''} per setting, chapter 08b)? Of the headline comparisons "
-            f"(Oracle − Random, STELLA − Random, STELLA − DER++ and STELLA's E, both directions): {verdict_counts(table)}.")
+            f"(Oracle − Random, STELLA − Random, STELLA − DER++ and the E of STELLA and LPIS only, both directions): "
+            f"{verdict_counts(table)}.")
     status = stamps()
     if not status.present:
         text += f" The real photos and sounds were not tested on the machine that built this page: {status.reason}."
@@ -238,7 +243,7 @@ def plot_replication(judged: pd.DataFrame, eff: pd.DataFrame) -> None:
             ax = axes[i][j]
             for k, setting in enumerate(settings):
                 if name == "STELLA's E":
-                    r = eff[(eff["setting"] == setting) & (eff["direction"] == d)]
+                    r = eff[(eff["setting"] == setting) & (eff["direction"] == d) & (eff["selection"] == "STELLA")]
                     r = None if r.empty else r.iloc[0].rename({"E": "difference"})
                 else:
                     key = next(p for p, (a, b) in PAIRS.items() if f"{a} − {b}" == name)

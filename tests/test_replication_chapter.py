@@ -9,6 +9,7 @@ from stella.continual.pretrain import pretrain_key
 from stella.data.stamps import StampsStatus
 from stella.report import claims as C
 from stella.report.chapters import replication as R
+from stella.report.chapters.controls import levels_for
 from stella.report.parameters import notebook_setup
 from stella.report.plan import book_runs
 from stella.report.runs import run_config
@@ -38,10 +39,9 @@ def test_the_cpu_chapter_trains_every_setting_at_the_headline_seeds(monkeypatch)
     assert len(nb.seeds) == 5 and set(nb.methods) == set(R.METHODS.values())
     req = R.planned_runs(nb)
     assert len(req) == len(R.settings_for("cpu")) * len(R.METHODS) * 5
-    keys = set(book_runs("cpu")["key"])
-    assert all(run_config("cpu", m, s, ov).digest() in keys for m, s, ov in req)
-    main = {run_config("cpu", m, s).digest() for m, s, ov in req if ov == ()}
     plan = book_runs("cpu").set_index("key")
+    assert all(run_config("cpu", m, s, ov).digest() in plan.index for m, s, ov in req)
+    main = {run_config("cpu", m, s).digest() for m, s, ov in req if ov == ()}
     assert not (plan.loc[list(main), "chapter"] == "08b_replication").any()      # chapters 02 and 04 trained them
     quick = notebook_setup("08b_replication", "smoke")
     assert set(quick.methods) == {R.METHODS[m] for m in R.SMOKE_METHODS}
@@ -106,3 +106,14 @@ def test_the_table_and_the_sentences_follow_the_numbers(monkeypatch):
     monkeypatch.setattr(R, "stamps", lambda root=None: ABSENT)
     landing = R.landing_replication(notebook_setup("08b_replication", "smoke"))
     assert counts in landing and "not tested on the machine that built this page" in landing
+
+
+def test_the_plan_counts_the_stages_its_runs_start_from(monkeypatch):
+    from stella.report.plan import book_stages
+
+    monkeypatch.setattr(R, "stamps", lambda root=None: PRESENT)
+    plan = book_runs("smoke")
+    stages = book_stages("smoke", plan)
+    want = {pretrain_key(run_config("smoke", "stella", None, ov))
+            for ov in [*R.settings_for("smoke").values(), *levels_for("smoke").values()]}
+    assert set(stages) == want and len(stages) == 3           # the book's, the second draw's and the stamps'

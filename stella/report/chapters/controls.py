@@ -413,7 +413,7 @@ def seeds_note(nb: Setup) -> str:
         text += (f"; the null control (a check number for number) and the controls whose effects are large "
                  f"({', '.join(f for f in few if f != 'STELLA, rho = 1') or 'none at this preset'}) at {m}: the "
                  f"\"detectable\" column of the controls' table gives the difference {m} seed{'s' if m != 1 else ''} "
-                 "resolve with 80 % power, beside each effect")
+                 f"{'resolve' if m != 1 else 'resolves'} with 80 % power, beside each effect")
     return (text + ". Cut from earlier builds: ER and ER at STELLA's budget (DER++ asks the budget question alone) and "
             "the 10 seeds of STELLA, Random and DER++ at equal visible tokens (E now measures the selection, with the "
             "oracle's gain as its scale).")

@@ -284,4 +284,5 @@ def plot_stamp_geometry(preset: str, clips: int = 4, root=DEFAULT_DIR) -> str:
     cfg = run_config(preset, "stella", None, tuxpaint_overrides(preset))
     g = cfg.data.image_size // cfg.model.patch_size
     return (f"The first frame of {clips} tuxpaint clips at the preset's frame size (top) and at this chapter's "
-            f"(bottom): the same {g} x {g} patch grid, each patch twice as many pixels wide.")
+            f"(bottom): the same {g} x {g} patch grid, each patch twice as many pixels wide. Tasks: "
+            f"{', '.join(bench.task_names)}.")

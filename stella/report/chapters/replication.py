@@ -38,6 +38,7 @@ METHODS = {"DER++": "derpp", "Random": "random", "Oracle": "oracle", "STELLA": "
 SMOKE_METHODS = ("DER++", "Random", "Oracle", "STELLA")        # a quick preset: what the table needs
 PAIRS = {"oracle-random": ("Oracle", "Random"), "stella-random": ("STELLA", "Random"), "stella-derpp": ("STELLA", "DER++")}
 SELECTIONS = ("STELLA", "LPIS only")          # E is measured for these
+E_RANGE = (-2.0, 3.0)                         # E's axis in the figure (0: random, 1: the oracle)
 MAIN = "main benchmark"
 SETTING_KEYS = {MAIN: "main", "second draw": "second-draw", "tuxpaint": "tuxpaint", "shuffled order": "shuffled"}
 
@@ -250,13 +251,18 @@ def plot_replication(judged: pd.DataFrame, eff: pd.DataFrame) -> None:
                     r = C.row(judged, f"replication.{SETTING_KEYS[setting]}.{d}/{key}")
                 if r is None or r["difference"] != r["difference"]:
                     continue
-                lo = r["difference"] if r["ci_low"] != r["ci_low"] else r["ci_low"]
-                hi = r["difference"] if r["ci_high"] != r["ci_high"] else r["ci_high"]
-                ax.errorbar([r["difference"]], [k], xerr=[[r["difference"] - lo], [hi - r["difference"]]], fmt="o",
-                            color="k" if setting == MAIN else f"C{k}", capsize=3)
+                x = r["difference"]
+                lo, hi = (x if v != v else v for v in (r["ci_low"], r["ci_high"]))
+                if name == "STELLA's E":                 # a ratio: its interval is unbounded where the gain is not
+                    x, lo, hi = (min(max(v, E_RANGE[0]), E_RANGE[1]) for v in (x, lo, hi))
+                ax.errorbar([x], [k], xerr=[[x - lo], [hi - x]], fmt="o", color="k" if setting == MAIN else f"C{k}",
+                            capsize=3)
             ax.axvline(0, color="k", lw=0.8)
+            if name == "STELLA's E":
+                ax.axvline(1, color="k", lw=0.8, ls=":")
+                ax.set_xlim(E_RANGE[0] - 0.1, E_RANGE[1] + 0.1)
             ax.set_yticks(range(len(settings)), settings, fontsize=8)
-            unit = "" if name == "STELLA's E" else ", A in %p"
+            unit = f", clipped to [{E_RANGE[0]:g}, {E_RANGE[1]:g}]" if name == "STELLA's E" else ", A in %p"
             ax.set_title(f"{name} ({d}{unit})", fontsize=9)
     axes[0][0].invert_yaxis()
     fig.tight_layout()

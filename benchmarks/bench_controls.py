@@ -1,13 +1,15 @@
 """Does the verdict on STELLA survive its controls? Chapter 04b's tables as plain text (nothing asserted).
 
-    python -m benchmarks.bench_controls --preset cpu                       # the chapter's seeds (5, 10, 3 at cpu)
-    python -m benchmarks.bench_controls --preset cpu --seeds 3 --parts budget,table
+    python -m benchmarks.bench_controls --preset cpu                       # the chapter's seeds (5 and 3 at cpu)
+    python -m benchmarks.bench_controls --preset cpu --seeds 3 --parts budget,table,efficiency
     python -m benchmarks.bench_controls --preset cpu --parts sparsity,diagnosis
 
 budget     visible and kept audio / video tokens per clip of every control (stella.report.chapters.controls.budget_table).
 table      every control against DER++, paired over the seeds both have (95 % t-interval, avg recall %, A of both
            directions and F of A→V), the null control, then the chapter's pairs judged (Holm within each family).
-sparsity   STELLA - Random and Oracle - Random at each sparsity level (each level its own pre-training stage).
+efficiency E = (X - Random) / (Oracle - Random) of STELLA, LPIS only and RCA only under both readings (bootstrap
+           interval over seeds), with the selection's and the oracle's gains over Random.
+sparsity   STELLA - Random, Oracle - Random and STELLA's E at each sparsity level (each level its own pre-training stage).
 diagnosis  RCA against the ground truth for the STELLA and RCA-only runs of the first seed.
 Runs the store lacks are trained one at a time into --results.
 """
@@ -21,10 +23,12 @@ import torch
 
 from stella.report import claims as C
 from stella.report.chapters import controls as CT
+from stella.report.chapters import controls_efficiency as CE
+from stella.report.chapters import controls_measures as CM
 from stella.report.parameters import notebook_setup
 from stella.report.stats import paired_verdict
 
-PARTS = ("budget", "table", "sparsity", "diagnosis")
+PARTS = ("budget", "table", "efficiency", "sparsity", "diagnosis")
 
 
 def _cell(v: dict) -> str:
@@ -58,7 +62,7 @@ def main(argv: list[str] | None = None) -> None:
     unknown = set(parts) - set(PARTS)
     if unknown:
         raise SystemExit(f"--parts: unknown part(s) {', '.join(sorted(unknown))} ({', '.join(PARTS)})")
-    nb = notebook_setup("04b_controls", args.preset, args.results, n_seeds=args.seeds, n_headline_seeds=args.seeds,
+    nb = notebook_setup("04b_controls", args.preset, args.results, n_seeds=args.seeds, n_sweep_seeds=args.seeds,
                         n_sparsity_seeds=args.seeds)
     pd.set_option("display.width", 200)
     t0 = time.perf_counter()
@@ -75,12 +79,16 @@ def main(argv: list[str] | None = None) -> None:
         cols = ["family", "claim", "difference", "ci_low", "ci_high", "p_holm", "n_seeds", "verdict"]
         print("\nthe chapter's pairs (first minus second, + = the first side's direction; Holm within each family):")
         print(judged[cols].round(2).to_string(index=False))
+    if "efficiency" in parts:
+        print(f"\nselection efficiency E at {args.preset} (bootstrap over seeds; gains paired, 95 % t-interval):")
+        rows = {k: v for k, v in CT.rows_for(args.preset).items() if k in CT.E_ROWS}
+        print(CE.shown(CE.efficiency_table(CT.scores(nb, rows, lambda _: nb.seeds))).to_string(index=False))
     if "sparsity" in parts:
-        print(f"\nsparsity levels at {args.preset}:\n{CT.sparsity_levels(args.preset).round(3).to_string(index=False)}")
-        print(CT.sparsity_gains(CT.sparsity_scores(nb)).round(2).to_string(index=False))
+        print(f"\nsparsity levels at {args.preset}:\n{CM.sparsity_levels(args.preset).round(3).to_string(index=False)}")
+        print(CE.sparsity_gains(CM.sparsity_scores(nb)).round(2).to_string(index=False))
     if "diagnosis" in parts:
         print(f"\nRCA diagnosis (seed {nb.seeds[0]}, last task's evaluation clips):")
-        print(CT.diagnosis(nb).round(3).to_string(index=False))
+        print(CM.diagnosis(nb).round(3).to_string(index=False))
     print(f"\n{time.perf_counter() - t0:.0f} s")
 
 

@@ -308,10 +308,12 @@ class PretrainConfig:
     AVM-only steps with the backbone frozen; computed once per preset with its own ``seed`` and cached
     in the run store; "checkpoint": load ``checkpoint`` (a stella checkpoint file, e.g. weights you
     pre-trained on AudioSet-20K + unused VGGSound as the paper does); "manifest": pre-train as
-    "synthetic" does on the clips of ``manifest`` whose labels are outside the continual benchmark.
+    "synthetic" does on the clips of ``manifest`` whose labels are outside the continual benchmark;
+    "tuxpaint" (with ``data.dataset: tuxpaint``): as "synthetic" does on ``classes`` stamps that no continual
+    task uses (:func:`stella.data.tuxpaint.reserved_stamps`).
     """
 
-    source: str = "none"              # "none" | "synthetic" | "checkpoint" | "manifest"
+    source: str = "none"              # "none" | "synthetic" | "checkpoint" | "manifest" | "tuxpaint"
     checkpoint: str = ""              # source "checkpoint": {"model": ..., "avm": ...} file (see models.load_checkpoint)
     manifest: str = ""                # source "manifest": CAV-MAE-style manifest of the pre-training clips
     classes: int = 32                 # source "synthetic": reserved classes
@@ -326,8 +328,8 @@ class PretrainConfig:
     num_threads: int = 0              # torch threads while computing the stage (in its key); 0: run.num_threads
 
     def __post_init__(self) -> None:
-        _check(self.source in ("none", "synthetic", "checkpoint", "manifest"), "pretrain.source",
-               f"must be 'none', 'synthetic', 'checkpoint' or 'manifest', got {self.source!r}")
+        _check(self.source in ("none", "synthetic", "checkpoint", "manifest", "tuxpaint"), "pretrain.source",
+               f"must be 'none', 'synthetic', 'checkpoint', 'manifest' or 'tuxpaint', got {self.source!r}")
         _check(self.source != "checkpoint" or bool(self.checkpoint), "pretrain.checkpoint",
                "must name a checkpoint file when pretrain.source is 'checkpoint'")
         _check(self.source != "manifest" or bool(self.manifest), "pretrain.manifest",
@@ -382,6 +384,9 @@ class Config:
         _check(self.data.audio_frames % p == 0, "data.audio_frames",
                f"{self.data.audio_frames} is not divisible by model.patch_size={p}")
         _check(self.data.mel_bins % p == 0, "data.mel_bins", f"{self.data.mel_bins} is not divisible by model.patch_size={p}")
+        _check(self.pretrain.source != "tuxpaint" or self.data.dataset == "tuxpaint", "pretrain.source",
+               f"'tuxpaint' pre-trains on the stamps the tuxpaint tasks leave free: it needs data.dataset 'tuxpaint', "
+               f"got {self.data.dataset!r}")
 
     # Patch-grid geometry (section 3.1): M = floor(t/p) floor(f/p), N = T floor(h/p) floor(w/p).
     @property

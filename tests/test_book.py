@@ -46,14 +46,14 @@ def _code_cells(nb: dict, tag: str) -> list[dict]:
 
 
 # One papermill override per notebook, as a reader reruns a chapter (README: "Rerun one notebook with other
-# parameters"): each changes what the page computes without asking for a run the book's plan lacks. The three
+# parameters"): each changes what the page computes without asking for a run the book's plan lacks. The
 # pages whose only parameters are seed counts and the device get a seed count equal to the smoke default: their
 # injection path runs, and tests/test_notebook_parameters.py runs every parameter's non-default value.
 OVERRIDES = {"00_method_walkthrough": {"clip": 1}, "01_benchmark": {"clips_per_task": 2},
              "02_retrieval": {"methods": "finetune,er,derpp,stella,multitask"}, "03_efficiency": {"steps": 3},
-             "04_ablations": {"beta_values": "0.5"}, "04b_controls": {"n_headline_seeds": 1},
+             "04_ablations": {"beta_values": "0.5"}, "04b_controls": {"n_sweep_seeds": 1},
              "05_memory_size": {"memory_sizes": "8"}, "06_modality_gap": {"umap_task": 2},
-             "07_attention_localization": {"n_clips": 1}, "08_downstream": {"probe_epochs": 5},
+             "07_attention_localization": {"n_clips": 1}, "08_downstream": {"probe_epochs": 5}, "08b_replication": {"n_seeds": 1},
              "09_what_reproduced": {"n_seeds": 1}, "index": {"n_seeds": 1}, "lab": {"exercise": "forgetting"}}
 
 

@@ -72,7 +72,7 @@ def test_seed_table_pairs_every_claim_over_the_same_seeds():
         seeds = notebook_setup(chapter, "cpu").seeds
         assert seeds == main[:len(seeds)], chapter
     assert all(tier in TIERS for record in CHAPTERS.values() for tier in record.seeds.values())
-    assert traits("cpu").seeds == {"main": 5, "sweep": 3, "headline": 10}
+    assert traits("cpu").seeds == {"main": 5, "sweep": 3, "headline": 5}
     assert notebook_setup("07_attention_localization", "cpu").options["signal_methods"] == ["stella", "derpp"]
 
 
@@ -128,7 +128,7 @@ def test_a_new_preset_is_one_yaml(tmp_path):
     plan = book_runs(str(path))
     seeds = lambda method: sorted(plan[(plan["method"] == method) & (plan["overrides"] == "")]["seed"])
     assert seeds("finetune") == [2021, 2022]                  # main tier: 2 (Table 1)
-    assert seeds("derpp") == [2021, 2022, 2023]               # headline tier: 3 (chapter 04b's DER++)
+    assert seeds("derpp") == [2021, 2022, 2023]               # headline tier: 3 (chapter 08b's DER++)
     assert notebook_setup("04_ablations", str(path)).options["sweep_seeds"] == [2021]     # sweep tier: 1
     assert notebook_setup("02_retrieval", str(path)).n == 2
     path.write_text(text + "\nbook:\n  seeds: {main: 0}\n")

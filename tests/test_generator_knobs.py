@@ -14,6 +14,7 @@ from stella.continual.pretrain import pretrain_key, pretrain_spec
 from stella.data import build_benchmark
 from stella.data.synthetic import (COLOURS, CUES, PLACEHOLDER_COLOUR, TODAY, TODAY_OVERRIDES, build_pretrain_synthetic,
                                    make_classes, make_pretrain_classes, render_clip)
+from stella.data.audio import num_samples_for_frames
 from stella.data.tuxpaint import overwrite, render_stamp_clip
 
 KW = dict(num_frames=4, image_size=32, audio_frames=64, sample_rate=16000, num_distractors=2, noise_level=0.1)
@@ -192,3 +193,15 @@ def test_tuxpaint_composer_takes_the_same_knobs():
     more = [s.copy() for s in sprites * 2]                                  # 2 tasks of 4 stamps
     reused = overwrite(more, 2, 4, 2, seed=0)
     assert sorted(reused) == [4, 5] and all(more[c] is more[src] and src < 4 for c, src in reused.items())
+
+
+def test_tuxpaint_active_fraction_shortens_the_sounds_window():
+    sprites, _ = _sprites()
+    sounds = [np.ones(16000, np.float32) for _ in range(4)]                      # longer than the clip
+    length = lambda af: np.diff(render_stamp_clip(sprites, sounds, 1, 3, seed=0, **KW, active_fraction=af)["events"][0])[0]
+    n = num_samples_for_frames(64, 16000) / 16000                                # the clip, in seconds
+    assert length(0.5) == pytest.approx(0.6 * n, abs=1e-3) and length(0.25) == pytest.approx(0.3 * n, abs=1e-3)
+    assert _digest(render_stamp_clip(sprites, sounds, 1, 3, seed=0, **KW)) == \
+        _digest(render_stamp_clip(sprites, sounds, 1, 3, seed=0, **KW, active_fraction=0.5))
+    pre = render_stamp_clip(sprites, sounds, 1, 3, seed=0, **KW, stream=(0x9E7,))
+    assert _digest(pre) != _digest(render_stamp_clip(sprites, sounds, 1, 3, seed=0, **KW))

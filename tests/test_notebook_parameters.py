@@ -30,7 +30,7 @@ OVERRIDE = {
     "trained": False, "seed": 3, "clip": 1, "clips_per_task": 2, "max_items": 4, "play_audio": False,
     "tuxpaint_dir": "data/other-stamps", "steps": 3, "prefill": 2, "acc_seeds": 2, "n_sweep_seeds": 2,
     "chunk_sizes": "1", "audio_modes": "time", "rho_values": "0.5", "beta_values": "0.4", "measure_memory": False,
-    "n_headline_seeds": 2, "n_sparsity_seeds": 2, "memory_sizes": "16,32", "umap_methods": "stella",
+    "n_sparsity_seeds": 2, "memory_sizes": "16,32", "umap_methods": "stella",
     "umap_task": 2, "signal_methods": "derpp", "n_clips": 1, "iou_threshold": 0.3, "map_threshold": "median",
     "probe_epochs": 2, "finetune_steps": 1, "extra_tasks": 2, "exercise": "forgetting",
 }

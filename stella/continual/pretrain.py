@@ -48,6 +48,7 @@ from stella.continual import nonfinite, worker_cache
 from stella.continual.stream import batches, num_batches
 from stella.data.manifest import build_pretrain_manifest
 from stella.data.synthetic import build_pretrain_synthetic
+from stella.data.tuxpaint import build_pretrain_tuxpaint
 from stella.models import build_model, load_checkpoint
 from stella.progress import announce
 from stella.store import STAGE_FILES, atomic_torch_save, atomic_write_json, compute_once
@@ -71,7 +72,7 @@ def pretrain_spec(cfg: Config) -> dict[str, Any] | None:
     p = cfg.pretrain
     if p.source in ("none", "checkpoint"):
         return None
-    skip = {"checkpoint"} | ({"manifest"} if p.source == "synthetic" else {"classes", "clips_per_class"})
+    skip = {"checkpoint"} | ({"manifest"} if p.source in ("synthetic", "tuxpaint") else {"classes", "clips_per_class"})
     data = {k: getattr(cfg.data, k) for k in _DATA_KEYS}
     data.update({k: v for k, v in cfg.to_dict()["data"].items() if k in _LATE_DATA_KEYS})
     if p.source == "manifest":
@@ -100,12 +101,14 @@ def pretrain_dir(cfg: Config, root: str | Path) -> Path | None:
 
 
 def pretrain_dataset(cfg: Config):
-    """The pre-training clips of ``cfg.pretrain.source`` ("synthetic" or "manifest") as one dataset."""
+    """The pre-training clips of ``cfg.pretrain.source`` ("synthetic", "manifest" or "tuxpaint") as one dataset."""
     p = cfg.pretrain
     if p.source == "synthetic":
         return build_pretrain_synthetic(cfg, p.classes, p.clips_per_class)
     if p.source == "manifest":
         return build_pretrain_manifest(cfg, p.manifest)
+    if p.source == "tuxpaint":
+        return build_pretrain_tuxpaint(cfg, p.classes, p.clips_per_class)
     raise ValueError(f"pretrain.source: {p.source!r} has no pre-training clips")
 
 
@@ -206,7 +209,7 @@ def summarize_log(log: list[dict], seconds: float, clips: int, weights_bytes: in
 def ensure_pretrained(cfg: Config, root: str | Path, device: torch.device | str = "cpu",
                       progress: bool = False) -> Path | None:
     """The weights file ``cfg`` starts from: computed once into the run store under ``root`` (source
-    "synthetic" / "manifest"), the configured file (source "checkpoint"), or None (source "none")."""
+    "synthetic" / "manifest" / "tuxpaint"), the configured file (source "checkpoint"), or None (source "none")."""
     p = cfg.pretrain
     if p.source == "none":
         return None

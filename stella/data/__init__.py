@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from stella.data.benchmark import Benchmark, ClipDataset, Task, sparsity
+from stella.data.benchmark import Benchmark, ClipDataset, Task, sounding_share, sparsity
 from stella.data.manifest import build_manifest_benchmark
 from stella.data.synthetic import build_synthetic
 from stella.data.tuxpaint import build_tuxpaint
@@ -66,4 +66,7 @@ def unseen_tasks(cfg: Config, extra_tasks: int = 1):
     return trained, unseen
 
 
-__all__ = ["Benchmark", "ClipDataset", "Task", "WHAT", "build_benchmark", "provides", "sparsity", "unseen_tasks"]
+__all__ = [
+    "Benchmark", "ClipDataset", "Task", "WHAT", "build_benchmark", "provides", "sounding_share", "sparsity",
+    "unseen_tasks",
+]

@@ -167,3 +167,20 @@ def sparsity(dataset: Dataset, patch_size: int, max_items: int | None = None) ->
         af.append(float(a.float().mean()))
     return {"video_patches": float(np.mean(vp)), "video_pixels": float(np.mean(vx)),
             "audio_chunks": float(np.mean(ac)), "audio_frames": float(np.mean(af)), "clips": n}
+
+
+def sounding_share(dataset: Dataset, patch_size: int, max_items: int | None = None) -> float:
+    """Fraction of the (T, H/p, W/p) video patches that show the sounding object while it sounds: a patch holding
+    any pixel of ``mask`` in a frame whose audio segment (t/T fbank frames) holds an active frame; averaged over
+    clips. The product of :func:`sparsity`'s spatial and temporal shares where the object's size does not change."""
+    n = len(dataset) if max_items is None else min(len(dataset), max_items)
+    out = []
+    for i in range(n):
+        item = dataset[i]
+        m, a = item["mask"], item["active"]
+        T, H, W = m.shape
+        g = m[:, : H // patch_size * patch_size, : W // patch_size * patch_size].float()
+        g = g.reshape(T, H // patch_size, patch_size, W // patch_size, patch_size).amax(dim=(2, 4))
+        on = a[: a.shape[0] // T * T].reshape(T, -1).any(dim=1)
+        out.append(float((g * on[:, None, None]).mean()))
+    return float(np.mean(out))

@@ -15,10 +15,16 @@ swelling ("neutral", above) or drawn exactly as the sounding stamp is, each with
 own, but silent ("classes"; tuxpaint has no neutral pool, so "lit" composes alike). ``sound_cue``: while its sound plays the stamp swells by 30 % ("shared"),
 swells by the class's own factor and is tinted to the class's own colour (``synthetic.CUES``, "class"), or
 only jumps at the onset ("none"). ``overwrite_pairs`` (None: 0): the first so many classes of every task
-after the first take the picture of an earlier task's stamp and keep their own sound.
+after the first take the picture of an earlier task's stamp and keep their own sound. ``active_fraction``: the
+sound's window lasts at most ``WINDOW * active_fraction`` of the clip (0.6 at the default 0.5, as first built;
+0.3 at the cpu preset's 0.25, about one of its four frames).
+
+Pre-training (``pretrain.source: tuxpaint``, :func:`build_pretrain_tuxpaint`): clips of the stamps with a sound
+that no continual task uses (:func:`reserved_stamps`), composed alike from a random stream of their own.
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import av
@@ -34,6 +40,8 @@ from stella.data.synthetic import COLOURS, CUES, DISTRACTORS, PLACEHOLDER_COLOUR
 
 DEFAULT_DIR = Path("data/tuxpaint")
 PACKAGE = "tuxpaint-stamps-default"
+WINDOW = 1.2              # the sound's window is at most WINDOW * data.active_fraction of the clip (0.6 at 0.5)
+PRETRAIN_STREAM = 0x9E7   # pre-training clips draw from rng([seed, PRETRAIN_STREAM, index, ...]), apart from the tasks'
 
 
 def scan_stamps(root: str | Path = DEFAULT_DIR) -> dict[str, list[tuple[str, Path, Path]]]:
@@ -114,11 +122,12 @@ def _paste_stamp(frames: np.ndarray, sprite: np.ndarray, cue: int, overlap: np.n
     return mask
 
 
-def _event(rng: np.random.Generator, snd_size: int, n: int, T: int, sample_rate: int
+def _event(rng: np.random.Generator, snd_size: int, n: int, T: int, sample_rate: int, active_fraction: float = 0.5
            ) -> tuple[int, int, int, np.ndarray, np.ndarray]:
-    """(off, start, length, overlap (T,), onsets (T,) bool): a window of the sound (at most 0.6 of the clip)
-    placed at random; overlap = the share of each frame's time it covers, onsets = the frame where it starts."""
-    length = min(snd_size, int(0.6 * n))
+    """(off, start, length, overlap (T,), onsets (T,) bool): a window of the sound (at most
+    ``WINDOW * active_fraction`` of the clip: 0.6 at the default 0.5) placed at random; overlap = the share of each
+    frame's time it covers, onsets = the frame where it starts."""
+    length = min(snd_size, int(WINDOW * active_fraction * n))
     off = int(rng.integers(0, snd_size - length + 1))
     start = int(rng.integers(0, n - length + 1))
     edges = np.linspace(0, n / sample_rate, T + 1)
@@ -130,11 +139,13 @@ def _event(rng: np.random.Generator, snd_size: int, n: int, T: int, sample_rate:
 def render_stamp_clip(sprites: list[np.ndarray], sounds: list[np.ndarray], label: int, index: int, *, seed: int,
                       num_frames: int, image_size: int, audio_frames: int, sample_rate: int, num_distractors: int,
                       noise_level: float, silent_object: str = "dim", distractors: str = "neutral",
-                      sound_cue: str = "shared", cues: np.ndarray | None = None) -> dict:
-    """One composed clip of stamp ``label``; deterministic in (seed, index). Same keys as synthetic.render_clip.
-    ``silent_object``, ``distractors``, ``sound_cue``: the module docstring; the defaults compose the clip as
-    before they existed. ``cues`` (n_classes,): each class's index into synthetic.CUES (default
-    ``synthetic.class_cues(seed)`` by label)."""
+                      sound_cue: str = "shared", cues: np.ndarray | None = None, active_fraction: float = 0.5,
+                      stream: tuple[int, ...] = ()) -> dict:
+    """One composed clip of stamp ``label``; deterministic in (seed, stream, index). Same keys as
+    synthetic.render_clip. ``silent_object``, ``distractors``, ``sound_cue``, ``active_fraction``: the module
+    docstring; the defaults compose the clip as before they existed. ``cues`` (n_classes,): each class's index into
+    synthetic.CUES (default ``synthetic.class_cues(seed)`` by label). ``stream``: more entries of the random key
+    (the pre-training clips' own, :data:`PRETRAIN_STREAM`)."""
     for name, value, known in (("silent_object", silent_object, SILENT_OBJECTS),
                                ("distractors", distractors, DISTRACTORS), ("sound_cue", sound_cue, SOUND_CUES)):
         if value not in known:
@@ -142,11 +153,11 @@ def render_stamp_clip(sprites: list[np.ndarray], sounds: list[np.ndarray], label
     if cues is None:
         perm = class_cues(seed)
         cues = np.array([perm[i % len(CUES)] for i in range(len(sprites))])
-    rng = np.random.default_rng([seed, index, 4])
+    rng = np.random.default_rng([seed, *stream, index, 4])
     n = num_samples_for_frames(audio_frames, sample_rate)
     snd = sounds[label]
     T, S = num_frames, image_size
-    off, start, length, overlap, onsets = _event(rng, snd.size, n, T, sample_rate)
+    off, start, length, overlap, onsets = _event(rng, snd.size, n, T, sample_rate, active_fraction)
     wave = noise_level * 0.5 * rng.standard_normal(n)
     seg = snd[off:off + length]
     wave[start:start + length] += 0.5 * seg / (np.abs(seg).max() + 1e-8)
@@ -159,9 +170,9 @@ def render_stamp_clip(sprites: list[np.ndarray], sounds: list[np.ndarray], label
     frames = frames + noise_level * 0.3 * rng.standard_normal((T, S, S, 3))
     others = [i for i in range(len(sprites)) if i != label and sprites[i] is not sprites[label]]
     if distractors != "neutral":
-        drng = np.random.default_rng([seed, index, 5])
+        drng = np.random.default_rng([seed, *stream, index, 5])
         for d in drng.choice(others, size=min(num_distractors, len(others)), replace=False):
-            ov, jump = _event(drng, sounds[int(d)].size, n, T, sample_rate)[3:]
+            ov, jump = _event(drng, sounds[int(d)].size, n, T, sample_rate, active_fraction)[3:]
             s = drng.uniform(0.3, 0.38) * S
             path = np.clip(drng.uniform(0.65 * s, S - 0.65 * s, size=2) + np.cumsum(
                 drng.uniform(-0.1, 0.1, size=(T, 2)) * S * jump[:, None], axis=0), 0.65 * s, S - 0.65 * s)
@@ -183,27 +194,57 @@ def render_stamp_clip(sprites: list[np.ndarray], sounds: list[np.ndarray], label
             "mask": mask, "overlap": overlap}
 
 
-def build_tuxpaint(cfg, root: str | Path = DEFAULT_DIR):
-    """The tuxpaint benchmark: the ``num_tasks`` largest super-categories with enough stamps, in name order."""
-    d = cfg.data
-    cats = scan_stamps(root)
+def continual_stamps(cats: dict[str, list[tuple[str, Path, Path]]], d) -> tuple[list[str], list[tuple[str, Path, Path]]]:
+    """(task names, stamps): the ``d.num_tasks`` largest super-categories with at least ``d.classes_per_task``
+    stamps (ties by name), in name order, and the first ``d.classes_per_task`` stamps of each."""
     ok = sorted((c for c, v in cats.items() if len(v) >= d.classes_per_task), key=lambda c: (-len(cats[c]), c))
     if len(ok) < d.num_tasks:
         raise ValueError(f"tuxpaint: only {len(ok)} super-categories have >= {d.classes_per_task} stamps "
                          f"({', '.join(f'{c}={len(cats[c])}' for c in sorted(cats))}); lower data.num_tasks "
                          "or data.classes_per_task")
     names = sorted(ok[: d.num_tasks])
-    stamps = [s for c in names for s in cats[c][: d.classes_per_task]]
+    return names, [s for c in names for s in cats[c][: d.classes_per_task]]
+
+
+def reserved_stamps(cfg, root: str | Path = DEFAULT_DIR) -> list[tuple[str, Path, Path]]:
+    """``cfg.pretrain.classes`` stamps with a sound that none of the continual tasks of ``cfg`` uses, drawn by a
+    generator of ``data.seed`` from every super-category (the pre-training stage's classes)."""
+    cats = scan_stamps(root)
+    used = {s[0] for s in continual_stamps(cats, cfg.data)[1]}
+    free = [s for c in sorted(cats) for s in cats[c] if s[0] not in used]
+    n = cfg.pretrain.classes
+    if len(free) < n:
+        raise ValueError(f"pretrain.classes: {n} pre-training stamps asked for, but only {len(free)} stamps with a "
+                         f"sound are outside the {len(used)} of the continual tasks")
+    pick = np.random.default_rng([cfg.data.seed, PRETRAIN_STREAM]).permutation(len(free))[:n]
+    return [free[i] for i in sorted(pick)]
+
+
+def _render_kwargs(d) -> dict:
+    return dict(seed=d.seed, num_frames=d.num_frames, image_size=d.image_size, audio_frames=d.audio_frames,
+                sample_rate=d.sample_rate, num_distractors=d.num_distractors, noise_level=d.noise_level,
+                silent_object=d.silent_object, distractors=d.distractors, sound_cue=d.sound_cue,
+                active_fraction=d.active_fraction)
+
+
+def _load(stamps: list[tuple[str, Path, Path]], sample_rate: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """(sprites (4, 64, 64), waveforms) of ``stamps``."""
     sprites = [load_sprite(png, 64).numpy() for _, png, _ in stamps]
-    reused = overwrite(sprites, d.num_tasks, d.classes_per_task, d.overwrite_pairs or 0, d.seed)
     sounds = []
     for _, _, snd in stamps:
-        w = decode_audio(snd, d.sample_rate)
+        w = decode_audio(snd, sample_rate)
         sounds.append(w if w.size else np.zeros(1, np.float32))
+    return sprites, sounds
+
+
+def build_tuxpaint(cfg, root: str | Path = DEFAULT_DIR):
+    """The tuxpaint benchmark: the ``num_tasks`` largest super-categories with enough stamps, in name order."""
+    d = cfg.data
+    names, stamps = continual_stamps(scan_stamps(root), d)
+    sprites, sounds = _load(stamps, d.sample_rate)
+    reused = overwrite(sprites, d.num_tasks, d.classes_per_task, d.overwrite_pairs or 0, d.seed)
     per_class = d.train_per_class + d.eval_per_class
-    kw = dict(seed=d.seed, num_frames=d.num_frames, image_size=d.image_size, audio_frames=d.audio_frames,
-              sample_rate=d.sample_rate, num_distractors=d.num_distractors, noise_level=d.noise_level,
-              silent_object=d.silent_object, distractors=d.distractors, sound_cue=d.sound_cue)
+    kw = _render_kwargs(d)
 
     def render(index: int) -> dict:
         return render_stamp_clip(sprites, sounds, index // per_class, index, **kw)
@@ -228,6 +269,31 @@ def build_tuxpaint(cfg, root: str | Path = DEFAULT_DIR):
         tasks.append(Task(name, pos, labels, ds["train"], ds["eval"]))
     return Benchmark("tuxpaint", tasks, norm, [s[0] for s in stamps],
                      {"stamps": stamps, "root": str(root), "reused": reused})
+
+
+def build_pretrain_tuxpaint(cfg, num_classes: int, clips_per_class: int, root: str | Path = DEFAULT_DIR):
+    """The tuxpaint pre-training set (``pretrain.source: tuxpaint``): ``num_classes`` x ``clips_per_class`` training
+    clips of :func:`reserved_stamps`, composed as the continual clips are (their distractors from the reserved
+    stamps too), from the random stream :data:`PRETRAIN_STREAM`, normalised with their own fbank statistics.
+    Its ``info`` attribute names the stamps."""
+    d = cfg.data
+    stamps = reserved_stamps(replace(cfg, pretrain=replace(cfg.pretrain, classes=num_classes)), root)
+    sprites, sounds = _load(stamps, d.sample_rate)
+    kw = _render_kwargs(d)
+
+    def render(index: int) -> dict:
+        return render_stamp_clip(sprites, sounds, index // clips_per_class, index, stream=(PRETRAIN_STREAM,), **kw)
+
+    norm = norm_from_config(d)
+    if norm is None:
+        idx = [c * clips_per_class + j for j in range(clips_per_class) for c in range(num_classes)][:32]
+        key = ("tuxpaint-pretrain", tuple(s[0] for s in stamps), tuple(sorted(kw.items())), d.mel_bins)
+        norm = clip_norm_stats(key, lambda i: render(i)["wave"], idx, d)
+    idx = list(range(num_classes * clips_per_class))
+    ds = ClipDataset(ClipSource(render, d, norm), idx, [i // clips_per_class for i in idx], 0,
+                     augment=d.augment, seed=d.seed)
+    ds.info = {"stamps": stamps, "norm": norm}
+    return ds
 
 
 def overwrite(sprites: list[np.ndarray], num_tasks: int, classes_per_task: int, pairs: int, seed: int) -> dict[int, int]:

@@ -9,6 +9,8 @@
 * :mod:`~stella.eval.signal`, :mod:`~stella.eval.diagnosis`, :mod:`~stella.eval.sound_dependence` - the AVM,
   STELLA's selection and RCA against the benchmark's ground truth, and whether the AVM's map needs the sound
   (imported on their own).
+* :mod:`~stella.eval.class_forgetting` - the forgetting of single classes, those whose visual object a later task
+  reuses with a new sound set apart (imported on its own).
 
 Every function returns tensors or tidy pandas DataFrames and validates its inputs: an empty
 split or non-finite embeddings raise ``ValueError`` naming the problem.

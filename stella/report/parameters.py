@@ -142,7 +142,7 @@ def map_threshold(name: str, value: Any) -> float | str:
 CHECKS: dict[str, Check] = {
     "results_dir": text, "device": device, "task_order": text, "tuxpaint_dir": text,
     "n_seeds": optional(integer(1)), "acc_seeds": optional(integer(1)), "n_sweep_seeds": optional(integer(1)),
-    "n_headline_seeds": optional(integer(1)), "n_sparsity_seeds": optional(integer(1)),
+    "n_sparsity_seeds": optional(integer(1)),
     "methods": optional(check_methods), "umap_methods": check_methods, "signal_methods": optional(check_methods),
     "trained": flag, "play_audio": flag, "measure_memory": flag,
     "seed": seed, "clip": integer(0), "clips_per_task": integer(0), "n_clips": integer(0), "prefill": integer(0),

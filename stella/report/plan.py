@@ -13,6 +13,7 @@ import sys
 
 import pandas as pd
 
+from stella.continual.pretrain import pretrain_key
 from stella.report.chapter import book_order, get, unmet
 from stella.report.claims import REGISTRY
 from stella.report.parameters import resolve
@@ -27,6 +28,15 @@ def requests(name: str, preset: str) -> list[tuple[str, int | None, tuple[str, .
         return [r for c in book_order() if c in REGISTRY for r in requests(c, preset)]
     record = get(name)
     return [] if record.runs is None or unmet(name, preset) else record.runs(resolve(name, preset))
+
+
+def book_stages(preset: str, plan: pd.DataFrame | None = None) -> list[str]:
+    """The pre-training stages the book's runs start from at ``preset`` (:func:`stella.continual.pretrain.pretrain_key`
+    of each run in :func:`book_runs`, first-needed first; none for a preset that computes no stage)."""
+    plan = book_runs(preset) if plan is None else plan
+    keys = [pretrain_key(run_config(preset, r.method, r.seed, [o for o in r.overrides.split(", ") if o]))
+            for r in plan.itertuples()]
+    return [k for k in dict.fromkeys(keys) if k is not None]
 
 
 def book_runs(preset: str) -> pd.DataFrame:
@@ -45,7 +55,8 @@ def book_runs(preset: str) -> pd.DataFrame:
 
 
 if __name__ == "__main__":      # python -m stella.report.plan cpu
-    plan = book_runs(sys.argv[1] if len(sys.argv) > 1 else "cpu")
+    preset = sys.argv[1] if len(sys.argv) > 1 else "cpu"
+    plan = book_runs(preset)
     print(plan.groupby("chapter", sort=False)["method"].agg(["size", lambda m: ", ".join(dict.fromkeys(m))])
           .set_axis(["runs first asked here", "methods"], axis=1).to_string())
-    print(f"{len(plan)} runs in all (besides the pre-training stages)")
+    print(f"{len(plan)} runs in all, and {len(book_stages(preset, plan))} pre-training stages")

@@ -2,7 +2,9 @@
 
 :func:`paired_stats` (mean, two-sided Student-t interval, p-value, the 90 % interval of an
 equivalence test and the difference detectable with 80 % power), :func:`one_sided_p`,
-:func:`holm` (Holm's step-down correction) and :func:`paired_verdict` (one uncorrected comparison).
+:func:`holm` (Holm's step-down correction), :func:`paired_verdict` (one uncorrected comparison) and
+:func:`efficiency` (a ratio of two paired gains with its bootstrap interval over seeds) and
+:func:`seeds_to_detect` (the seeds a difference needs at a given spread).
 The claims registry (:mod:`stella.report.claims`) and any chapter that judges a measurement use
 these; this module imports nothing of the package.
 """
@@ -74,3 +76,39 @@ def paired_verdict(ours: Sequence[float], other: Sequence[float], sign: int = 1,
                "holds" if side == sign else "contradicted")
     return {"difference": s["difference"], "ci_low": s["ci_low"], "ci_high": s["ci_high"], "n_seeds": s["n_seeds"],
             "verdict": verdict}
+
+
+def efficiency(x: Sequence[float], random: Sequence[float], oracle: Sequence[float], resamples: int = 2000,
+               seed: int = 0, level: float = LEVEL) -> dict[str, float | int]:
+    """Selection efficiency E = mean_s(x_s − random_s) / mean_s(oracle_s − random_s) over the seeds s that all three
+    sides have (the share of the oracle's gain over random selection that ``x`` captures; 0: random, 1: the oracle),
+    with a percentile bootstrap interval over seeds (``resamples`` draws of the seeds with replacement, numerator and
+    denominator from the same draw, a generator seeded by ``seed``). Also ``gain`` (the denominator), ``n_seeds``. A
+    draw whose oracle gain is 0 gives no ratio and is left out; when the gain's own interval reaches 0 the ratio's
+    interval is wide or unbounded, as it should be. Fewer than two seeds: NaN interval."""
+    v = np.column_stack([np.asarray(a, float) for a in (x, random, oracle)])
+    v = v[~np.isnan(v).any(1)]
+    n = len(v)
+    num, den = v[:, 0] - v[:, 1], v[:, 2] - v[:, 1]
+    out = {"E": float(num.mean() / den.mean()) if n and den.mean() != 0 else float("nan"), "ci_low": float("nan"),
+           "ci_high": float("nan"), "gain": float(den.mean()) if n else float("nan"), "n_seeds": n}
+    if n < 2:
+        return out
+    idx = np.random.default_rng(seed).integers(0, n, size=(resamples, n))
+    d = den[idx].mean(1)
+    ratios = num[idx].mean(1)[d != 0] / d[d != 0]
+    if len(ratios):
+        out["ci_low"], out["ci_high"] = (float(np.percentile(ratios, q)) for q in (50 - 50 * level, 50 + 50 * level))
+    return out
+
+
+def seeds_to_detect(sd: float, effect: float, max_n: int = 100, level: float = LEVEL) -> int | None:
+    """The fewest seeds n >= 2 whose paired test detects a true difference ``effect`` with 80 % power at a seed
+    spread ``sd`` of the differences: (t(level, n−1) + t(0.80, n−1)) · sd / √n <= |effect| (``detectable`` of
+    :func:`paired_stats`). None when more than ``max_n`` would be needed, or ``effect`` is 0 or NaN."""
+    if not effect == effect or effect == 0 or not sd == sd:
+        return None
+    for n in range(2, max_n + 1):
+        if (stats.t.ppf(0.5 + level / 2, n - 1) + stats.t.ppf(POWER, n - 1)) * sd / math.sqrt(n) <= abs(effect):
+            return n
+    return None

@@ -9,11 +9,13 @@ page (``notebooks/<name>.ipynb``)    module (and its measurements)
 02_retrieval                         ``retrieval`` (``retrieval_matrices``: the accuracy matrix)
 03_efficiency                        ``efficiency`` (``efficiency_table``: memory and throughput measured)
 04_ablations                         ``ablations``
-04b_controls                         ``controls``
+04b_controls                         ``controls`` (``controls_efficiency``: E and the sparsity curve;
+                                     ``controls_measures``: RCA, the overwriting pairs, localisation)
 05_memory_size                       ``memory_size``
 06_modality_gap                      ``modality_gap``
 07_attention_localization            ``localization``
 08_downstream                        ``downstream``
+08b_replication                      ``replication``
 09_what_reproduced, index            ``reproduced``
 lab                                  ``lab``
 ===================================  =====================================================================
@@ -29,6 +31,7 @@ from stella.report.chapters import (  # noqa: F401
                                     localization,
                                     memory_size,
                                     modality_gap,
+                                    replication,
                                     reproduced,
                                     retrieval,
                                     walkthrough,

@@ -10,32 +10,52 @@ Two readings of how many tokens STELLA's encoder sees (``selection.mask_of``, ..
   patches: a degenerate MAE), so the control keeps rho = 0.75: 24 / 48 kept, 16 / 32 visible, the
   baselines' count. Table 1's accuracy would be earned under this reading.
 
-The controls (:data:`ROWS`) are each the method reduced or pushed to a limit: the null control
-(STELLA at rho = 1 must be DER++ number for number), the baselines at STELLA's budget
-(``continual.visible_budget=stella``), the oracle selection (the ground-truth sounding object and
-active audio first, :mod:`stella.selection.oracle`) and its reverse, the RCA diagnosis
-(:mod:`stella.eval.diagnosis`) and the benchmark's sparsity (:data:`SPARSITY`, each level its own
-pre-training stage). The controls are judged with the claims' statistics but are not claims of the
-paper; the paper's Table 1 under the full reading is (:func:`reading_claims`, in chapter 09).
+The controls (:data:`ROWS`), each the method reduced or pushed to a limit, with one thing changed:
+
+* the room for selection: Random takes Algorithm 1's audio chunks as STELLA and the oracle do (``random``;
+  ``random-patches`` is the all-M-patches audio of the book's first Random, the paper does not say which);
+  the oracle (the ground-truth sounding object and active audio first, :mod:`stella.selection.oracle`) and its
+  reverse, jointly and per modality (``oracle-video``: ground truth for the video, Random's chunks for the audio;
+  ``oracle-audio`` the other way round);
+* the selection efficiency E = (X − Random) / (Oracle − Random) of STELLA, LPIS only and RCA only under both
+  readings (:mod:`stella.report.chapters.controls_efficiency`, with the sparsity curve);
+* the null control (STELLA at rho = 1 must be DER++ number for number) and DER++ at STELLA's budget
+  (``continual.visible_budget=stella``);
+* RCA's mechanism, its overwriting scenario and the AVM's localisation against negative audio
+  (:mod:`stella.report.chapters.controls_mechanism`).
+
+Seeds: the rows E needs (:data:`E_ROWS`) at the main tier; the controls whose effects are large
+(:data:`FEW_SEEDS`: the anti-oracles, the per-modality oracles, random-patches, the null control, DER++ at
+STELLA's budget) at the sweep tier, the page's power column saying what they resolve; the sparsity levels at the
+sweep tier too, where the power computation says more seeds would not resolve them either (the page says how many
+would: :func:`controls_efficiency.sparsity_sentence`). The controls are
+judged with the claims' statistics but are not claims of the paper; the paper's Table 1 under the full reading
+is (:func:`reading_claims`, in chapter 09).
 """
 from __future__ import annotations
 
-import matplotlib.pyplot as plt
 import pandas as pd
 
-from stella.config import load_config
 from stella.continual import METHODS
-from stella.data import build_benchmark, sparsity
-from stella.eval.diagnosis import memory_queries, rca_frame, rca_summary
+from stella.data.synthetic import TODAY_OVERRIDES
 from stella.report import paper_numbers as paper
-from stella.report.chapter import Setup, Traits, chapter, traits
+from stella.report.chapter import Setup, Traits, chapter, setup, traits
+from stella.report.chapters.controls_efficiency import efficiency_table, efficiency_text
 from stella.report.chapters.efficiency import THROUGHPUT_MARGIN, measure_rounds, paper_ratio
 from stella.report.chapters.efficiency_table import memory_column, ratio
 from stella.report.chapters.retrieval import paper_values
-from stella.report.claims import (BASELINES, ClaimContext, Comparison, family, per_seed, register, retrieval_scale, row,
-                                  versus)
-from stella.report.runs import cached_frame, gallery_classes, get_run, load_trained, quiet, run_config, seed_table
-from stella.report.stats import paired_verdict
+from stella.report.claims import (
+    BASELINES,
+    ClaimContext,
+    Comparison,
+    family,
+    per_seed,
+    register,
+    retrieval_scale,
+    row,
+    versus,
+)
+from stella.report.runs import gallery_classes, get_run, quiet, run_config, seed_table
 from stella.selection.budget import visible_tokens
 
 CHAPTER = "04b_controls"
@@ -43,50 +63,70 @@ SELECTED = ("selection.mask_of=selected",)    # the cpu preset's own value: the 
 EQUAL = ("selection.rho_a=0.75", "selection.rho_v=0.75", "selection.mask_of=full")
 BUDGET = ("continual.visible_budget=stella", *SELECTED)
 RHO1 = ("selection.rho_a=1.0", "selection.rho_v=1.0")
+READINGS = {"selected": SELECTED, "full": EQUAL}
 FULL_READING = "selection.mask_of: full at rho 0.75, the baselines' visible count"
-ROWS = {   # label: (method, overrides)
-    "DER++": ("derpp", ()),
-    "ER": ("er", ()),
-    "STELLA (selected)": ("stella", SELECTED),
-    "Random (selected)": ("random", SELECTED),
-    "RCA only (selected)": ("rca", SELECTED),
-    "Oracle (selected)": ("oracle", SELECTED),
+SELECTORS = {"STELLA": "stella", "LPIS only": "lpis", "RCA only": "rca"}     # E is measured for these
+GATE = 10.0     # %p: the calibration's gate on Oracle − Random (benchmarks/bench_calibrate.py's GATE, issue 30 item 3)
+REFERENCES = {"Random": "random", "Oracle": "oracle"}
+
+
+def label_of(name: str, reading: str) -> str:
+    """"STELLA (full)": the row of selection ``name`` under ``reading``."""
+    return f"{name} ({reading})"
+
+
+E_ROWS = {"DER++": ("derpp", ()), **{label_of(n, r): (m, ov) for r, ov in READINGS.items()
+                                     for n, m in {**SELECTORS, **REFERENCES}.items()}}
+FEW_SEEDS = {   # large effects, sweep tier
+    "Random, all patches (selected)": ("random-patches", SELECTED),
     "Anti-oracle (selected)": ("anti-oracle", SELECTED),
+    "Oracle, video (selected)": ("oracle-video", SELECTED),
+    "Anti-oracle, video (selected)": ("anti-oracle-video", SELECTED),
+    "Oracle, audio (selected)": ("oracle-audio", SELECTED),
+    "Anti-oracle, audio (selected)": ("anti-oracle-audio", SELECTED),
     "STELLA, rho = 1": ("stella", RHO1),
-    "STELLA (full)": ("stella", EQUAL),
-    "Random (full)": ("random", EQUAL),
-    "Oracle (full)": ("oracle", EQUAL),
     "DER++ at STELLA's budget": ("derpp", BUDGET),
-    "ER at STELLA's budget": ("er", BUDGET),
 }
-HEADLINE = ("DER++", "STELLA (full)", "Random (full)")    # more seeds: the preset's headline tier
-SMOKE_ROWS = ("DER++", "STELLA (selected)", "Random (selected)", "Oracle (selected)", "STELLA, rho = 1",
-              "STELLA (full)", "Random (full)")
+ROWS = {**E_ROWS, **FEW_SEEDS}   # label: (method, overrides)
+SMOKE_ROWS = ("DER++", *(label_of(n, "selected") for n in (*SELECTORS, *REFERENCES)),
+              *(label_of(n, "full") for n in ("STELLA", *REFERENCES)), "STELLA, rho = 1")
 PAIRS = {   # (family key, family): [(member key, first, second, sign, what the pair tests)]
+    ("room", "What the ground truth buys (selected reading)"): [
+        ("oracle-random", "Oracle (selected)", "Random (selected)", 1, "the oracle selection beats random selection"),
+        ("oracle-anti", "Oracle (selected)", "Anti-oracle (selected)", 1, "the oracle selection beats its reverse"),
+        ("video-oracle-random", "Oracle, video (selected)", "Random (selected)", 1,
+         "the video oracle (random audio chunks) beats random selection"),
+        ("audio-oracle-random", "Oracle, audio (selected)", "Random (selected)", 1,
+         "the audio oracle (random video patches) beats random selection"),
+        ("video-oracle-anti", "Oracle, video (selected)", "Anti-oracle, video (selected)", 1,
+         "the video oracle beats its reverse"),
+        ("audio-oracle-anti", "Oracle, audio (selected)", "Anti-oracle, audio (selected)", 1,
+         "the audio oracle beats its reverse")],
+    ("chunks", "Random selection with or without Algorithm 1's audio chunks"): [
+        ("random-chunks", "Random (selected)", "Random, all patches (selected)", 1,
+         "random selection in Algorithm 1's audio chunks differs from random audio patches")],
+    ("selection", "Selection against random selection (selected reading)"): [
+        ("stella-random", "STELLA (selected)", "Random (selected)", 1, "STELLA's selection beats random selection"),
+        ("lpis-random", "LPIS only (selected)", "Random (selected)", 1, "LPIS alone beats random selection"),
+        ("rca-random", "RCA only (selected)", "Random (selected)", 1, "RCA's exclusions beat random selection")],
     ("equal-tokens", "Selection at the baselines' visible count (full reading)"): [
         ("stella-derpp", "STELLA (full)", "DER++", 1, "STELLA has a higher A than DER++ at equal visible tokens"),
         ("stella-random", "STELLA (full)", "Random (full)", 1,
          "STELLA's selection beats random selection at equal visible tokens"),
+        ("lpis-random", "LPIS only (full)", "Random (full)", 1, "LPIS alone beats random selection at equal visible tokens"),
+        ("rca-random", "RCA only (full)", "Random (full)", 1, "RCA's exclusions beat random selection at equal visible tokens"),
         ("oracle-random", "Oracle (full)", "Random (full)", 1,
          "the oracle selection beats random selection at equal visible tokens")],
     ("budget", "The token budget itself"): [
         ("stella-gains", "STELLA (full)", "STELLA (selected)", 1, "STELLA gains from the baselines' visible count"),
         ("derpp-loses", "DER++", "DER++ at STELLA's budget", 1, "DER++ loses at STELLA's visible count"),
-        ("er-loses", "ER", "ER at STELLA's budget", 1, "ER loses at STELLA's visible count"),
         ("stella-derpp", "STELLA (selected)", "DER++ at STELLA's budget", 1,
          "STELLA beats DER++ at STELLA's visible count")],
-    ("room", "Can any selection pay here (selected reading)"): [
-        ("oracle-random", "Oracle (selected)", "Random (selected)", 1, "the oracle selection beats random selection"),
-        ("oracle-anti", "Oracle (selected)", "Anti-oracle (selected)", 1, "the oracle selection beats its reverse"),
-        ("stella-random", "STELLA (selected)", "Random (selected)", 1, "STELLA's selection beats random selection"),
-        ("rca-random", "RCA only (selected)", "Random (selected)", 1, "RCA's exclusions beat random selection")],
 }
-
-
-SPARSITY = {   # level: overrides (each its own pre-training stage; "book" is the book's benchmark)
-    "dense": ("data.num_distractors=0", "data.object_scale=1.75", "data.active_fraction=1.0"),
-    "book": (),
-    "sparse": ("data.num_distractors=6", "data.object_scale=0.75", "data.active_fraction=0.25"),
+SPARSITY = {   # level: overrides on the preset (each its own pre-training stage; "default" is the book's benchmark)
+    "today": TODAY_OVERRIDES,                    # the benchmark as first built: the class sounds in 1-2 of 4 segments
+    "default": (),                               # the calibrated default (cpu: one of 4 segments)
+    "smaller object": ("data.object_scale=0.5",),   # one beyond: the sounding object's radius halved
 }
 SPARSITY_ROWS = {"STELLA": ("stella", ()), "Random": ("random", ()), "Oracle": ("oracle", ())}
 
@@ -98,53 +138,59 @@ def rows_for(preset: str) -> dict[str, tuple[str, tuple[str, ...]]]:
 
 
 def levels_for(preset: str) -> dict[str, tuple[str, ...]]:
-    """The sparsity levels run at ``preset`` (a quick preset: the book's benchmark only)."""
-    return {"book": ()} if traits(preset).quick else dict(SPARSITY)
+    """The sparsity levels run at ``preset`` (a quick preset: the book's benchmark only; a preset whose data are
+    not the synthetic benchmark has no levels to turn)."""
+    if traits(preset).quick or run_config(preset, "stella").data.dataset != "synthetic":
+        return {"default": ()}
+    return dict(SPARSITY)
 
 
 def defaults(preset: str, p: dict, book: Traits) -> tuple[list[int], list[str]]:
     seeds = RECORD.seeds_of("controls", preset, p.pop("n_seeds", None))
-    p["headline_seeds"] = RECORD.seeds_of("headline", preset, p.pop("n_headline_seeds", None))
+    p["sweep_seeds"] = RECORD.seeds_of("large effects", preset, p.pop("n_sweep_seeds", None))
     p["sparsity_seeds"] = RECORD.seeds_of("sparsity", preset, p.pop("n_sparsity_seeds", None))
     return seeds, ["derpp", "stella", "random", "oracle"]
 
 
+def seeds_of(nb: Setup, label: str) -> list[int]:
+    """The seeds of control ``label``: the sweep tier for :data:`FEW_SEEDS`, else the chapter's."""
+    return nb.options["sweep_seeds"] if label in FEW_SEEDS else nb.seeds
+
+
 def planned_runs(nb: Setup) -> list[tuple[str, int, tuple[str, ...]]]:
     """(method, seed, overrides) of every run the chapter trains (:mod:`stella.report.plan`)."""
-    head, sparse = nb.options["headline_seeds"], nb.options["sparsity_seeds"]
-    out = [(m, s, ov) for label, (m, ov) in rows_for(nb.preset).items() for s in (head if label in HEADLINE else nb.seeds)]
+    out = [(m, s, ov) for label, (m, ov) in rows_for(nb.preset).items() for s in seeds_of(nb, label)]
     return out + [(m, s, (*lv, *ov)) for lv in levels_for(nb.preset).values()
-                  for m, ov in SPARSITY_ROWS.values() for s in sparse]
+                  for m, ov in SPARSITY_ROWS.values() for s in nb.options["sparsity_seeds"]]
 
 
-RECORD = chapter(CHAPTER, defaults, seeds={"controls": "main", "headline": "headline", "sparsity": "sweep"},
+RECORD = chapter(CHAPTER, defaults, seeds={"controls": "main", "large effects": "sweep", "sparsity": "sweep"},
                  runs=planned_runs, needs=("ground_truth",))
 
 
-def _run(nb, row: tuple[str, tuple[str, ...]], seed: int, extra: tuple[str, ...] = ()):
-    """The stored run of a control ``row`` (method, overrides) at ``seed`` on the notebook's device,
-    trained when missing."""
+def run_of(nb: Setup, row: tuple[str, tuple[str, ...]], seed: int, extra: tuple[str, ...] = ()):
+    """The stored run of a control ``row`` (method, overrides) at ``seed`` on the notebook's device, trained when
+    missing."""
     method, ov = row
     return get_run(nb.preset, method, seed, [*nb.train_overrides, *extra, *ov], nb.results_dir)
 
 
-def scores(nb, rows: dict, seeds_of, extra: tuple[str, ...] = ()) -> pd.DataFrame:
+def scores(nb: Setup, rows: dict, seeds_of, extra: tuple[str, ...] = ()) -> pd.DataFrame:
     """One row per (label, seed, direction): avg-recall A and F; runs the store lacks are trained.
     ``seeds_of(label)`` gives each row's seeds."""
     out = []
     with quiet():
-        for label, row in rows.items():
+        for label, r in rows.items():
             for s in seeds_of(label):
-                rd = _run(nb, row, s, extra)
-                out += [{"label": label, "seed": s, "direction": r["direction"], "A": r["A"], "F": r["F"]}
-                        for r in rd.load_json("summary") if r["metric"] == "avg"]
-    return pd.DataFrame(out)
+                rd = run_of(nb, r, s, extra)
+                out += [{"label": label, "seed": s, "direction": x["direction"], "A": x["A"], "F": x["F"]}
+                        for x in rd.load_json("summary") if x["metric"] == "avg"]
+    return pd.DataFrame(out, columns=["label", "seed", "direction", "A", "F"])
 
 
-def control_scores(nb) -> pd.DataFrame:
-    """:func:`scores` of every control at the chapter's seeds (the headline rows at more seeds)."""
-    head = nb.options["headline_seeds"]
-    return scores(nb, rows_for(nb.preset), lambda label: head if label in HEADLINE else nb.seeds)
+def control_scores(nb: Setup) -> pd.DataFrame:
+    """:func:`scores` of every control at its seeds (:func:`seeds_of`)."""
+    return scores(nb, rows_for(nb.preset), lambda label: seeds_of(nb, label))
 
 
 def budget_table(preset: str) -> pd.DataFrame:
@@ -162,19 +208,19 @@ def mean_table(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     g = df.groupby(["label", "direction"], sort=False)[["A", "F"]]
     means, stds = (getattr(g, f)().unstack("direction") for f in ("mean", "std"))
     cols = [f"{d} {v}" for d in paper.DIRECTIONS for v in ("A", "F")]
-    flat = lambda t: t.set_axis([f"{d} {v}" for v, d in t.columns], axis=1)[cols]
+    flat = lambda t: t.set_axis([f"{d} {v}" for v, d in t.columns], axis=1)[cols]   # noqa: E731
     order = list(dict.fromkeys(df["label"]))
     means, stds = flat(means).reindex(order), flat(stds).reindex(order)
     means["seeds"] = df.groupby("label")["seed"].nunique().reindex(order).map(str)
     return means.rename_axis("run"), stds.rename_axis("run")
 
 
-def null_control(nb) -> pd.DataFrame:
+def null_control(nb: Setup) -> pd.DataFrame:
     """Per seed: does STELLA at rho = 1 write DER++'s summary.json number for number?"""
-    summary = lambda label, s: _run(nb, ROWS[label], s).load_json("summary")
+    summary = lambda label, s: run_of(nb, ROWS[label], s).load_json("summary")   # noqa: E731
     with quiet():
         return pd.DataFrame([{"seed": s, "identical summary": summary("STELLA, rho = 1", s) == summary("DER++", s)}
-                             for s in nb.seeds])
+                             for s in seeds_of(nb, "STELLA, rho = 1")])
 
 
 def seed_frame(df: pd.DataFrame, value: str, direction: str) -> pd.DataFrame:
@@ -199,81 +245,30 @@ def control_comparisons(df: pd.DataFrame) -> list[Comparison]:
     return out
 
 
-# --------------------------------------------------------------------------- sparsity
-def sparsity_levels(preset: str) -> pd.DataFrame:
-    """Per level: its overrides and the measured sparsity of the first task's evaluation clips."""
-    rows = []
-    for level, ov in levels_for(preset).items():
-        cfg = load_config(preset, list(ov))
-        sp = sparsity(build_benchmark(cfg).tasks[0].eval, cfg.model.patch_size)
-        rows.append({"level": level, "settings": ", ".join(ov) or "the book's benchmark",
-                     "video patches on the object": sp["video_patches"], "active audio frames": sp["audio_frames"]})
-    return pd.DataFrame(rows)
+# --------------------------------------------------------------------------- the landing page's E
+def efficiency_scores(nb: Setup, reading: str = "selected") -> pd.DataFrame:
+    """:func:`scores` of the rows E needs under ``reading`` (STELLA, LPIS only, RCA only, Random, Oracle) at the
+    chapter's seeds (those a quick preset runs)."""
+    rows = {k: v for k, v in rows_for(nb.preset).items() if k.endswith(f"({reading})")}
+    return scores(nb, rows, lambda _: nb.seeds)
 
 
-def sparsity_scores(nb) -> pd.DataFrame:
-    """:func:`scores` of STELLA, Random and the Oracle at every level, with a ``level`` column."""
-    return pd.concat([scores(nb, SPARSITY_ROWS, lambda _: nb.options["sparsity_seeds"], ov).assign(level=level)
-                      for level, ov in levels_for(nb.preset).items()], ignore_index=True)
+def reading_text(preset: str, reading: str) -> str:
+    """How ``reading`` masks, in words, with the preset's values (the selected reading's rho is the preset's)."""
+    s = run_config(preset, "stella", None, READINGS[reading]).selection
+    what = "the mask ratio applied to the selected patches" if s.mask_of == "selected" else \
+        "the mask ratio of the full length, visible tokens drawn from the selection"
+    return f"reading {reading}: {what}, rho {s.rho_a:g} / {s.rho_v:g}"
 
 
-def sparsity_gains(sp: pd.DataFrame) -> pd.DataFrame:
-    """Per level, direction and method (STELLA, Oracle): the paired A difference against Random over seeds,
-    with its 95 % interval (columns ``level, direction, versus, difference, ci_low, ci_high, n``)."""
-    rows = []
-    for (level, d), part in sp.groupby(["level", "direction"], sort=False):
-        t = part.pivot_table(index="seed", columns="label", values="A")
-        for m in ("STELLA", "Oracle"):
-            v = paired_verdict(t[m].to_numpy(), t["Random"].to_numpy())
-            rows.append({"level": level, "direction": d, "versus": f"{m} − Random", "difference": v["difference"],
-                         "ci_low": v["ci_low"], "ci_high": v["ci_high"], "n": len(t)})
-    return pd.DataFrame(rows)
-
-
-def plot_sparsity(gains: pd.DataFrame, levels: pd.DataFrame) -> None:
-    x = dict(zip(levels["level"], levels["video patches on the object"]))
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.4), sharey=True)
-    for ax, (d, part) in zip(axes, gains.groupby("direction", sort=False)):
-        for (name, g), mk in zip(part.groupby("versus", sort=False), "os"):
-            xs = g["level"].map(x)
-            ax.errorbar(xs, g["difference"], yerr=[g["difference"] - g["ci_low"], g["ci_high"] - g["difference"]],
-                        marker=mk, capsize=3, label=name)
-        ax.axhline(0, color="k", lw=0.8)
-        ax.set_xlabel("share of video patches on the sounding object")
-        ax.set_title(f"{d}: A gain over random selection", fontsize=9)
-    axes[0].set_ylabel("paired difference in A (%p)")
-    axes[0].legend(fontsize=8)
-    fig.tight_layout()
-    plt.show()
-
-
-# --------------------------------------------------------------------------- RCA diagnosis
-DIAGNOSIS = {"C_sounding": "C: sounding video", "C_other_video": "C: other video", "C_active": "C: active audio",
-             "C_silent_audio": "C: silent audio", "kept_sounding_rca": "sounding kept: RCA",
-             "kept_sounding_stella": "sounding kept: STELLA", "kept_sounding_random": "sounding kept: random"}
-
-
-def diagnosis(nb) -> pd.DataFrame:
-    """RCA against the ground truth (:func:`stella.eval.diagnosis.rca_summary`) for the STELLA and RCA-only
-    runs of the first seed (those of :func:`rows_for`), on the last task's evaluation clips, with no past query and with the run's
-    final memory, under both temperatures; cached beside each run."""
-    frames = []
-    for label in [k for k in ("STELLA (selected)", "RCA only (selected)") if k in rows_for(nb.preset)]:
-        with quiet():
-            rd = _run(nb, ROWS[label], nb.seeds[0])
-
-        def compute():
-            model, avm = load_trained(rd)
-            ds = build_benchmark(rd.config).tasks[-1].eval
-            frame = rca_frame(model, avm, ds, rd.config, past={"none": None, "memory": memory_queries(rd.path)},
-                              seed=nb.seeds[0])
-            return rca_summary(frame)
-
-        frames.append(cached_frame(rd, "rca-diagnosis", {"seed": nb.seeds[0], "split": "last eval"}, compute)
-                      .assign(run=paper.label(rd.config.continual.method)))
-    out = pd.concat(frames, ignore_index=True)
-    out["past"] = out["past"].map({"none": "none", "memory": "the run's memory"})
-    return out[["run", "past", "temperature", *DIAGNOSIS]].rename(columns=DIAGNOSIS)
+def landing_efficiency(nb: Setup, reading: str = "selected") -> str:
+    """The landing page's sentence on selection efficiency: "STELLA's selection captures E = x [lo, hi] of the
+    oracle's gain over random selection (n seeds, reading ...)", per direction, then LPIS only and RCA only; at the
+    settings of ``nb`` (any page's :func:`notebook_setup`: its preset, store and device, this chapter's seeds).
+    "" when the preset runs none of the rows."""
+    own = setup(CHAPTER, nb.preset, nb.results_dir, device=nb.device)
+    table = efficiency_table(efficiency_scores(own, reading))
+    return efficiency_text(table[table["reading"] == reading], reading_text(nb.preset, reading))
 
 
 # --------------------------------------------------------------------------- the paper's claims, full reading
@@ -283,12 +278,9 @@ def reading_claims(ctx: ClaimContext) -> list[Comparison]:
     Random, judged under the full reading (STELLA at the baselines' visible count): the same claims
     chapter 02 and 04 judge under the preset's selected reading."""
     nb = ctx.setup(CHAPTER, seeds=False)
-    head = nb.options["headline_seeds"]
-    seeds = {b: (head if b == "derpp" else nb.seeds) for b in BASELINES}
-    runs = [seed_table(ctx.preset, [b], s, ctx.results_dir, overrides=nb.train_overrides) for b, s in seeds.items()]
-    runs.append(seed_table(ctx.preset, ["stella", "random"], head, ctx.results_dir,
-                           overrides=[*nb.train_overrides, *EQUAL]))
-    runs = pd.concat(runs, ignore_index=True)
+    runs = pd.concat([seed_table(ctx.preset, list(BASELINES), nb.seeds, ctx.results_dir, overrides=nb.train_overrides),
+                      seed_table(ctx.preset, ["stella", "random"], nb.seeds, ctx.results_dir,
+                                 overrides=[*nb.train_overrides, *EQUAL])], ignore_index=True)
     scale = retrieval_scale(gallery_classes(ctx.preset))
     kw = {"chance": scale["chance"], "ceiling": scale["ceiling"], "reading": FULL_READING}
     t3 = paper.table3().set_index("method")
@@ -308,47 +300,6 @@ def reading_claims(ctx: ClaimContext) -> list[Comparison]:
                           f"Table 3, full reading: STELLA above random selection (A, {d})", a, "stella", "random", 1,
                           t3.at["stella", f"{d} A"], t3.at["random", f"{d} A"], paper.label, **kw,
                           key=f"table3-full.stella-above.{d}/random"))
-    return out
-
-
-# --------------------------------------------------------------------------- sentences from the numbers
-def _said(r: pd.Series) -> str:
-    if r["ci_low"] != r["ci_low"]:
-        return f"{r['difference']:+.2f} %p (one seed: no interval)"
-    return f"{r['difference']:+.2f} %p [{r['ci_low']:+.2f}, {r['ci_high']:+.2f}], {r['verdict']}"
-
-
-def reading_sentence(claims: pd.DataFrame) -> str:
-    """How the reading turns "STELLA outperforms every baseline" (Table 1, A): the verdicts of chapter 02's
-    family (the preset's selected reading) beside this chapter's (full reading), and STELLA − DER++ (A→V)
-    under each; "" when the claims frame lacks either."""
-    sel, full = family(claims, "table1.outperforms.stella."), family(claims, "table1-full.outperforms.stella.")
-    if sel.empty or full.empty:
-        return ""
-    count = lambda part: ", ".join(f"{int((part['verdict'] == v).sum())} {v}" for v in
-                                   ("holds", "contradicted", "equivalent", "inconclusive") if (part["verdict"] == v).any())
-    a, b = row(claims, "table1.outperforms.stella.A→V/derpp"), row(claims, "table1-full.outperforms.stella.A→V/derpp")
-    derpp = "" if a is None or b is None else (f" STELLA − DER++ (A→V): {_said(a)} under the first, "
-                                               f"{_said(b)} at equal visible tokens.")
-    return (f"Whether STELLA outperforms every baseline (Table 1, A) depends on how many tokens it sees: under "
-            f"{sel['reading'].iloc[0] or 'the preset'} its {len(sel)} comparisons give {count(sel)}; under "
-            f"{full['reading'].iloc[0] or 'the full reading'} (chapter 04b) its {len(full)} give {count(full)}.{derpp}")
-
-
-def control_sentences(controls: pd.DataFrame, null: pd.DataFrame) -> list[str]:
-    """The chapter's summary: the null control, the oracle's room, STELLA at equal budget, the budget's own effect."""
-    out = [f"Null control: STELLA at rho = 1 writes DER++'s results number for number in {int(null['identical summary'].sum())} "
-           f"of {len(null)} seeds."]
-    for key, text in (
-            ("controls.room.A.A→V/oracle-random", "Oracle − Random at the preset's budget (A→V)"),
-            ("controls.room.A.A→V/oracle-anti", "Oracle − anti-oracle (A→V)"),
-            ("controls.equal-tokens.A.A→V/stella-random", "STELLA − Random at equal visible tokens (A→V)"),
-            ("controls.equal-tokens.A.A→V/stella-derpp", "STELLA − DER++ at equal visible tokens (A→V)"),
-            ("controls.budget.A.A→V/derpp-loses", "DER++ − DER++ at STELLA's visible count (A→V)")):
-        r = row(controls, key)
-        if r is not None and r["difference"] == r["difference"]:
-            power = "" if r["detectable"] != r["detectable"] else f", detectable {r['detectable']:.2f} %p"
-            out.append(f"{text}: {_said(r)} (n = {int(r['n_seeds'])}{power}).")
     return out
 
 
@@ -385,6 +336,52 @@ def table2_full_reading_claims(ctx: ClaimContext) -> list[Comparison]:
     return out
 
 
+# --------------------------------------------------------------------------- sentences from the numbers
+def said(r: pd.Series) -> str:
+    """"+1.23 %p [+0.10, +2.36], holds" of a judged row (one seed: no interval)."""
+    if r["ci_low"] != r["ci_low"]:
+        return f"{r['difference']:+.2f} %p (one seed: no interval)"
+    return f"{r['difference']:+.2f} %p [{r['ci_low']:+.2f}, {r['ci_high']:+.2f}], {r['verdict']}"
+
+
+def reading_sentence(claims: pd.DataFrame) -> str:
+    """How the reading turns "STELLA outperforms every baseline" (Table 1, A): the verdicts of chapter 02's
+    family (the preset's selected reading) beside this chapter's (full reading), and STELLA − DER++ (A→V)
+    under each; "" when the claims frame lacks either."""
+    sel, full = family(claims, "table1.outperforms.stella."), family(claims, "table1-full.outperforms.stella.")
+    if sel.empty or full.empty:
+        return ""
+    count = lambda part: ", ".join(f"{int((part['verdict'] == v).sum())} {v}" for v in   # noqa: E731
+                                   ("holds", "contradicted", "equivalent", "inconclusive") if (part["verdict"] == v).any())
+    a, b = row(claims, "table1.outperforms.stella.A→V/derpp"), row(claims, "table1-full.outperforms.stella.A→V/derpp")
+    derpp = "" if a is None or b is None else (f" STELLA − DER++ (A→V): {said(a)} under the first, "
+                                               f"{said(b)} at equal visible tokens.")
+    return (f"Whether STELLA outperforms every baseline (Table 1, A) depends on how many tokens it sees: under "
+            f"{sel['reading'].iloc[0] or 'the preset'} its {len(sel)} comparisons give {count(sel)}; under "
+            f"{full['reading'].iloc[0] or 'the full reading'} (chapter 04b) its {len(full)} give {count(full)}.{derpp}")
+
+
+def control_sentences(controls: pd.DataFrame, null: pd.DataFrame) -> list[str]:
+    """The chapter's summary: the null control, the oracle's room (joint and per modality), the chunks, STELLA at
+    equal budget, the budget's own effect."""
+    out = [f"Null control: STELLA at rho = 1 writes DER++'s results number for number in {int(null['identical summary'].sum())} "
+           f"of {len(null)} seeds."]
+    for key, text in (
+            ("controls.room.A.A→V/oracle-random", "Oracle − Random at the preset's budget (A→V)"),
+            ("controls.room.A.A→V/video-oracle-random", "video oracle − Random (A→V)"),
+            ("controls.room.A.A→V/audio-oracle-random", "audio oracle − Random (A→V)"),
+            ("controls.room.A.A→V/oracle-anti", "Oracle − anti-oracle (A→V)"),
+            ("controls.chunks.A.A→V/random-chunks", "Random in audio chunks − Random over all audio patches (A→V)"),
+            ("controls.equal-tokens.A.A→V/stella-random", "STELLA − Random at equal visible tokens (A→V)"),
+            ("controls.equal-tokens.A.A→V/stella-derpp", "STELLA − DER++ at equal visible tokens (A→V)"),
+            ("controls.budget.A.A→V/derpp-loses", "DER++ − DER++ at STELLA's visible count (A→V)")):
+        r = row(controls, key)
+        if r is not None and r["difference"] == r["difference"]:
+            power = "" if r["detectable"] != r["detectable"] else f", detectable {r['detectable']:.2f} %p"
+            out.append(f"{text}: {said(r)} (n = {int(r['n_seeds'])}{power}).")
+    return out
+
+
 def selection_room_sentence(controls: pd.DataFrame) -> str:
     """Whether the benchmark rewards selection at all: the oracle against random selection (both readings) and
     against its reverse, read from the judged controls."""
@@ -392,23 +389,46 @@ def selection_room_sentence(controls: pd.DataFrame) -> str:
                         row(controls, "controls.equal-tokens.A.A→V/oracle-random"))
             if r is not None and r["difference"] == r["difference"]]
     worst = row(controls, "controls.room.A.A→V/oracle-anti")
-    if not best or worst is None or worst["difference"] != worst["difference"]:
+    if not best:
         return ""
     if all(r["verdict"] == "holds" for r in best):
-        return "The oracle beats random selection under both readings: the benchmark rewards a better selection."
-    return ("The oracle does not beat random selection at these seeds (" + "; ".join(_said(r) for r in best) +
-            f"), while it beats the anti-oracle by {worst['difference']:+.2f} %p: on this benchmark a selection is "
-            "punished for dropping the sounding object but a better one buys at most a few %p, so STELLA's selection "
-            "cannot be shown better than random here.")
+        return ("The oracle beats random selection under both readings (" + "; ".join(said(r) for r in best) +
+                "): on this benchmark a better selection buys accuracy, so STELLA's selection can be measured as a "
+                "share of that gain (E below).")
+    anti = "" if worst is None or worst["difference"] != worst["difference"] else \
+        f", while it beats the anti-oracle by {worst['difference']:+.2f} %p"
+    return ("The oracle does not beat random selection under both readings at these seeds (" +
+            "; ".join(said(r) for r in best) + f"){anti}: where it does not, a better selection buys no "
+            "accuracy here, and E is not defined.")
 
 
-def sparsity_sentence(gains: pd.DataFrame, direction: str = "A→V") -> str:
-    """STELLA − Random and Oracle − Random (A, ``direction``) per sparsity level, from dense to sparse."""
-    part = gains[gains["direction"] == direction]
-    if part.empty:
+def seeds_note(nb: Setup) -> str:
+    """Where this page spends its seeds, and where it cut them, from the chapter's settings."""
+    few = [k for k in FEW_SEEDS if k in rows_for(nb.preset)]
+    n, m, k = len(nb.seeds), len(nb.options["sweep_seeds"]), len(nb.options["sparsity_seeds"])
+    text = (f"Seeds: DER++ and the rows E needs (STELLA, LPIS only, RCA only, Random and the Oracle under both readings) "
+            f"at {n}; each sparsity level at {k} (the page's sparsity sentence says how many seeds its differences would "
+            "need)")
+    if few:
+        text += (f"; the null control (a check number for number) and the controls whose effects are large "
+                 f"({', '.join(f for f in few if f != 'STELLA, rho = 1') or 'none at this preset'}) at {m}: the "
+                 f"\"detectable\" column of the controls' table gives the difference {m} seed{'s' if m != 1 else ''} "
+                 f"{'resolve' if m != 1 else 'resolves'} with 80 % power, beside each effect")
+    return (text + ". Cut from earlier builds: ER and ER at STELLA's budget (DER++ asks the budget question alone) and "
+            "the 10 seeds of STELLA, Random and DER++ at equal visible tokens (E now measures the selection, with the "
+            "oracle's gain as its scale).")
+
+
+def gate_sentence(controls: pd.DataFrame) -> str:
+    """Whether the benchmark meets the calibration's gate: Oracle − Random >= :data:`GATE` %p in A in both directions
+    with the interval above 0, under the reading the main tables use (the selected one), read from the judged
+    controls; "" when they lack the pair."""
+    rows = {d: row(controls, f"controls.room.A.{d}/oracle-random") for d in paper.DIRECTIONS}
+    if any(r is None or r["ci_low"] != r["ci_low"] for r in rows.values()):
         return ""
-    say = lambda who: ", ".join(f"{r.level} {r.difference:+.2f} [{r.ci_low:+.2f}, {r.ci_high:+.2f}]"
-                                for r in part[part["versus"] == who].itertuples())
-    n = int(part["n"].min())
-    return (f"From the densest level to the sparsest ({direction}, {n} seeds per level, 95 % intervals): Oracle − Random "
-            f"{say('Oracle − Random')}; STELLA − Random {say('STELLA − Random')}.")
+    met = all(r["difference"] >= GATE and r["ci_low"] > 0 for r in rows.values())
+    said_ = "; ".join(f"{said(r)} ({d})" for d, r in rows.items())
+    return (f"The calibration's gate (Oracle − Random >= {GATE:g} %p in A in both directions, intervals above 0, "
+            f"the main tables' reading) is {'met' if met else 'not met'} at this benchmark: {said_}." +
+            ("" if met else " The default is the best setting the calibration found (python -m benchmarks.bench_calibrate), "
+                            "and the book says what it measures there, not more."))

@@ -38,13 +38,12 @@ def test_the_cpu_chapter_trains_every_setting_at_the_headline_seeds(monkeypatch)
     nb = notebook_setup("08b_replication", "cpu")
     assert len(nb.seeds) == 5 and set(nb.methods) == set(R.METHODS.values())
     req = R.planned_runs(nb)
-    assert len(req) == len(R.settings_for("cpu")) * len(R.METHODS) * 5
+    assert len(req) == sum(len(R.methods_for(name)) for name in R.settings_for("cpu")) * 5
+    assert {m for m, s, ov in req if ov == ("data.task_order=shuffled",)} == {"stella", "derpp"}
     plan = book_runs("cpu").set_index("key")
     assert all(run_config("cpu", m, s, ov).digest() in plan.index for m, s, ov in req)
     main = {run_config("cpu", m, s).digest() for m, s, ov in req if ov == ()}
     assert not (plan.loc[list(main), "chapter"] == "08b_replication").any()      # chapters 02 and 04 trained them
-    quick = notebook_setup("08b_replication", "smoke")
-    assert set(quick.methods) == {R.METHODS[m] for m in R.SMOKE_METHODS}
 
 
 @pytest.mark.parametrize("main, here, word", [
@@ -101,7 +100,7 @@ def test_the_table_and_the_sentences_follow_the_numbers(monkeypatch):
     assert len(said) == len(table) and said[0].startswith("second draw, Oracle − Random (A→V): +8.")
     assert "does not replicate (decided on the other side)" in " ".join(said)
     counts = R.verdict_counts(table)
-    assert counts.startswith("second draw: ") and " of 10 replicate" in counts
+    assert counts.startswith("second draw: ") and " of 8 replicate" in counts
     monkeypatch.setattr(R, "replication_scores", lambda own: df)
     monkeypatch.setattr(R, "stamps", lambda root=None: ABSENT)
     landing = R.landing_replication(notebook_setup("08b_replication", "smoke"))

@@ -25,6 +25,7 @@ def test_notebooks_are_committed_clean_with_one_parameters_cell():
         tagged = [c for c in nb["cells"] if "parameters" in c.get("metadata", {}).get("tags", [])]
         assert len(tagged) == 1, f"{p.name}: needs exactly one cell tagged 'parameters'"
         assert "preset" in "".join(tagged[0]["source"]) and "results_dir" in "".join(tagged[0]["source"])
+        assert all("id" in c for c in nb["cells"]), f"{p.name}: a cell without an id (nbformat 4.5 needs one)"
         for c in nb["cells"]:
             if c["cell_type"] == "code":
                 assert not c.get("outputs") and c.get("execution_count") is None, f"{p.name}: committed with outputs"

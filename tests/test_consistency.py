@@ -87,7 +87,7 @@ def test_numbers_agree_at_the_precision_shown():
     assert not Num.parse("0.155").agrees(Num.parse("0.15")) and not Num.parse("6.7").agrees(Num.parse("7"))
     assert not Num.parse("+0.16").agrees(Num.parse("-0.155")) and Num.parse("-0.16").agrees(Num.parse("-0.155"))
     assert not Num.parse("6.7").agrees(Num.parse("6.18")) and Num.parse("5.99").agrees(Num.parse("-5.99"), signed=False)
-    assert [n.text for n in numbers("R@1 of 889Hz noiseband am25: 58.3 %, −9.4 %p and 3.1x; v0.3.0")] == [
+    assert [n.text for n in numbers("R@1 of 889Hz noiseband am25: 58.3 %, −9.4 %p and 3.1x; v0.3.0; GPL-2.0-or-later")] == [
         "58.3", "\u22129.4", "3.1"]
     assert [(i.low.value, i.high.value) for i in intervals("−9.4 %p [−15.1, −3.6]; seeds [2021, 2022]")] == [
         (-15.1, -3.6)]

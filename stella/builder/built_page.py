@@ -27,7 +27,7 @@ from stella.builder.pages import COMPUTED_BEGIN, COMPUTED_END
 MINUS = "\u2212"
 # A number as printed: an optional sign, digits, optional decimals; not part of a word ("R@1", "am25", "889Hz")
 # nor of a version or date ("0.3.0"). Allowed right after it: a unit the book prints (%, x, ×) or punctuation.
-NUMBER = re.compile(r"(?<![\w@/.\d])([+\-\u2212]?)(\d+(?:\.\d+)?)(?![\d.]*\d)(?![A-Za-wyzµ])")
+NUMBER = re.compile(r"(?<![\w@/.\d])(?<!\w-)([+\-\u2212]?)(\d+(?:\.\d+)?)(?![\d.]*\d)(?![A-Za-wyzµ])(?!-[A-Za-z])")  # not in "GPL-2.0-or-later"
 SIGNED = r"[+\-\u2212]?(?:\d+(?:\.\d+)?|nan)"
 INTERVAL = re.compile(rf"(?:({SIGNED})\s*(?:%p|%|x|×)?\s*)?\[\s*({SIGNED})\s*(?:%p|%)?\s*,\s*({SIGNED})\s*(?:%p|%)?\s*\]")
 _SENTENCE_END = re.compile(r"(?<!Fig)(?<!Eq)(?<!e\.g)(?<!i\.e)(?<!\bal)(?<!vs)(?<=[.!?])\s+(?=[A-Z(])")

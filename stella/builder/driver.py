@@ -30,8 +30,9 @@ import yaml
 from tqdm.auto import tqdm
 
 from stella import progress as P
-from stella.builder.checks import leaked_paths, remote_assets, table_widths
+from stella.builder.checks import MIN_TEXT_PX, figure_text, leaked_paths, remote_assets, table_widths
 from stella.builder.chromium import BrowserError, find_chromium
+from stella.builder.consistency import book_findings
 from stella.builder.pages import prepare_page
 from stella.builder.prefetch import default_jobs, prefetch_runs
 from stella.config import load_config
@@ -411,18 +412,26 @@ def print_to_pdf(page: Path, pdf: Path, timeout: float = 600) -> Path | None:
 
 
 def report_table_widths(html: Path) -> None:
-    """Print which pages have a table that scrolls sideways at 1280 px (:func:`stella.builder.checks.table_widths`),
-    when a Chromium is on PATH; a report, not a failure."""
+    """Print what a reader would stumble on, a report, not a failure: every sentence its tables do not support
+    (:func:`stella.builder.consistency.book_findings`) and, when a Chromium is on PATH, which pages have a table
+    that scrolls sideways at 1280 px (:func:`stella.builder.checks.table_widths`) and every figure whose text is
+    under 9 px as shown (:func:`stella.builder.checks.figure_text`). ``python -m stella.builder.checks`` prints the
+    same."""
+    findings = book_findings(html)
+    print(f"sentences their tables do not support: {len(findings)}" + "".join(f"\n  {f}" for f in findings))
     if find_chromium() is None:
         return
     try:
         rows = table_widths(html)
+        small = [f for f in figure_text(html) if f["px"] is None or f["px"] < MIN_TEXT_PX]
     except BrowserError as e:
-        print(f"table widths: not measured ({e})")
+        print(f"table widths, figure text: not measured ({e})")
         return
     wide = [f"{r['page']}: {s}" for r in rows for s in r["scrolling"]]
     print(f"tables at 1280 px: {len(rows)} pages, widest {max((r['widest'] for r in rows), default=0)} px, "
           f"{len(wide)} scroll sideways" + "".join(f"\n  {w}" for w in wide))
+    print(f"figures with text under {MIN_TEXT_PX:g} px as shown: {len(small)}"
+          + "".join(f"\n  {f['page']}: {f['figure']}" for f in small))
 
 
 def check_built(html: Path, machine: list[str]) -> None:

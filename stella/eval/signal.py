@@ -192,7 +192,7 @@ def plot_pretrain_curve(log: list[dict], window: int = 50, axes: Any = None):
 
     long = pretrain_curve(log, window)
     if axes is None:
-        _, axes = plt.subplots(1, 3, figsize=(12, 3.2))
+        _, axes = plt.subplots(1, 3, figsize=(9, 3.4))      # 9 in: 9 pt reads 9.4 px (stella.report.figures)
     panels = ((("rec_a", "rec_v"), "reconstruction (Eq. 8)"), (("contrastive",), "contrastive (Eq. 9)"),
               (("avm", "avm_acc"), "AVM matching (Eq. 11): loss, accuracy"))
     labels = {"rec_a": "audio", "rec_v": "video", "contrastive": "contrastive loss", "avm": "matching loss",
@@ -208,7 +208,7 @@ def plot_pretrain_curve(log: list[dict], window: int = 50, axes: Any = None):
             ax.axvspan(avm_only.min(), avm_only.max(), color="0.9", zorder=0, label="AVM only, backbone frozen")
         ax.set_title(title, fontsize=9)
         ax.set_xlabel("step")
-        ax.legend(fontsize=7)
+        ax.legend(fontsize=9)
     fig = axes[0].figure
     fig.tight_layout()
     return fig

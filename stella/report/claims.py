@@ -385,6 +385,14 @@ def chance_context(means: pd.DataFrame, stds: pd.DataFrame, scale: Mapping[str, 
     return out
 
 
+def context_view(context: pd.DataFrame, scale: Mapping[str, float]) -> pd.DataFrame:
+    """:func:`chance_context` as the page shows it: two last rows, chance and the ceiling (their A in both directions),
+    the numbers :func:`scale_sentence` quotes."""
+    refs = pd.DataFrame({f"{d} A (%)": [scale["chance"], scale["ceiling"]] for d in DIRECTIONS},
+                        index=["chance", "ceiling (perfect class knowledge)"])
+    return pd.concat([context, refs.reindex(columns=context.columns)])
+
+
 def scale_sentence(context: pd.DataFrame, scale: Mapping[str, float]) -> str:
     """Chance, ceiling, the row furthest above chance and the median seed std of :func:`chance_context`."""
     above = context[[f"{d} above chance (%p)" for d in DIRECTIONS]]

@@ -23,6 +23,8 @@ from matplotlib.axis import Axis
 from matplotlib.figure import Figure
 from matplotlib.text import Text
 
+COLUMN_PX = 676         # the widest a figure is shown in the book (CSS px at a 1280 px window)
+MAX_WIDTH = 9.0         # inches: a figure no wider shows 9 pt text at 9.4 px (9 * 676 / (72 * 9))
 KEY = "stella:smallest-text-pt"
 NO_TEXT = "none"
 SIGNATURE = b"\x89PNG\r\n\x1a\n"

@@ -37,7 +37,7 @@ from stella.data import unseen_tasks
 from stella.eval.localization import iou_auc
 from stella.eval.signal import plot_pretrain_curve, signal_frame, signal_summary
 from stella.progress import announce
-from stella.report.display import caption, show
+from stella.report.display import caption, details, show
 from stella.report.runs import cached_frame, load_trained, quiet
 from stella.report.stats import paired_verdict
 
@@ -264,6 +264,60 @@ def _versus(d: dict, unit: str = "clips") -> str:
     return f"{d['difference']:+.1f} %p{ci} over {d['n_seeds']} {unit}: {verdict}"
 
 
+VERSUS = {"video: the sounding object's patches kept, STELLA − a random half": ("kept_sounding_stella",
+                                                                              "kept_sounding_random", True),
+          "video: the object's patches kept (every frame), STELLA − a random half": ("kept_object_stella",
+                                                                                     "kept_object_random", True),
+          "audio: the active patches kept, STELLA − a random half": ("kept_active_stella", "kept_active_random", True),
+          "audio attention on active audio, the sounding object's queries − chance": (
+              "audio_attention_active_sounding_queries", "active_tokens", False),
+          "audio attention on active audio, all video queries − chance": ("audio_attention_active", "active_tokens",
+                                                                          False)}
+
+
+def _interval(d: dict) -> str:
+    if d["difference"] != d["difference"]:
+        return "—"
+    ci = "" if d["ci_low"] != d["ci_low"] else f" [{d['ci_low']:+.1f}, {d['ci_high']:+.1f}]"
+    return f"{d['difference']:+.1f}{ci}"
+
+
+def versus_table(sig: pd.DataFrame, clips: str) -> pd.DataFrame:
+    """Per model on one clip set, each paired difference :func:`signal_sentences` quotes (:data:`VERSUS`, % points
+    with the 95 % interval: over clips for one seed, over seeds for several) and its reading against chance."""
+    rows = []
+    for model, part in sig[sig["clips"] == clips].groupby("model", sort=False):
+        unit = "clips" if part["seed"].nunique() == 1 else "seeds"
+        for what, (a, b, sparse) in VERSUS.items():
+            d = _paired(part, a, b, sparse)
+            reading = ("no clip to measure" if d["difference"] != d["difference"] else
+                       {"holds": "above chance", "contradicted": "below chance"}.get(d["verdict"],
+                                                                                     "not distinguishable from chance"))
+            rows.append({"model": model, "comparison": what, "difference (%p) [95 %]": _interval(d),
+                         "over": f"{d['n_seeds']} {unit}", "reading": reading})
+    return pd.DataFrame(rows, columns=["model", "comparison", "difference (%p) [95 %]", "over", "reading"])
+
+
+def continual_signal_section(sig: pd.DataFrame, n_seeds: int, clips: str = "continual classes (eval)") -> list:
+    """Chapter 07's measurements per clip set, for ``display(*...)``: kept shares, map AUCs and the audio attention
+    beside chance and the target, the paired differences on ``clips`` and, collapsed, the sentences of
+    :func:`signal_sentences` for every model on ``clips``."""
+    sets = sig["clips"].unique()
+    per = f"{n_seeds} seed(s) per run"
+    return [*(show(selection_table(sig, w, topk=False), caption=f"Kept shares (%), {w}: STELLA's selection (empty "
+                   f"memory) per model, a random selection (chance) and the target; {per}.") for w in sets),
+            *(show(map_table(sig, w), caption=f"AUC of the AVM map against both ground truths, {w}, beside a random "
+                   f"map (chance) and the target; {per}.") for w in sets),
+            *(show(audio_attention_table(sig, w), caption=f"The share (%) of the AVM's video-query attention on active "
+                   f"audio, {w}: all video queries (what Eq. 2 averages), the sounding object's queries, chance; "
+                   f"{per}.") for w in sets),
+            show(versus_table(sig, clips), caption=f"{clips[0].upper()}{clips[1:]}: the paired differences the "
+                 "sentences below quote, STELLA's kept shares minus a random half's and the AVM's audio attention "
+                 "minus chance, with the 95 % interval."),
+            details(f"What each model's AVM finds on the {clips.split(' (')[0]}, in sentences (computed from the tables "
+                    "above)", [s for m in sig["model"].unique() for s in signal_sentences(sig, m, clips)])]
+
+
 def signal_sentences(sig: pd.DataFrame, model: str, clips: str) -> list[str]:
     """What the AVM of ``model`` localises on ``clips`` and what it does not, in sentences computed
     from the measurements: each share beside a random selection's as a paired difference with its
@@ -289,9 +343,10 @@ def signal_sentences(sig: pd.DataFrame, model: str, clips: str) -> list[str]:
     if snd["verdict"] == "holds" and snd["difference"] > obj["difference"]:
         out.append("So the AVM points at the object while it sounds, which is what the benchmark's cue marks, "
                    "more than at the object as such in its silent frames.")
-    out.append(f"Map: the AVM map's AUC is {ratio:.1f}x the random map's against the sounding object while it sounds "
-               f"and {ratio_o:.1f}x against the object in every frame (target {TARGET_AUC_RATIO:.0f}x: "
-               f"{reach(ratio, TARGET_AUC_RATIO)}, {reach(ratio_o, TARGET_AUC_RATIO)}).")
+    out.append(f"Map: the AVM map's AUC is {m['auc_avm_sounding']:.3f} against the sounding object while it sounds, "
+               f"{ratio:.1f}x the random map's {m['auc_random_sounding']:.3f}, and {m['auc_avm_object']:.3f} against "
+               f"the object in every frame, {ratio_o:.1f}x the random map's {m['auc_random_object']:.3f} (target "
+               f"{TARGET_AUC_RATIO:.0f}x: {reach(ratio, TARGET_AUC_RATIO)}, {reach(ratio_o, TARGET_AUC_RATIO)}).")
     if aud["difference"] != aud["difference"]:
         out.append("Audio: no clip has its sound on in under half of its time tokens, so the audio selection is not measured.")
         return out
@@ -387,4 +442,6 @@ def unseen_signal_section(cfg, results_dir: str | Path, device: str = "cpu") -> 
             show(audio_attention_table(sig, where), caption="The share (%) of the AVM's video-query attention on "
                  "active audio patches: over all video queries (what Eq. 2 averages), over the sounding object's "
                  "queries only, and chance (the active patches' share of the clip)."),
+            show(versus_table(sig, where), caption="The paired differences the sentences below quote: STELLA's kept "
+                 "shares minus a random half's and the AVM's audio attention minus chance, with the 95 % interval."),
             Markdown("\n".join(f"- {line}" for line in signal_sentences(sig, "pre-trained start", where)))]

@@ -62,8 +62,18 @@ def sparsity_frame(bench, patch_size: int, max_items: int | None = None) -> pd.D
                          for t in bench.tasks])
 
 
+def sparsity_view(sp: pd.DataFrame) -> pd.DataFrame:
+    """:func:`sparsity_frame` as the page shows it: its shares in %, and a last row of their means over the tasks
+    (what :func:`sparsity_sentence` quotes)."""
+    shares = [c for c in sp.columns if c not in ("task", "name")]
+    view = sp.assign(**{c: 100 * sp[c] for c in shares}).astype({"task": str})
+    mean = {"task": "all", "name": "mean over tasks", **{c: view[c].mean() for c in shares}}
+    return pd.concat([view, pd.DataFrame([mean])], ignore_index=True).rename(columns={c: f"{c} (%)" for c in shares})
+
+
 def sparsity_sentence(sp: pd.DataFrame, patch: int, name: str = "") -> str:
-    """One sentence: the mean share of video patches on the object and of audio tokens with the event."""
+    """One sentence: the mean share of video patches on the object and of audio tokens with the event (the last row
+    of :func:`sparsity_view`)."""
     v, a = 100 * sp["video_patches"].mean(), 100 * sp["audio_chunks"].mean()
     return (f"{name}On average {v:.1f}% of the {patch}x{patch} video patches touch the sounding object and {a:.1f}% of "
             f"the audio time tokens contain the event; the correspondence is sparse (< 50% in both): "
@@ -179,5 +189,6 @@ def tuxpaint_section(preset: str, task_order: str, root: str | Path, max_items: 
     display(show(tasks_frame(tux)))
     plot_task_clips(tux, 1, prefix="tuxpaint ")
     tsp = sparsity_frame(tux, patch, max_items)
-    display(show(tsp, digits=3))
+    display(show(sparsity_view(tsp), digits=1, caption="tuxpaint, per task: the share (%) of video patches and pixels on "
+                 "the sounding object and of audio time tokens and frames with its event (evaluation clips)."))
     print(sparsity_sentence(tsp, patch, "tuxpaint: "))

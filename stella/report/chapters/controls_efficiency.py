@@ -12,6 +12,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import pandas as pd
 
+from stella.report.figure_text import MAX_WIDTH
 from stella.report.paper_numbers import DIRECTIONS
 from stella.report.stats import efficiency, paired_stats, seeds_to_detect
 
@@ -128,7 +129,7 @@ def plot_sparsity(gains: pd.DataFrame, levels: pd.DataFrame, x: str = "sounding 
     """Left, per direction: STELLA − Random and Oracle − Random in A against ``x`` of each level (``levels``:
     ``level`` and ``x`` columns); right: STELLA's E. Bars: 95 % intervals."""
     where = dict(zip(levels["level"], levels[x]))
-    fig, axes = plt.subplots(1, 3, figsize=(11, 3.4))
+    fig, axes = plt.subplots(1, 3, figsize=(MAX_WIDTH, 3.6))
     for ax, d in zip(axes[:2], DIRECTIONS):
         part = gains[(gains["direction"] == d) & (gains["versus"] != "E")]
         for (name, g), mk in zip(part.groupby("versus", sort=False), "os"):
@@ -136,10 +137,10 @@ def plot_sparsity(gains: pd.DataFrame, levels: pd.DataFrame, x: str = "sounding 
             ax.errorbar(xs, g["difference"], yerr=[g["difference"] - g["ci_low"], g["ci_high"] - g["difference"]],
                         marker=mk, capsize=3, label=name)
         ax.axhline(0, color="k", lw=0.8)
-        ax.set_title(f"{d}: A gain over random selection", fontsize=9)
-        ax.set_xlabel(f"share of {x}", fontsize=8)
+        ax.set_title(f"{d}: A gain over\nrandom selection", fontsize=9)
+        ax.set_xlabel(f"share of {x}", fontsize=9)
     axes[0].set_ylabel("paired difference in A (%p)")
-    axes[0].legend(fontsize=8)
+    axes[0].legend(fontsize=9)
     e = gains[gains["versus"] == "E"]
     for (d, g), mk in zip(e.groupby("direction", sort=False), "os"):
         axes[2].errorbar(g["level"].map(where), g["difference"].clip(-2, 3),
@@ -148,9 +149,9 @@ def plot_sparsity(gains: pd.DataFrame, levels: pd.DataFrame, x: str = "sounding 
     for v in (0, 1):
         axes[2].axhline(v, color="k", lw=0.8, ls="-" if v == 0 else ":")
     axes[2].set_ylim(-2, 3)
-    axes[2].set_title("STELLA's E (0 random, 1 oracle; clipped to [-2, 3])", fontsize=9)
-    axes[2].set_xlabel(f"share of {x}", fontsize=8)
-    axes[2].legend(fontsize=8)
+    axes[2].set_title("STELLA's E (0 random, 1 oracle;\nclipped to [-2, 3])", fontsize=9)
+    axes[2].set_xlabel(f"share of {x}", fontsize=9)
+    axes[2].legend(fontsize=9)
     fig.tight_layout()
     plt.show()
 

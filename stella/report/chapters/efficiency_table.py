@@ -173,7 +173,8 @@ MEMORY_VIEW_FORMATS = {**{c: "{:.2f}" for c in ("weights, grads, Adam, batches (
                                                  "paper GB")},
                        **{c: "{:.3f}" for c in ("/ DER++", "/ Finetune", "paper / DER++", "paper / Finetune")}}
 REHEARSAL_FORMATS = {"item_bytes": fmt_bytes, "memory_bytes": fmt_bytes, "budget (capacity x item)": fmt_bytes,
-                     "bytes / DER++": "{:.3f}"}
+                     "bytes / DER++": "{:.3f}", "bytes over ER (%)": "{:+.1f}", "extra model bytes": fmt_bytes,
+                     "extra model / backbone + AVM": "{:.2f}"}
 
 
 def gpu_section(mem: pd.DataFrame, directory: str | Path = DEFAULT_DIR):
@@ -254,7 +255,23 @@ def rehearsal_table(eff: pd.DataFrame) -> pd.DataFrame:
     if "derpp" in rm.index:
         rm["instances / DER++"] = rm["memory_capacity"] / rm.at["derpp", "memory_capacity"]
         rm["bytes / DER++"] = rm["memory_bytes"] / rm.at["derpp", "memory_bytes"]
+    if "er" in rm.index:
+        rm["bytes over ER (%)"] = 100 * (rm["memory_bytes"] / rm.at["er", "memory_bytes"] - 1)
+    view = eff.set_index("method")
+    rm["extra model bytes"] = view["extra_bytes"]
+    rm["extra model / backbone + AVM"] = view["extra_bytes"] / view["model_bytes"]
     return rm
+
+
+def paper_rehearsal_table() -> pd.DataFrame:
+    """Section 5.2's memory numbers (:data:`stella.report.paper_numbers.MEMORY_GB`), the ones
+    :func:`rehearsal_sentences` sets ours beside."""
+    gb = paper.MEMORY_GB
+    return pd.DataFrame([
+        {"what": "STELLA's extra rehearsal bytes over raw clips", "GB": gb["stella_extra"],
+         "of (GB)": f"{gb['rehearsal_memory']:.2f}", "share (%)": f"{100 * gb['stella_extra'] / gb['rehearsal_memory']:+.1f}"},
+        {"what": "CLS-ER's extra models", "GB": gb["clser_extra"], "of (GB)": "", "share (%)": ""},
+        {"what": "ESMER's extra model", "GB": gb["esmer_extra"], "of (GB)": "", "share (%)": ""}])
 
 
 def rehearsal_sentences(eff: pd.DataFrame) -> list[str]:
@@ -278,7 +295,7 @@ def rehearsal_sentences(eff: pd.DataFrame) -> list[str]:
         if m in view.index:
             out.append(f"{paper.label(m)} extra model bytes: ours {fmt_bytes(view.at[m, 'extra_bytes'])} "
                        f"({view.at[m, 'extra_bytes'] / view.at[m, 'model_bytes']:.2f}x the backbone + AVM), "
-                       f"paper +{paper.MEMORY_GB[k]} GB")
+                       f"paper {paper.MEMORY_GB[k]} GB")
     return out
 
 

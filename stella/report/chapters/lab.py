@@ -27,6 +27,7 @@ from stella.report.chapters.ablations import table3_claims
 from stella.report.chapters.retrieval import table1_claims
 from stella.report.claims import MARGIN, ClaimContext, Comparison, judge, row
 from stella.report.display import caption
+from stella.report.figure_text import MAX_WIDTH
 from stella.report.runs import quiet, run_config, seed_table, seeds_for
 from stella.report.signal_tables import clip_sets, pretrained_signal
 from stella.report.stats import paired_verdict
@@ -323,7 +324,7 @@ def outcome_figure(outs: list[Outcome]):
         return None
     cols = min(panels, 3)
     rows = -(-panels // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols + 0.5, 3.3 * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(min(3.2 * cols + 0.5, MAX_WIDTH), 3.5 * rows), squeeze=False)
     for ax in axes.flat[panels:]:
         ax.axis("off")
     ax_iter = iter(axes.flat)
@@ -336,8 +337,8 @@ def outcome_figure(outs: list[Outcome]):
                 ax.bar(x, v.mean(), color=f"C{x}", alpha=0.35)
                 ax.scatter(np.full(len(v), x) + np.linspace(-0.15, 0.15, len(v)), v, color=f"C{x}", s=14, zorder=3)
             ax.set_xticks(range(len(e.arms)), [a.label.replace(", ", ",\n").replace(" (", "\n(") for a in e.arms],
-                          fontsize=8)
-            ax.set_ylabel(f"{e.value}, A→V avg recall (%)")
+                          fontsize=9)
+            ax.set_ylabel(f"{e.value}, A→V avg recall (%)", fontsize=9)
             ax.set_title(f"Exercise {k}: {e.key}", fontsize=10)
         if o.signal is not None:
             ax = next(ax_iter)
@@ -350,7 +351,7 @@ def outcome_figure(outs: list[Outcome]):
             ax.scatter(np.ones(len(s)), s["ours"], color="tab:red", s=8)
             ax.set_xticks([0, 1], ["random", "STELLA" if e.signal == "selection" else "AVM map"])
             ax.set_xlim(-0.4, 1.4)
-            ax.set_ylabel(label, fontsize=8)
+            ax.set_ylabel(label, fontsize=9)
             ax.set_title(f"Exercise {k}: {e.key}, per clip", fontsize=10)
     fig.tight_layout()
     plt.show()

@@ -30,6 +30,7 @@ from stella.report import paper_numbers as paper
 from stella.report import signal_tables as S
 from stella.report.chapter import Traits, chapter
 from stella.report.claims import ClaimContext, Comparison, family, register, versus
+from stella.report.figure_text import MAX_WIDTH
 from stella.report.runs import cached_frame, get_run, load_trained, quiet, run_config
 from stella.report.signal_tables import KEPT, TRUTHS
 
@@ -155,10 +156,11 @@ def plot_task1_attention(M: Maps, methods, seed: int, n_clips: int) -> None:
         item = M.task1[j]
         frames = denormalize_video(item["video"]).numpy()
         sounding = sounding_mask(item["mask"][None], item["active"][None])[0]
-        height = 1.1 * len(methods) + 1.0
-        fig, axes = plt.subplots(len(methods), 2 * T, figsize=(1.05 * 2 * T + 1.6, height), squeeze=False,
+        width = MAX_WIDTH                                      # 9 pt text reads 9 px or more in the book
+        height = (0.86 * width - 1.6) / (2 * T) * len(methods) + 1.1
+        fig, axes = plt.subplots(len(methods), 2 * T, figsize=(width, height), squeeze=False,
                                  gridspec_kw={"wspace": 0.04, "hspace": 0.08})
-        fig.subplots_adjust(top=1 - 0.8 / height, bottom=0.02, left=0.08, right=0.9)
+        fig.subplots_adjust(top=1 - 0.85 / height, bottom=0.02, left=0.14, right=0.9)
         for r, m in enumerate(methods):
             for b, after in enumerate((1, M.last)):
                 amap = M.maps[(m, seed, after, map_kind(m), "task1")]["maps"][j]
@@ -175,17 +177,17 @@ def plot_task1_attention(M: Maps, methods, seed: int, n_clips: int) -> None:
                     ax.set_xticks([])
                     ax.set_yticks([])
                     if r == 0:
-                        ax.set_title(f"frame {t}" + (": sounds" if sounding[t].any() else ""), fontsize=7)
-            axes[r, 0].set_ylabel(map_label(m, map_kind(m)).replace(", ", "\n"), fontsize=7)
+                        ax.set_title(f"t={t}" + (" sounds" if sounding[t].any() else ""), fontsize=9)
+            axes[r, 0].set_ylabel(map_label(m, map_kind(m)).replace(", ", "\n"), fontsize=9)
         for b, after in enumerate((1, M.last)):
             left, right = axes[0, b * T].get_position().x0, axes[0, b * T + T - 1].get_position().x1
-            fig.text((left + right) / 2, 1 - 0.5 / height, f"after task {after}", ha="center", fontsize=8,
+            fig.text((left + right) / 2, 1 - 0.5 / height, f"after task {after}", ha="center", fontsize=9,
                      fontweight="bold")
         fig.text(0.01, 1 - 0.05 / height, f"task-1 clip {j + 1}, class {item['label']}: "
-                 f"{M.bench.class_names[item['label']]}", fontsize=7, va="top")
+                 f"{M.bench.class_names[item['label']]}", fontsize=9, va="top")
         bar = fig.colorbar(ScalarMappable(Normalize(0, 1), "jet"), ax=axes, fraction=0.02, pad=0.01)
-        bar.set_label("map value (min-max over the clip)", fontsize=7)
-        bar.ax.tick_params(labelsize=6)
+        bar.set_label("map value (min-max over the clip)", fontsize=9)
+        bar.ax.tick_params(labelsize=9)
         plt.show()
 
 

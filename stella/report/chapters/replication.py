@@ -265,7 +265,7 @@ def plot_replication(judged: pd.DataFrame, eff: pd.DataFrame) -> None:
             if name == "STELLA's E":
                 ax.axvline(1, color="k", lw=0.8, ls=":")
                 ax.set_xlim(E_RANGE[0] - 0.1, E_RANGE[1] + 0.1)
-            ax.set_yticks(range(len(settings)), settings, fontsize=8)
+            ax.set_yticks(range(len(settings)), settings, fontsize=9)
             unit = f", clipped to [{E_RANGE[0]:g}, {E_RANGE[1]:g}]" if name == "STELLA's E" else ", A in %p"
             ax.set_title(f"{name} ({d}{unit})", fontsize=9)
     axes[0][0].invert_yaxis()

@@ -26,6 +26,7 @@ from stella.eval.retrieval import accuracy_matrices
 from stella.eval.run_eval import retrieval_frame
 from stella.report import paper_numbers as paper
 from stella.report.display import caption
+from stella.report.figure_text import MAX_WIDTH
 from stella.report.runs import get_run
 
 RECALLS = ("R@1", "R@5", "R@10")
@@ -86,8 +87,8 @@ def af_read_off(matrices: Mapping[str, np.ndarray], table_f: Mapping[str, float]
     return pd.DataFrame(rows)
 
 
-def accuracy_heatmaps(matrices: Mapping[str, np.ndarray], direction: str = "A→V", cols: int = 4,
-                      panel: float = 2.9):
+def accuracy_heatmaps(matrices: Mapping[str, np.ndarray], direction: str = "A→V", cols: int = 3,
+                      panel: float = 2.6):
     """One heatmap per method of its seed-mean acc[t, i] (rows: after task t, columns: task i), in %.
 
     Entries above the diagonal (a task evaluated before it is learned) are pale: A and F never
@@ -99,7 +100,7 @@ def accuracy_heatmaps(matrices: Mapping[str, np.ndarray], direction: str = "A→
         raise ValueError("accuracy_heatmaps: no matrices")
     means = {m: np.asarray(matrices[m], dtype=float).mean(0) for m in names}
     vmax = max(float(np.nanmax(a)) for a in means.values())
-    cols = min(cols, len(names))
+    cols = min(cols, len(names), int((MAX_WIDTH - 0.9) // panel))     # the book's column: text stays readable
     rows = -(-len(names) // cols)
     fig, axes = plt.subplots(rows, cols, figsize=(panel * cols + 0.9, panel * rows + 0.5), squeeze=False,
                              layout="constrained")
@@ -114,7 +115,7 @@ def accuracy_heatmaps(matrices: Mapping[str, np.ndarray], direction: str = "A→
         for t in range(T):
             for i in range(T):
                 pale = i > t
-                ax.text(i, t, f"{a[t, i]:.0f}", ha="center", va="center", fontsize=8,
+                ax.text(i, t, f"{a[t, i]:.0f}", ha="center", va="center", fontsize=9,
                         color="0.45" if pale else ("black" if a[t, i] > 0.6 * vmax else "white"))
         ax.add_patch(plt.Rectangle((-0.5, T - 1.5), T, 1, fill=False, edgecolor="tab:red", linewidth=2))
         for i, t in enumerate(r["best"]):
@@ -131,7 +132,7 @@ def accuracy_heatmaps(matrices: Mapping[str, np.ndarray], direction: str = "A→
 
 
 def forgetting_curves(matrices: Mapping[str, np.ndarray], direction: str = "A→V",
-                      reference: Mapping[str, float] | None = None, panel: float = 3.0):
+                      reference: Mapping[str, float] | None = None, panel: float = 2.5):
     """Each earlier task's recall as later tasks are learned: one panel per task i < T, x = tasks learned
     (t = i .. T), one line per method, the mean over seeds with a ±1 std band. ``reference`` adds
     horizontal lines (label -> recall %: the first dashed, the second dotted). Returns the figure, shown."""
@@ -141,7 +142,8 @@ def forgetting_curves(matrices: Mapping[str, np.ndarray], direction: str = "A→
     T = np.asarray(matrices[names[0]]).shape[-1]
     if T < 2:
         raise ValueError("forgetting_curves: needs at least 2 tasks")
-    fig, axes = plt.subplots(1, T - 1, figsize=(panel * (T - 1) + 1.6, panel + 0.4), sharey=True, squeeze=False)
+    fig, axes = plt.subplots(1, T - 1, figsize=(min(panel * (T - 1) + 0.8, MAX_WIDTH), panel + 1.1), sharey=True,
+                             squeeze=False, layout="constrained")
     for i, ax in enumerate(axes[0]):
         x = np.arange(i, T) + 1
         for k, m in enumerate(names):
@@ -156,8 +158,8 @@ def forgetting_curves(matrices: Mapping[str, np.ndarray], direction: str = "A→
         ax.set_xlabel("tasks learned so far")
         ax.set_title(f"recall on task {i + 1}", fontsize=10)
     axes[0, 0].set_ylabel(f"{direction} avg recall (%)")
-    fig.legend(*axes[0, 0].get_legend_handles_labels(), loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
-    fig.tight_layout()
+    handles = axes[0, 0].get_legend_handles_labels()
+    fig.legend(*handles, loc="outside lower center", ncol=min(len(handles[0]), 5), frameon=False, fontsize=9)
     plt.show()
     return fig
 

@@ -18,6 +18,7 @@ from stella.data import build_benchmark
 from stella.eval import plot_attention
 from stella.models import build_model
 from stella.report.chapter import ParameterError, Traits, chapter
+from stella.report.figure_text import MAX_WIDTH
 from stella.report.patches import audio_patch_grid
 from stella.report.plots import plot_audio_chunks, plot_audio_scores, plot_selected_video, plot_spectrogram
 from stella.report.runs import get_run, load_trained, quiet, run_config
@@ -113,7 +114,7 @@ def plot_scores(wt: Walkthrough, clip: int, video_scores: torch.Tensor, audio_sc
     b = wt.batch
     truth = b["mask"][clip] if "mask" in b else None        # real clips (a manifest) carry no ground truth
     plot_attention(b["video"][clip], video_scores[clip].reshape(wt.cfg.video_grid).cpu(), truth, title=video_title)
-    fig, ax = plt.subplots(1, 2 if spectrogram else 1, figsize=(10 if spectrogram else 5, 3), squeeze=False)
+    fig, ax = plt.subplots(1, 2 if spectrogram else 1, figsize=(MAX_WIDTH if spectrogram else 5, 3), squeeze=False)
     if spectrogram:
         plot_spectrogram(b["audio"][clip], ax[0, 0], b["active"][clip] if "active" in b else None,
                          "input fbank (cyan: event frames)" if "active" in b else "input fbank")
@@ -125,7 +126,7 @@ def plot_scores(wt: Walkthrough, clip: int, video_scores: torch.Tensor, audio_sc
 def plot_kept_keys(wt: Walkthrough, clip: int, keep_a: torch.Tensor, keep_v: torch.Tensor) -> None:
     """Eq. 3: the kept video keys (bright) per frame and the kept audio keys on the grid."""
     T = wt.cfg.video_grid[0]
-    fig, ax = plt.subplots(1, T + 1, figsize=(2.4 * T + 4, 2.6), gridspec_kw={"width_ratios": [1] * T + [2]})
+    fig, ax = plt.subplots(1, T + 1, figsize=(min(2.4 * T + 4, MAX_WIDTH), 2.6), gridspec_kw={"width_ratios": [1] * T + [2]})
     plot_selected_video(wt.batch["video"][clip], keep_v[clip], wt.cfg.video_grid, wt.cfg.model.patch_size, ax[:-1])
     plot_audio_scores(audio_patch_grid(keep_a[clip], wt.cfg.audio_grid).float().flatten(), wt.cfg.audio_grid, ax[-1],
                       "Eq. 3 kept audio keys (1 = kept)", cmap="Greys")
@@ -163,7 +164,7 @@ def plot_selection(wt: Walkthrough, clip: int, idx_a, idx_v, F_a, chunk_order) -
     """Eq. 6 on the frames (selected video patches bright) and Algorithm 1 on the spectrogram; returns
     each time chunk's fate (:func:`stella.report.patches.chunk_status`)."""
     cfg, p, L_c = wt.cfg, wt.cfg.model.patch_size, wt.cfg.selection.chunk_size
-    fig, ax = plt.subplots(1, cfg.video_grid[0], figsize=(2.4 * cfg.video_grid[0], 2.6), squeeze=False)
+    fig, ax = plt.subplots(1, cfg.video_grid[0], figsize=(min(2.4 * cfg.video_grid[0], MAX_WIDTH), 2.6), squeeze=False)
     plot_selected_video(wt.batch["video"][clip], idx_v[clip], cfg.video_grid, p, ax[0])
     fig.suptitle(f"Eq. 6: the {wt.kappa[1]} selected video patches (bright) of clip {clip}", fontsize=9)
     fig.tight_layout()

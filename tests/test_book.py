@@ -410,3 +410,17 @@ def test_notebooks_execute_side_by_side(tmp_path):
     assert list(seconds) == ["01_ok", "02_bad"] and all(s >= 0 for s in seconds.values())
     assert [f.notebook for f in failures] == ["02_bad.ipynb"] and "boom" in failures[0].error
     assert "fine" in (out / "01_ok.ipynb").read_text()
+
+
+def test_papermill_reads_every_parameter_of_every_notebook():
+    """A parameter papermill cannot parse (its comment confuses papermill's reader) is injected with a warning
+    that the reader sees: "Passed unknown parameter"."""
+    import ast
+
+    import nbformat
+    from papermill.translators import PythonTranslator
+
+    for p in notebook_paths(REPO):
+        cell = next(c for c in nbformat.read(p, as_version=4).cells if "parameters" in c.metadata.get("tags", []))
+        names = [t.id for n in ast.parse(cell.source).body if isinstance(n, ast.Assign) for t in n.targets]
+        assert [q.name for q in PythonTranslator.inspect(cell)] == names, p.name

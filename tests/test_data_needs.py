@@ -45,3 +45,17 @@ def test_the_page_says_what_it_needs(tmp_path):
     assert [c["cell_type"] for c in page["cells"]] == ["markdown", "markdown"]
     assert page["cells"][0]["source"].startswith("# 07 · Title")
     assert "Not computed for this build" in page["cells"][1]["source"] and "`manifest` data" in page["cells"][1]["source"]
+
+
+def test_the_landing_page_says_which_controls_the_preset_cannot_compute(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    from stella.report.chapters import reproduced as R
+
+    monkeypatch.setattr(R, "landing_efficiency", lambda nb: "E = 0.50 [0.10, 0.90].")
+    monkeypatch.setattr(R, "landing_replication", lambda nb: "")
+    synthetic = R.controls_summary(SimpleNamespace(preset="smoke")).splitlines()
+    assert synthetic == ["- **[Do the controls hold?](04b_controls.ipynb)** E = 0.50 [0.10, 0.90].",
+                         "- **[Does it replicate?](08b_replication.ipynb)** nothing to report at this preset."]
+    real = R.controls_summary(SimpleNamespace(preset=str(_manifest_preset(tmp_path))))
+    assert real.count("not computed for this build: it needs") == 2 and WHAT["ground_truth"] in real

@@ -352,7 +352,8 @@ def reading_sentence(claims: pd.DataFrame) -> str:
     if sel.empty or full.empty:
         return ""
     count = lambda part: ", ".join(f"{int((part['verdict'] == v).sum())} {v}" for v in   # noqa: E731
-                                   ("holds", "contradicted", "equivalent", "inconclusive") if (part["verdict"] == v).any())
+                                   ("holds", "contradicted", "equivalent", "inconclusive", "not tested")
+                                   if (part["verdict"] == v).any())
     a, b = row(claims, "table1.outperforms.stella.A→V/derpp"), row(claims, "table1-full.outperforms.stella.A→V/derpp")
     derpp = "" if a is None or b is None else (f" STELLA − DER++ (A→V): {said(a)} under the first, "
                                                f"{said(b)} at equal visible tokens.")

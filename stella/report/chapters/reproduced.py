@@ -3,6 +3,7 @@
 ``what_reproduced(nb)`` is :func:`stella.report.verdicts.book_claims` at a notebook's settings,
 computed once and kept in the run store, so chapter 09 ("What reproduced") and the landing page
 show the same verdicts (the efficiency rounds and the probes are measured once, by their chapters).
+``controls_summary`` adds what chapters 04b and 08b measure beyond the paper's tables.
 The rest turns that claims frame into what the landing page shows: ``headline`` (how many claims
 hold, are contradicted, equivalent, inconclusive or not tested, at which preset and seeds, and how
 far the best model is above chance), ``family_index`` (a Markdown table, one row per family of
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
 from typing import Iterable, Mapping
 
@@ -21,9 +23,10 @@ import pandas as pd
 from stella import __version__
 from stella.report import claims as C
 from stella.report import paper_numbers as paper
-from stella.report.chapter import Traits, chapter
-from stella.report.chapters.controls import reading_sentence
+from stella.report.chapter import Traits, chapter, unmet
+from stella.report.chapters.controls import landing_efficiency, reading_sentence
 from stella.report.chapters.efficiency import timing_defaults
+from stella.report.chapters.replication import landing_replication
 from stella.report.figures import VERDICT_COLORS
 from stella.report.runs import cached_frame, gallery_classes, get_run, seed_table
 from stella.report.tables import af_table
@@ -95,8 +98,8 @@ def _chapters(stems: Iterable[str]) -> str:
 
 def _source(family: str, chapter: str) -> str:
     """The table or figure a family belongs to ("Table 7", "Fig. 9 (a)"), or its chapter for the book's own controls."""
-    head = family.split(":", 1)[0]
-    return head if head.startswith(("Table", "Fig.")) else f"chapter {chapter.split('_')[0]}"
+    named = re.match(r"(Table \d+|Fig\. \d+(?: \([a-z]\))?)", family)     # "Table 2, full reading" -> "Table 2"
+    return named.group(1) if named else f"chapter {chapter.split('_')[0]}"
 
 
 def seeds_phrase(claims: pd.DataFrame) -> str:
@@ -151,6 +154,21 @@ def headline(claims: pd.DataFrame, context: pd.DataFrame, scale: Mapping[str, fl
     text.append(f"The best retrieval score ({paper.label(method)}, {col.split()[0]}) is {gap:.2f} %p above chance "
                 f"({scale['chance']:.2f} %), {100 * gap / room:.0f} % of the way to the ceiling ({scale['ceiling']:.2f} %).")
     return " ".join(t for t in text if t)
+
+
+def controls_summary(nb) -> str:
+    """The landing page's controls (Markdown): STELLA's selection efficiency E (chapter 04b,
+    :func:`landing_efficiency`) and how many headline comparisons replicate (chapter 08b,
+    :func:`landing_replication`), each linked to its chapter; a chapter the preset's data cannot compute says what
+    it needs instead."""
+    out = []
+    for stem, title, text in (("04b_controls", "Do the controls hold?", landing_efficiency),
+                              ("08b_replication", "Does it replicate?", landing_replication)):
+        lacking = unmet(stem, nb.preset)
+        said = (f"not computed for this build: it needs {' and '.join(lacking)}." if lacking else text(nb)) or \
+            "nothing to report at this preset."
+        out.append(f"- **[{title}]({stem}.ipynb)** {said}")
+    return "\n".join(out)
 
 
 def where_computed(preset: str, device: str) -> str:

@@ -139,23 +139,10 @@ def _localise(preset: str, setting: str, results: str) -> float:
 def sound_dependence(preset: str, setting: str, results: str) -> pd.DataFrame:
     """Per-clip frame of stella.eval.sound_dependence for the setting's pre-training stage on one unseen task's
     clips (its 4 classes, train and eval: 128 clips at cpu), kept in the stage's directory."""
-    from torch.utils.data import ConcatDataset
+    from stella.report.chapters.controls_measures import stage_sound_frame   # after the worker pins its threads
+    from stella.report.runs import run_config
 
-    from stella import __version__
-    from stella.continual.pretrain import ensure_pretrained, pretrained_models
-    from stella.data import unseen_tasks
-    from stella.eval.sound_dependence import sound_dependence_frame
-    from stella.report.runs import cached_frame, quiet, run_config
-
-    cfg = run_config(preset, "finetune", None, SETTINGS[setting])
-    with quiet():
-        where = ensure_pretrained(cfg, results).parent
-        model, avm = pretrained_models(cfg, results)
-    bench, unseen = unseen_tasks(cfg, 1)
-    clips = ConcatDataset([d for t in unseen for d in (t.train, t.eval)])
-    params = {"clips": "unseen classes", "n": len(clips), "version": __version__}
-    return cached_frame(where, "sound-dependence", params,
-                        lambda: sound_dependence_frame(model, avm, clips, cfg, bench.audio_norm))
+    return stage_sound_frame(run_config(preset, "finetune", None, SETTINGS[setting]), results)
 
 
 def execute(preset: str, runs: list[Run], settings: list[str], results: str, jobs: int, write=print) -> None:

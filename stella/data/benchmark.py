@@ -145,6 +145,13 @@ def norm_from_config(data: DataConfig) -> tuple[float, float] | None:
     return float(data.audio_norm_mean), float(data.audio_norm_std)
 
 
+def object_patches(mask: torch.Tensor, patch_size: int) -> torch.Tensor:
+    """(T, H/p, W/p) float: 1 where a ``patch_size`` patch of the (T, H, W) ``mask`` holds any of its pixels."""
+    T, H, W = mask.shape
+    g = mask[:, : H // patch_size * patch_size, : W // patch_size * patch_size].float()
+    return g.reshape(T, H // patch_size, patch_size, W // patch_size, patch_size).amax(dim=(2, 4))
+
+
 def sparsity(dataset: Dataset, patch_size: int, max_items: int | None = None) -> dict[str, float]:
     """How sparse the audio-visual correlation is (Fig. 2b), averaged over clips.
 
@@ -157,9 +164,7 @@ def sparsity(dataset: Dataset, patch_size: int, max_items: int | None = None) ->
     for i in range(n):
         item = dataset[i]
         m, a = item["mask"], item["active"]
-        T, H, W = m.shape
-        g = m[:, : H // patch_size * patch_size, : W // patch_size * patch_size].float()
-        g = g.reshape(T, H // patch_size, patch_size, W // patch_size, patch_size).amax(dim=(2, 4))
+        g = object_patches(m, patch_size)
         vp.append(float(g.mean()))
         vx.append(float(m.float().mean()))
         c = a[: a.shape[0] // patch_size * patch_size].reshape(-1, patch_size).any(dim=1)
@@ -178,9 +183,8 @@ def sounding_share(dataset: Dataset, patch_size: int, max_items: int | None = No
     for i in range(n):
         item = dataset[i]
         m, a = item["mask"], item["active"]
-        T, H, W = m.shape
-        g = m[:, : H // patch_size * patch_size, : W // patch_size * patch_size].float()
-        g = g.reshape(T, H // patch_size, patch_size, W // patch_size, patch_size).amax(dim=(2, 4))
+        T = m.shape[0]
+        g = object_patches(m, patch_size)
         on = a[: a.shape[0] // T * T].reshape(T, -1).any(dim=1)
         out.append(float((g * on[:, None, None]).mean()))
     return float(np.mean(out))

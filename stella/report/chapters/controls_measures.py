@@ -177,19 +177,22 @@ def overwriting_comparisons(of: pd.DataFrame) -> list[Comparison]:
 
 
 # --------------------------------------------------------------------------- localisation needs the sound
-def stage_localisation(preset: str, results_dir: str) -> pd.DataFrame:
-    """:func:`sound_dependence_summary` of the pre-training stage's AVM on one unseen task's clips (train and eval),
-    the classes no run learns; the per-clip frame is kept in the stage's directory (as bench_calibrate keeps it)."""
-    cfg = run_config(preset, "finetune")
+def stage_sound_frame(cfg, results_dir: str) -> pd.DataFrame:
+    """:func:`sound_dependence_frame` of ``cfg``'s pre-training stage's AVM on one unseen task's clips (train and
+    eval), the classes no run learns; kept in the stage's directory (benchmarks/bench_calibrate.py reads it too)."""
     with quiet():
         where = ensure_pretrained(cfg, results_dir).parent
         model, avm = pretrained_models(cfg, results_dir)
     bench, unseen = unseen_tasks(cfg, 1)
     clips = ConcatDataset([d for t in unseen for d in (t.train, t.eval)])
     params = {"clips": "unseen classes", "n": len(clips), "version": __version__}
-    frame = cached_frame(where, "sound-dependence", params,
-                         lambda: sound_dependence_frame(model, avm, clips, cfg, bench.audio_norm))
-    return sound_dependence_summary(frame)
+    return cached_frame(where, "sound-dependence", params,
+                        lambda: sound_dependence_frame(model, avm, clips, cfg, bench.audio_norm))
+
+
+def stage_localisation(preset: str, results_dir: str) -> pd.DataFrame:
+    """:func:`sound_dependence_summary` of the preset's pre-training stage (:func:`stage_sound_frame`)."""
+    return sound_dependence_summary(stage_sound_frame(run_config(preset, "finetune"), results_dir))
 
 
 def final_localisation(nb: Setup) -> pd.DataFrame:

@@ -390,16 +390,19 @@ def context_view(context: pd.DataFrame, scale: Mapping[str, float]) -> pd.DataFr
     the numbers :func:`scale_sentence` quotes."""
     refs = pd.DataFrame({f"{d} A (%)": [scale["chance"], scale["ceiling"]] for d in DIRECTIONS},
                         index=["chance", "ceiling (perfect class knowledge)"])
-    return pd.concat([context, refs.reindex(columns=context.columns)])
+    spread = pd.DataFrame({f"{d} seed std (%p)": [context[f"{d} seed std (%p)"].median()] for d in DIRECTIONS},
+                          index=["median over the methods"])
+    return pd.concat([context, spread.reindex(columns=context.columns), refs.reindex(columns=context.columns)])
 
 
 def scale_sentence(context: pd.DataFrame, scale: Mapping[str, float]) -> str:
     """Chance, ceiling, the row furthest above chance and the median seed std of :func:`chance_context`."""
     above = context[[f"{d} above chance (%p)" for d in DIRECTIONS]]
     m, col = above.stack().idxmax()
-    std = context[[f"{d} seed std (%p)" for d in DIRECTIONS]].stack().median()
+    std = [context[f"{d} seed std (%p)"].median() for d in DIRECTIONS]
     return (f"With {scale['gallery']} clips in the gallery, chance avg recall is {scale['chance']:.2f} % and the "
             "ceiling "
             f"(perfect class knowledge) {scale['ceiling']:.2f} %. The best row is {label(m)} {col.split()[0]}, "
             f"{above.at[m, col]:.2f} %p above chance; "
-            + (f"the median std over seeds is {std:.2f} %p." if std == std else "one seed, so no seed spread."))
+            + (f"the median std over seeds is {' / '.join(f'{v:.2f}' for v in std)} %p ({' / '.join(DIRECTIONS)})."
+               if std[0] == std[0] else "one seed, so no seed spread."))

@@ -397,10 +397,15 @@ def selection_room_sentence(controls: pd.DataFrame) -> str:
                 "): on this benchmark a better selection buys accuracy, so STELLA's selection can be measured as a "
                 "share of that gain (E below).")
     anti = "" if worst is None or worst["difference"] != worst["difference"] else \
-        f", while it beats the anti-oracle by {worst['difference']:+.2f} %p"
-    return ("The oracle does not beat random selection under both readings at these seeds (" +
-            "; ".join(said(r) for r in best) + f"){anti}: where it does not, a better selection buys no "
-            "accuracy here, and E is not defined.")
+        f"; it beats the anti-oracle by {worst['difference']:+.2f} %p"
+    wins = [r for r in best if r["verdict"] == "holds"]
+    if wins:
+        return (f"The oracle's gain over random selection holds under {len(wins)} of the {len(best)} readings at these "
+                "seeds (" + "; ".join(said(r) for r in best) + f"){anti}: under a reading where it is not resolved, a "
+                "better selection buys no measurable accuracy here, and E there is not resolved either.")
+    return ("No reading resolves the oracle's gain over random selection at these seeds (" +
+            "; ".join(said(r) for r in best) + f"){anti}: a better selection buys no measurable accuracy here, and E "
+            "is not defined.")
 
 
 def seeds_note(nb: Setup) -> str:

@@ -156,6 +156,16 @@ def plot_sparsity(gains: pd.DataFrame, levels: pd.DataFrame, x: str = "sounding 
     plt.show()
 
 
+def gains_view(gains: pd.DataFrame) -> pd.DataFrame:
+    """:func:`sparsity_gains` as the page shows it (the numbers :func:`sparsity_sentence` quotes): per level, direction
+    and comparison the estimate [95 % interval] (E unsigned), the difference the seeds detect and the seeds the
+    observed difference would need."""
+    cell = lambda r: _interval(r.difference, r.ci_low, r.ci_high, "{:.2f}" if r.versus == "E" else "{:+.2f}")  # noqa: E731
+    return pd.DataFrame({"level": gains["level"], "direction": gains["direction"], "comparison": gains["versus"],
+                         "estimate [95 %]": [cell(r) for r in gains.itertuples()],
+                         "detectable (%p)": gains["detectable"], "seeds needed": gains["needed"]})
+
+
 def sparsity_sentence(gains: pd.DataFrame, direction: str = "A→V") -> str:
     """Oracle − Random, STELLA − Random (with the detectable difference) and E per sparsity level, in the order of
     ``gains``, for ``direction``."""

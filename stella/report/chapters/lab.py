@@ -163,6 +163,7 @@ class Outcome:
     contrasts: list[dict] = field(default_factory=list)
     signal: pd.DataFrame | None = None
     sentences: list[str] = field(default_factory=list)
+    measures: pd.DataFrame = field(default_factory=pd.DataFrame)     # arm, seed and every measure the sentences quote
 
 
 SIDE = {"holds": "above zero", "contradicted": "below zero", "inconclusive": "not distinguishable from zero",
@@ -208,6 +209,7 @@ def run_outcome(ex: Exercise, preset: str, seeds, run_args: dict, ctx: ClaimCont
     table = pd.concat(frames, ignore_index=True)
     out = Outcome(ex, table[["arm", "seed", ex.value]].rename(columns={ex.value: "value"}))
     measures = [ex.value, *([ex.also] if ex.also else [])]
+    out.measures = table[["arm", "seed", *measures]]
     pers = {m: table.pivot(index="seed", columns="arm", values=m) for m in measures}
     judged = judge([Comparison(f"{ex.arms[i].label} minus {ex.arms[j].label} ({m})", "lab", f"exercise {ex.key}: {m}",
                                pers[m][ex.arms[i].label], pers[m][ex.arms[j].label], 1, unit="%p",
@@ -294,6 +296,26 @@ def outcomes(nb) -> list[Outcome]:
     return result
 
 
+def outcome_tables(o: Outcome) -> str:
+    """The numbers the expected outcome's sentences quote, as Markdown tables: each arm's mean and range over seeds,
+    and each contrast's mean, range, 95 % interval, Holm-corrected p and reading. "" for an exercise without arms."""
+    if o.measures.empty:
+        return ""
+    arms = ["| arm | measure | mean (%) | lowest seed | highest seed | seeds |", "|---|---|---|---|---|---|"]
+    for m in o.measures.columns[2:]:
+        arms += [f"| {arm} | {m} | {v.mean():.1f} | {v.min():.1f} | {v.max():.1f} | {len(v)} |"
+                 for arm, v in o.measures.groupby("arm", sort=False)[m]]
+    rows = ["| contrast | mean (%p) | lowest seed | highest seed | 95 % interval | Holm-corrected p | reading |",
+            "|---|---|---|---|---|---|---|"]
+    for c in o.contrasts:
+        d = c["diffs"]
+        ci = "—" if c["ci_low"] != c["ci_low"] else f"[{c['ci_low']:+.1f}, {c['ci_high']:+.1f}]"
+        p = c["holm"].rsplit("p = ", 1)[-1] if "p = " in c["holm"] else "—"
+        rows.append(f"| {c['name']} | {np.mean(d):+.1f} | {d.min():+.1f} | {d.max():+.1f} | {ci} | {p} | "
+                    f"{SIDE[c['verdict']]} |")
+    return "\n".join(arms) + "\n\n" + "\n".join(rows) + "\n\n"
+
+
 def exercises_markdown(outs: list[Outcome], preset: str, n_seeds: int) -> str:
     """Every exercise as MyST: objective, command, question and time, then the expected outcome folded
     in a dropdown (predict first), its numbers computed from ``outs``."""
@@ -312,7 +334,7 @@ def exercises_markdown(outs: list[Outcome], preset: str, n_seeds: int) -> str:
             f"{{doc}}`{e.chapter}` for more.\n\n"
             f"**Predict first.** {e.ask(preset)}\n\n"
             f":::{{dropdown}} Expected outcome ({preset} preset, {how})\n"
-            + "\n".join(f"- {s}" for s in o.sentences) + (f"\n\n{e.extra}" if e.extra else "") + "\n:::\n")
+            + outcome_tables(o) + "\n".join(f"- {s}" for s in o.sentences) + (f"\n\n{e.extra}" if e.extra else "") + "\n:::\n")
     return "\n".join(parts)
 
 

@@ -225,7 +225,7 @@ def localization_table(loc: pd.DataFrame, binarisation: str) -> tuple[pd.DataFra
     return out[0], out[1]
 
 
-def _said(r: pd.Series, digits: int = 3) -> str:
+def _said(r: pd.Series, digits: int = 2) -> str:   # the claims table's precision (show_claims)
     """A judged comparison as the claims table states it: both sides, the oriented difference, its interval, verdict."""
     if r["verdict"] == "not tested":
         return f"{r['ours']}: not tested ({r['note'] or r['test']})"

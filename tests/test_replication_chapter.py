@@ -56,7 +56,7 @@ def test_the_cpu_chapter_trains_every_setting_at_the_headline_seeds(monkeypatch)
     ({"verdict": "holds", "difference": 8.0, "ci_low": 6.0, "ci_high": 10.0},
      {"verdict": "inconclusive", "difference": 4.0, "ci_low": -2.0, "ci_high": 10.0, "detectable": 9.0}, "cannot tell"),
     ({"verdict": "inconclusive", "difference": 1.0, "ci_low": -2.0, "ci_high": 4.0},
-     {"verdict": "holds", "difference": 5.0, "ci_low": 1.0, "ci_high": 9.0}, "does not"),
+     {"verdict": "holds", "difference": 5.0, "ci_low": 1.0, "ci_high": 9.0}, "cannot tell"),   # nothing to replicate
     ({"verdict": "inconclusive", "difference": 1.0, "ci_low": -2.0, "ci_high": 4.0},
      {"verdict": "equivalent", "difference": 0.1, "ci_low": -0.5, "ci_high": 0.7, "detectable": 1.2}, "cannot tell"),
 ])
@@ -116,3 +116,14 @@ def test_the_plan_counts_the_stages_its_runs_start_from(monkeypatch):
     want = {pretrain_key(run_config("smoke", "stella", None, ov))
             for ov in [*R.settings_for("smoke").values(), *levels_for("smoke").values()]}
     assert set(stages) == want and len(stages) == 3           # the book's, the second draw's and the stamps'
+
+
+def test_a_setting_of_two_methods_keeps_its_rows():
+    """The shuffled order trains STELLA and DER++ only: no E there, but its STELLA − DER++ rows stay in the table."""
+    df = _scores({R.MAIN: 8.0, "second draw": 8.0, "shuffled order": 8.0})
+    df = df[(df["setting"] != "shuffled order") | df["label"].isin(R.SETTING_METHODS["shuffled order"])]
+    judged, eff = C.judge(R.comparisons(df)), R.efficiencies(df)
+    table = R.replication_table(judged, eff)
+    shuffled = table[table["setting"] == "shuffled order"]
+    assert set(shuffled["comparison"]) == {"STELLA − DER++"} and len(shuffled) == 2
+    assert "shuffled order" not in set(eff["setting"])

@@ -137,8 +137,9 @@ def _side(verdict: str, lo: float, hi: float, judged: bool) -> int:
 def replication_word(main: dict, here: dict, judged: bool = True) -> tuple[str, str]:
     """(word, reason) for one comparison: ``main`` and ``here`` hold ``difference``, ``ci_low``, ``ci_high`` and, for
     a judged claim, ``verdict`` and ``detectable``. "replicates": decided on the same side; "does not": decided on the
-    other side, or undecided here with an interval that excludes the main benchmark's estimate, or decided here but
-    not on the main benchmark; "cannot tell": undecided here, with the difference its seeds detect."""
+    other side, or undecided here with an interval that excludes the main benchmark's estimate; "cannot tell":
+    undecided here (with the difference its seeds detect), or decided here while the main benchmark is not (no
+    finding there to replicate)."""
     m = _side(main.get("verdict", ""), main["ci_low"], main["ci_high"], judged)
     h = _side(here.get("verdict", ""), here["ci_low"], here["ci_high"], judged)
     det = here.get("detectable", float("nan"))
@@ -148,7 +149,7 @@ def replication_word(main: dict, here: dict, judged: bool = True) -> tuple[str, 
     if m and h == -m:
         return "does not", "decided on the other side"
     if h and not m:
-        return "does not", "decided here but not on the main benchmark"
+        return "cannot tell", "decided here only: the main benchmark's own comparison is undecided"
     if m and not here["ci_low"] <= main["difference"] <= here["ci_high"]:
         return "does not", f"undecided here, its interval excludes the main benchmark's {main['difference']:+.2f}"
     if here["ci_low"] != here["ci_low"]:
@@ -163,11 +164,17 @@ def _cell(r: dict, fmt: str = "{:+.2f}") -> str:
     return fmt.format(r["difference"]) + ci + (f", {r['verdict']}" if r.get("verdict") else "")
 
 
+def _settings(judged: pd.DataFrame) -> list[str]:
+    """The settings ``judged`` has comparisons of, in :data:`SETTING_KEYS`' order (the main benchmark first)."""
+    keys = set(judged["key"])
+    return [name for name, k in SETTING_KEYS.items() if any(x.startswith(f"replication.{k}.") for x in keys)]
+
+
 def replication_table(judged: pd.DataFrame, eff: pd.DataFrame) -> pd.DataFrame:
     """One row per replication setting, comparison and direction: the main benchmark's and this setting's
     difference [95 %] (and verdict), the difference this setting's seeds detect, the word and why."""
     rows = []
-    for setting in [s for s in dict.fromkeys(eff["setting"]) if s != MAIN]:
+    for setting in [s for s in _settings(judged) if s != MAIN]:
         for d in DIRECTIONS:
             for key, (a, b) in PAIRS.items():
                 m = C.row(judged, f"replication.main.{d}/{key}")
@@ -242,7 +249,7 @@ def plot_replication(judged: pd.DataFrame, eff: pd.DataFrame) -> None:
     setting's estimate with its 95 % interval, the main benchmark's first."""
     panels = [*(f"{a} − {b}" for a, b in PAIRS.values()), "STELLA's E"]
     fig, axes = plt.subplots(len(panels), 2, figsize=(9, 1.1 + 1.15 * len(panels)), sharey=True, squeeze=False)
-    settings = list(dict.fromkeys(eff["setting"]))
+    settings = _settings(judged)
     for j, d in enumerate(DIRECTIONS):
         for i, name in enumerate(panels):
             ax = axes[i][j]

@@ -156,7 +156,7 @@ def _check_landing_page(html: Path, executed: Path) -> set[str]:
     glued = {o["metadata"]["scrapbook"]["name"]: o["data"]
              for c in json.loads((executed / "index.ipynb").read_text())["cells"] for o in c.get("outputs", [])
              if "scrapbook" in o.get("metadata", {})}
-    assert set(glued) == {"headline", "forest", "caption", "claims"} and "image/png" in glued["forest"]
+    assert set(glued) == {"headline", "forest", "caption", "claims", "controls"} and "image/png" in glued["forest"]
     rows = "".join(glued["claims"]["text/markdown"]).splitlines()[2:]
     stems = [re.search(r"\]\((\w+)\.ipynb\)", r).group(1) for r in rows]
     table = text[text.index("<table"):text.index("</table>")]

@@ -136,11 +136,11 @@ def test_localization_and_drift_sentences_state_the_judged_claims():
     claims = _localization_claims(0.345, 0.20)
     like = next(s for s in L.localization_sentences(claims) if "like with like" in s)
     r = C_row(claims, "fig7.like/derpp")
-    assert f"{r['difference']:+.3f} [{r['ci_low']:+.3f}, {r['ci_high']:+.3f}], {r['verdict']}" in like
+    assert f"{r['difference']:+.2f} [{r['ci_low']:+.2f}, {r['ci_high']:+.2f}], {r['verdict']}" in like
     assert r["verdict"] in ("contradicted", "inconclusive")
     text = L.drift_sentence(claims)
     d = C_row(claims, "fig2.drift/like")
-    assert d["difference"] > 0 and f"{d['difference']:+.3f}" in text and "+ : STELLA drifts less" in text
+    assert d["difference"] > 0 and f"{d['difference']:+.2f}" in text and "+ : STELLA drifts less" in text
     assert L.localization_sentences(_localization_claims(0.50, 0.2)) != L.localization_sentences(claims)
 
 

@@ -1,5 +1,6 @@
 """Shared test settings: hypothesis draws from a fixed seed (a property test cannot pass on one CI run
-and fail on the next), a fixture that runs a module single-threaded, and one that builds each benchmark once. Under pytest-xdist (``make test``) each worker pins its threads to
+and fail on the next), a fixture that runs a module single-threaded, one that builds each benchmark once, and an
+untrained smoke model with its benchmark (``tiny``). Under pytest-xdist (``make test``) each worker pins its threads to
 its share of the cores, and the longest tests (the smoke book, the multi-process ones) are scheduled first."""
 import os
 
@@ -23,6 +24,19 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="module")
+def tiny(one_thread):
+    """(cfg, model, avm, benchmark): an untrained smoke model (seed 0) and the smoke benchmark, 4 eval clips a class."""
+    from stella.config import load_config
+    from stella.data import build_benchmark
+    from stella.models import build_model
+
+    cfg = load_config("smoke", ["data.eval_per_class=4"])
+    torch.manual_seed(0)
+    model, avm = build_model(cfg)
+    return cfg, model, avm, build_benchmark(cfg)
 
 
 _BENCH: dict = {}

@@ -7,18 +7,7 @@ import torch
 
 from stella.config import load_config
 from stella.continual import run_experiment
-from stella.data import build_benchmark
 from stella.eval.diagnosis import c_values, memory_queries, pooled_query_bank, rca_frame, rca_summary
-from stella.models import build_model
-
-
-@pytest.fixture(scope="module")
-def tiny(one_thread):
-    cfg = load_config("smoke", ["data.eval_per_class=4"])
-    torch.manual_seed(0)
-    model, avm = build_model(cfg)
-    bench = build_benchmark(cfg)
-    return cfg, model, avm, bench
 
 
 def test_without_past_queries_rca_excludes_nothing(tiny):

@@ -6,18 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from stella.config import load_config
-from stella.data import build_benchmark
 from stella.eval.diagnosis import c_values, pooled_query_bank, query_similarity, rca_frame, similarity_frame
-from stella.models import build_model
-
-
-@pytest.fixture(scope="module")
-def tiny(one_thread):
-    cfg = load_config("smoke", ["data.eval_per_class=4"])
-    torch.manual_seed(0)
-    model, avm = build_model(cfg)
-    return cfg, model, avm, build_benchmark(cfg)
 
 
 def test_judged_means_leave_the_unjudged_zeros_out(tiny):

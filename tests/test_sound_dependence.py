@@ -7,23 +7,12 @@ import pandas as pd
 import pytest
 import torch
 
-from stella.config import load_config
-from stella.data import build_benchmark
 from stella.eval.sound_dependence import (AUDIO_KINDS, negative_audio, needs_the_sound, sound_dependence_frame,
                                           sound_dependence_summary, visual_maps)
-from stella.models import build_model
 
 
-@pytest.fixture(scope="module")
-def smoke(one_thread):
-    cfg = load_config("smoke", ["data.eval_per_class=4"])
-    torch.manual_seed(0)
-    model, avm = build_model(cfg)
-    return cfg, model, avm, build_benchmark(cfg)
-
-
-def test_negative_audio(smoke):
-    cfg, _, _, bench = smoke
+def test_negative_audio(tiny):
+    cfg, _, _, bench = tiny
     ds = bench.tasks[0].eval
     audio = torch.stack([ds[i]["audio"] for i in range(len(ds))])
     labels = torch.tensor(ds.labels)
@@ -57,8 +46,8 @@ def test_visual_maps_find_the_bright_rimmed_object():
     assert torch.equal(motion[0, 0], motion[0, 1])                                   # frame 0: the change to frame 1
 
 
-def test_the_frame_has_every_map_and_the_summary_judges_it(smoke):
-    cfg, model, avm, bench = smoke
+def test_the_frame_has_every_map_and_the_summary_judges_it(tiny):
+    cfg, model, avm, bench = tiny
     ds = torch.utils.data.ConcatDataset([t.eval for t in bench.tasks])
     f = sound_dependence_frame(model, avm, ds, cfg, bench.audio_norm, seed=1)
     maps = [f"avm:{k}" for k in AUDIO_KINDS] + ["brightness", "motion", "random"]

@@ -256,12 +256,18 @@ def _paired(part: pd.DataFrame, a: str, b: str, sparse: bool = True) -> dict:
     return paired_verdict([100 * g[a].mean() for g in seeds], [100 * g[b].mean() for g in seeds])
 
 
-def _versus(d: dict, unit: str = "clips") -> str:
+def _reading(d: dict) -> str:
+    """A :func:`_paired` result against chance: above, below, not distinguishable; "no clip to measure" without one."""
     if d["difference"] != d["difference"]:
         return "no clip to measure"
+    return {"holds": "above chance", "contradicted": "below chance"}.get(d["verdict"], "not distinguishable from chance")
+
+
+def _versus(d: dict, unit: str = "clips") -> str:
+    if d["difference"] != d["difference"]:
+        return _reading(d)
     ci = "" if d["ci_low"] != d["ci_low"] else f" [{d['ci_low']:+.1f}, {d['ci_high']:+.1f}]"
-    verdict = {"holds": "above chance", "contradicted": "below chance"}.get(d["verdict"], "not distinguishable from chance")
-    return f"{d['difference']:+.1f} %p{ci} over {d['n_seeds']} {unit}: {verdict}"
+    return f"{d['difference']:+.1f} %p{ci} over {d['n_seeds']} {unit}: {_reading(d)}"
 
 
 VERSUS = {"video: the sounding object's patches kept, STELLA − a random half": ("kept_sounding_stella",
@@ -290,11 +296,8 @@ def versus_table(sig: pd.DataFrame, clips: str) -> pd.DataFrame:
         unit = "clips" if part["seed"].nunique() == 1 else "seeds"
         for what, (a, b, sparse) in VERSUS.items():
             d = _paired(part, a, b, sparse)
-            reading = ("no clip to measure" if d["difference"] != d["difference"] else
-                       {"holds": "above chance", "contradicted": "below chance"}.get(d["verdict"],
-                                                                                     "not distinguishable from chance"))
             rows.append({"model": model, "comparison": what, "difference (%p) [95 %]": _interval(d),
-                         "over": f"{d['n_seeds']} {unit}", "reading": reading})
+                         "over": f"{d['n_seeds']} {unit}", "reading": _reading(d)})
     return pd.DataFrame(rows, columns=["model", "comparison", "difference (%p) [95 %]", "over", "reading"])
 
 

@@ -275,9 +275,10 @@ def paper_rehearsal_table() -> pd.DataFrame:
 
 
 def rehearsal_sentences(eff: pd.DataFrame) -> list[str]:
-    """Section 5.2's memory statements measured: STELLA+'s instances per byte, STELLA's extra bytes,
-    CLS-ER's and ESMER's extra models (the paper's numbers from :mod:`stella.report.paper_numbers`)."""
-    view = eff.set_index("method")
+    """Section 5.2's memory statements measured, read off :func:`rehearsal_table`: STELLA+'s instances per byte,
+    STELLA's extra bytes, CLS-ER's and ESMER's extra models (the paper's numbers from
+    :mod:`stella.report.paper_numbers`)."""
+    view = rehearsal_table(eff)
     out = []
     if {"stella+", "er"} <= set(view.index):
         x = view.at["stella+", "memory_capacity"] / view.at["er", "memory_capacity"]
@@ -286,15 +287,14 @@ def rehearsal_sentences(eff: pd.DataFrame) -> list[str]:
                    f"bytes: {'yes' if x > 1 and y <= 1.0 else 'no'}; about twice as many (>= 1.8x): "
                    f"{'yes' if x >= 1.8 else 'no'}")
     if {"stella", "er"} <= set(view.index):
-        e = view.at["stella", "memory_bytes"] / view.at["er", "memory_bytes"] - 1
         gb = paper.MEMORY_GB
         out.append(f"STELLA's extra rehearsal bytes (queries, scores, DER++ targets) over ER's raw clips: ours "
-                   f"{100 * e:+.1f} %, paper {100 * gb['stella_extra'] / gb['rehearsal_memory']:+.1f} % "
+                   f"{view.at['stella', 'bytes over ER (%)']:+.1f} %, paper {100 * gb['stella_extra'] / gb['rehearsal_memory']:+.1f} % "
                    f"({gb['stella_extra']} / {gb['rehearsal_memory']} GB)")
     for m, k in (("clser", "clser_extra"), ("esmer", "esmer_extra")):
         if m in view.index:
-            out.append(f"{paper.label(m)} extra model bytes: ours {fmt_bytes(view.at[m, 'extra_bytes'])} "
-                       f"({view.at[m, 'extra_bytes'] / view.at[m, 'model_bytes']:.2f}x the backbone + AVM), "
+            out.append(f"{paper.label(m)} extra model bytes: ours {fmt_bytes(view.at[m, 'extra model bytes'])} "
+                       f"({view.at[m, 'extra model / backbone + AVM']:.2f}x the backbone + AVM), "
                        f"paper {paper.MEMORY_GB[k]} GB")
     return out
 

@@ -192,7 +192,8 @@ def _chapter_row(claims: pd.DataFrame, key: str, sign: int) -> dict:
     flip = {"holds": "contradicted", "contradicted": "holds"}
     chapter = claims.loc[claims["key"] == key, "chapter"].iloc[0].split("_")[0]
     return {"ci_low": lo, "ci_high": hi, "verdict": r["verdict"] if sign > 0 else flip.get(r["verdict"], r["verdict"]),
-            "holm": f"Holm over chapter {chapter}'s family of {int(r['family_size'])}, p = {r['p_holm']:.3f}"}
+            "p": r["p_holm"], "holm": f"Holm over chapter {chapter}'s family of {int(r['family_size'])}, "
+                                      f"p = {r['p_holm']:.3f}"}
 
 
 def run_outcome(ex: Exercise, preset: str, seeds, run_args: dict, ctx: ClaimContext | None = None) -> Outcome:
@@ -229,8 +230,8 @@ def run_outcome(ex: Exercise, preset: str, seeds, run_args: dict, ctx: ClaimCont
             r = row(judged, f"lab.{ex.key}.{measure}/{i}-{j}")
             c = {"name": f"{'' if k == 0 else measure + ', '}{first} minus {second}",
                  "diffs": (per[first] - per[second]).to_numpy(), "ci_low": r["ci_low"], "ci_high": r["ci_high"],
-                 "verdict": r["verdict"], "holm": f"Holm over the exercise's {int(r['family_size'])} contrast(s), "
-                                                  f"p = {r['p_holm']:.3f}"}
+                 "verdict": r["verdict"], "p": r["p_holm"],
+                 "holm": f"Holm over the exercise's {int(r['family_size'])} contrast(s), p = {r['p_holm']:.3f}"}
             if (measure, i, j) in by_contrast and decided:
                 key, sign = by_contrast[(measure, i, j)]
                 c.update(_chapter_row(decided[key.split(".")[0]], key, sign))
@@ -310,8 +311,7 @@ def outcome_tables(o: Outcome) -> str:
     for c in o.contrasts:
         d = c["diffs"]
         ci = "—" if c["ci_low"] != c["ci_low"] else f"[{c['ci_low']:+.1f}, {c['ci_high']:+.1f}]"
-        p = c["holm"].rsplit("p = ", 1)[-1] if "p = " in c["holm"] else "—"
-        rows.append(f"| {c['name']} | {np.mean(d):+.1f} | {d.min():+.1f} | {d.max():+.1f} | {ci} | {p} | "
+        rows.append(f"| {c['name']} | {np.mean(d):+.1f} | {d.min():+.1f} | {d.max():+.1f} | {ci} | {c['p']:.3f} | "
                     f"{SIDE[c['verdict']]} |")
     return "\n".join(arms) + "\n\n" + "\n".join(rows) + "\n\n"
 

@@ -4,6 +4,10 @@
     python -m benchmarks.bench_calibrate --stage coarse --jobs 2        # one stage
     python -m benchmarks.bench_calibrate --stage table                  # print the table from the store only
     python -m benchmarks.bench_calibrate --preset smoke --settings today --coarse-seeds 2   # the code paths, seconds
+    python -m benchmarks.bench_calibrate --stage table --record benchmarks/records/calibration-cpu.json  # the book's
+
+The record (``--record``) is what chapter 04b shows: the sweep is not part of ``make book`` (it trains its own
+stages), so its numbers travel as a file that names the commit, the machine and the command that wrote them.
 
 The generator's knobs (``data.silent_object``, ``data.distractors``, ``data.sound_cue`` and the sparsity knobs
 ``data.object_scale``, ``data.active_fraction``; :data:`SETTINGS`, every knob spelled out so that a setting means the
@@ -36,6 +40,7 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import os
+import sys
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from pathlib import Path
@@ -69,6 +74,9 @@ SETTINGS = {   # name: data overrides, every knob spelled out (whatever the pres
                                                              object_scale=1.5),
     "lit distractors": _knobs(distractors="lit"),
     "sparse sound": _knobs(active_fraction=0.25),
+    "sparse sound + placeholder": _knobs(silent_object="placeholder", active_fraction=0.25),
+    "sparse sound + placeholder + class distractors": _knobs(silent_object="placeholder", distractors="classes",
+                                                             active_fraction=0.25),
 }
 DIRS = ("A→V", "V→A")
 NEGATIVES = ("avm:silence", "avm:noise", "avm:mismatched", "brightness")
@@ -221,20 +229,27 @@ def holds(v: dict, at_least: float = 0.0) -> bool | None:
     return bool(v["lo"] > 0 and v["d"] >= at_least)
 
 
-def setting_rows(preset: str, setting: str, results: str) -> tuple[dict, dict, dict]:
-    """(selection row, phenomena row, verdicts) of one setting from the store."""
+def setting_rows(preset: str, setting: str, results: str) -> tuple[dict, dict, dict, list[dict]]:
+    """(selection row, phenomena row, verdicts, records) of one setting from the store; the records are the same
+    numbers unformatted, one per quantity (what ``--record`` writes)."""
     from stella.continual.pretrain import pretrain_dir
     from stella.eval.retrieval import chance_recall
     from stella.eval.sound_dependence import sound_dependence_summary
     from stella.report.runs import gallery_size, run_config
 
-    sel, ph, ok = {"setting": setting}, {"setting": setting}, {}
+    sel, ph, ok, raw = {"setting": setting}, {"setting": setting}, {}, []
+
+    def keep(quantity: str, v: dict, direction: str | None = None, reading: str | None = None) -> None:
+        raw.append({"setting": setting, "quantity": quantity, "direction": direction, "reading": reading,
+                    **{k: (None if v.get(k) != v.get(k) else v.get(k)) for k in ("d", "lo", "hi", "n")}})
+
     for reading, ov in READINGS.items():
         arm = {name: stored(preset, results, setting, m, ov) for name, m in ARMS.items()}
         for name in ("Oracle", "Oracle (video)"):
             for d in DIRS:
                 v = paired(arm[name], arm["Random"], d)
                 sel[f"{name} − Random {reading} {d}"] = _cell(v)
+                keep(f"{name} − Random", v, d, reading)
                 if name == "Oracle" and reading == MAIN_READING:
                     ok[f"gap {d}"] = holds(v, GATE)
     runs = {name: stored(preset, results, setting, m, ()) for name, m in PHENOMENA.items()}
@@ -245,6 +260,7 @@ def setting_rows(preset: str, setting: str, results: str) -> tuple[dict, dict, d
                        (f"DER++ − Finetune {d}", paired(runs["DER++"], runs["Finetune"], d))):
             ph[key] = _cell(v)
             ok[key] = holds(v)
+            keep(key.removesuffix(f" {d}"), v, d)
     stage = pretrain_dir(run_config(preset, "finetune", None, SETTINGS[setting]), results)
     frames = sorted(stage.glob("sound-dependence-*.json")) if stage is not None and stage.exists() else []
     if frames:
@@ -253,12 +269,15 @@ def setting_rows(preset: str, setting: str, results: str) -> tuple[dict, dict, d
         stored_frame = read_json(frames[0])
         s = sound_dependence_summary(pd.DataFrame(stored_frame["rows"], columns=stored_frame["columns"])).set_index("map")
         ph["AVM AUC (matched)"] = f"{s.at['avm:matched', 'AUC']:.3f}"
+        keep("AVM AUC (matched)", {"d": float(s.at["avm:matched", "AUC"]), "n": int(s.at["avm:matched", "clips"])})
         for m in ("random", *NEGATIVES):
             r = s.loc[m]
             ph[f"matched − {m} (AUC)"] = f"{r['d_auc']:+.3f} [{r['d_auc_low']:+.3f}, {r['d_auc_high']:+.3f}]"
+            keep(f"matched − {m} (AUC)", {"d": float(r["d_auc"]), "lo": float(r["d_auc_low"]),
+                                          "hi": float(r["d_auc_high"]), "n": int(r["clips"])})
         ok["AVM localises"] = bool(s.at["random", "d_auc_low"] > 0)
         ok["because of the sound"] = bool((s.loc[list(NEGATIVES), "d_auc_low"] > 0).all())
-    return sel, ph, ok
+    return sel, ph, ok, raw
 
 
 def gate(ok: dict) -> str:
@@ -272,8 +291,10 @@ def gate(ok: dict) -> str:
     return "pass" if not missing else "open: " + ", ".join(missing)
 
 
-def table(preset: str, results: str, settings: list[str], write=print) -> pd.DataFrame:
-    """Print the calibration table of ``settings`` from the store; returns the gate per setting."""
+def table(preset: str, results: str, settings: list[str], write=print, record: str = "",
+          command: str = "") -> pd.DataFrame:
+    """Print the calibration table of ``settings`` from the store; returns the gate per setting. With ``record`` a
+    path, also write the same numbers there as JSON (:func:`write_record`)."""
     rows = [setting_rows(preset, s, results) for s in settings]
     with pd.option_context("display.width", 250, "display.max_columns", 50, "display.max_colwidth", 40):
         write(f"\nOracle − Random in A (avg recall, %p), paired over seeds, 95 % t-interval; preset {preset}, rho 0.5, "
@@ -292,7 +313,30 @@ def table(preset: str, results: str, settings: list[str], write=print) -> pd.Dat
         verdict = pd.DataFrame({"setting": settings, "gate": [gate(r[2]) for r in rows]}).set_index("setting")
         write(f"\nGate: Oracle − Random >= {GATE:.0f} %p in A in both directions, interval above 0 ({MAIN_READING} "
               f"reading), every phenomenon kept:\n{verdict.to_string()}")
+    if record:
+        write_record(record, preset, settings, rows, command)
+        write(f"\nwrote {record}")
     return verdict
+
+
+def write_record(path: str, preset: str, settings: list[str], rows: list, command: str) -> None:
+    """The calibration's numbers as JSON at ``path`` (atomically): ``provenance`` (commit, versions, machine, date,
+    the command), ``rule`` (the gate), per setting its ``knobs`` (the data overrides that differ from the benchmark
+    as first built), ``checks`` (True / False / None: not measured) and ``gate``, and ``rows``: one per quantity,
+    ``d`` the estimate, ``lo`` / ``hi`` its 95 % interval, ``n`` seeds (clips for the AUC rows). Chapter 04b shows
+    it (stella.report.chapters.calibration)."""
+    from stella.atomic import atomic_write_json
+    from stella.report.provenance import provenance
+
+    today = set(TODAY_OVERRIDES)
+    atomic_write_json(path, {
+        "provenance": {**provenance(preset), "command": command},
+        "rule": {"gate": GATE, "reading": MAIN_READING, "rho": 0.5, "directions": list(DIRS),
+                 "negatives": list(NEGATIVES)},
+        "settings": [{"setting": s, "knobs": [o for o in SETTINGS[s] if o not in today], "checks": r[2],
+                      "gate": gate(r[2])} for s, r in zip(settings, rows)],
+        "rows": [x for r in rows for x in r[3]],
+    })
 
 
 def coarse_gap(preset: str, results: str, setting: str, n_coarse: int) -> float:
@@ -317,6 +361,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--phenomena-seeds", type=int, default=5)
     ap.add_argument("--refine", type=int, default=2, help="how many of the coarse stage's best settings to refine")
     ap.add_argument("--candidates", default="", help="settings to refine (comma-separated), instead of the best")
+    ap.add_argument("--record", default="", help="also write the table's numbers as JSON here (chapter 04b reads "
+                    "benchmarks/records/calibration-cpu.json)")
     args = ap.parse_args(argv)
     settings = [s.strip() for s in args.settings.split(",") if s.strip()]
     t0 = time.perf_counter()
@@ -331,7 +377,8 @@ def main(argv: list[str] | None = None) -> None:
         print(f"refining: {', '.join(cands)}")
         execute(args.preset, sweep_runs(args.preset, "refine", cands, args.seeds, args.coarse_seeds,
                                         args.full_seeds, args.phenomena_seeds), cands, args.results, args.jobs)
-    table(args.preset, args.results, settings)
+    command = "python -m benchmarks.bench_calibrate " + " ".join(argv if argv is not None else sys.argv[1:])
+    table(args.preset, args.results, settings, record=args.record, command=command)
     print(f"\nwall time {time.perf_counter() - t0:.0f} s")
 
 

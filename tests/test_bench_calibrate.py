@@ -34,6 +34,11 @@ def test_the_sweep_runs_and_prints_its_table_from_the_store(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "4 of 4 runs to train, 1 stages to measure" in out and "today: localisation" in out
     assert "[selected reading]" in out and "n=2" in out and "Gate: Oracle − Random >= 10 %p" in out
-    BC.main([*args, "--stage", "table"])
+    BC.main([*args, "--stage", "table", "--record", str(tmp_path / "rec.json")])
     again = capsys.readouterr().out
     assert "runs to train" not in again and "matched − brightness (AUC)" in again
+    from stella.report.chapters.calibration import checks_table, gap_table, load_record
+
+    rec = load_record(tmp_path / "rec.json")
+    assert [s["setting"] for s in rec["settings"]] == ["today"] and "--record" in rec["provenance"]["command"]
+    assert len(gap_table(rec)) == 2 and checks_table(rec).at[0, "setting"] == "today"

@@ -10,7 +10,8 @@ page (``notebooks/<name>.ipynb``)    module (and its measurements)
 03_efficiency                        ``efficiency`` (``efficiency_table``: memory and throughput measured)
 04_ablations                         ``ablations``
 04b_controls                         ``controls`` (``controls_efficiency``: E and the sparsity curve;
-                                     ``controls_measures``: RCA, the overwriting pairs, localisation)
+                                     ``controls_measures``: RCA, the overwriting pairs, localisation;
+                                     ``calibration``: the calibration sweep's record)
 05_memory_size                       ``memory_size``
 06_modality_gap                      ``modality_gap``
 07_attention_localization            ``localization``

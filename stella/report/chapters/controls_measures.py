@@ -96,6 +96,19 @@ def diagnosis(nb: Setup) -> pd.DataFrame:
     return out[["run", "past", "temperature", *DIAGNOSIS]].rename(columns=DIAGNOSIS)
 
 
+def diagnosis_tables(diag: pd.DataFrame) -> list:
+    """:func:`diagnosis` as the page shows it, two tables on the same rows: C (judged, then every patch), and the
+    share of the sounding patches each selection keeps."""
+    from stella.report.display import show
+
+    keys = ["run", "past", "temperature"]
+    return [show(diag[keys + [c for c in diag.columns if c.startswith("C ")]], digits=3, caption="Mean C on the "
+                 "sounding object's video patches, on the other video patches and on active and silent audio: over "
+                 "the judged patches, then over every patch."),
+            show(diag[keys + [c for c in diag.columns if c.startswith("sounding kept")]], digits=3, caption="The "
+                 "share of the sounding object's video patches each selection keeps, on the same clips.")]
+
+
 def query_similarity_table(nb: Setup) -> pd.DataFrame:
     """How alike the pooled queries (Eq. 3) of different classes are, for the STELLA run of the first seed: its
     memory's queries (no labels: every pair of items) and the queries of every task's evaluation clips under its

@@ -31,8 +31,8 @@ def _record(gaps: dict[str, tuple[float, float]], checks_ok: bool = True) -> dic
 def test_the_sentence_names_the_best_setting_and_the_gate():
     rec = _record({"today": (4.9, 5.6), "sparse sound": (8.7, 6.35)}, checks_ok=False)
     text = CAL.calibration_sentence(rec, "cpu")
-    assert CAL.best_setting(rec) == "sparse sound" and "\"sparse sound\"'s: +8.70 [+7.20, +10.20] (A→V)" in text
-    assert "No setting meets the gate" in text and "because of the sound" in text
+    assert CAL.best_setting(rec) == "sparse sound" and "\"sparse sound\" (data.active_fraction=0.25): +8.70 [+7.20, +10.20] (A→V)" in text
+    assert "No setting meets the gate" in text and "\"because of the sound\" fails at 2 of 2" in text
     assert CAL.default_setting(rec) == "sparse sound" and "The cpu default is \"sparse sound\"" in text
     passing = _record({"today": (12.0, 11.0)})
     assert "1 setting meets the gate (today)" in CAL.calibration_sentence(passing, "smoke")

@@ -186,7 +186,8 @@ def tuxpaint_section(preset: str, task_order: str, root: str | Path, max_items: 
                          f"{stamps_status(root).reason}. `make data-real` fetches it (no root) and a rebuild shows it.*"))
         return
     patch = run_config(preset, "stella").model.patch_size
-    display(show(tasks_frame(tux)))
+    breakable = {c: (lambda v: str(v).replace("/", "/<wbr>")) for c in ("name", "class names")}   # stamp paths wrap
+    display(show(tasks_frame(tux), formats=breakable))
     plot_task_clips(tux, 1, prefix="tuxpaint ")
     tsp = sparsity_frame(tux, patch, max_items)
     display(show(sparsity_view(tsp), digits=1, caption="tuxpaint, per task: the share (%) of video patches and pixels on "

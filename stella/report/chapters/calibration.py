@@ -118,17 +118,25 @@ def calibration_sentence(rec: dict | None, preset: str) -> str:
                 "writes it.")
     p, rule, main = rec["provenance"], rec["rule"], rec["rule"]["reading"]
     best, default = best_setting(rec), default_setting(rec)
-    rows = _rows(rec)
+    rows, knobs = _rows(rec), {s["setting"]: s["knobs"] for s in rec["settings"]}
     passed = [s["setting"] for s in rec["settings"] if s["gate"] == "pass"]
     gaps = ", ".join(f"{_cell(rows.get((best, GAP, d, main)))} ({d})" for d in rule["directions"])
-    failing = sorted({k for s in rec["settings"] for k, v in s["checks"].items() if v is False and "gap" not in k})
     text = (f"The calibration swept {len(rec['settings'])} settings of the generator at the {p['preset']} preset "
             f"(record written {p['built']} from commit {p['commit']} by `{p['command']}`). The largest Oracle − "
-            f"Random in its weaker direction ({main} reading) is the setting \"{best}\"'s: {gaps}. ")
-    text += (f"{len(passed)} setting{'s meet' if len(passed) != 1 else ' meets'} the gate ({', '.join(passed)})."
-             if passed else f"No setting meets the gate (Oracle − Random >= {rule['gate']:g} %p in both directions "
-             f"with every phenomenon kept)" + (f"; the checks that fail somewhere: {', '.join(failing)}." if failing
-                                                else "."))
+            f"Random in its weaker direction ({main} reading) is that of \"{best}\" "
+            f"({', '.join(knobs[best]) or 'the benchmark as first built'}): {gaps}. ")
+    if passed:
+        text += f"{len(passed)} setting{'s meet' if len(passed) != 1 else ' meets'} the gate ({', '.join(passed)})."
+    else:
+        text += (f"No setting meets the gate (Oracle − Random >= {rule['gate']:g} %p in both directions, every "
+                 f"phenomenon kept)")
+        fails = {}
+        for s in rec["settings"]:
+            for k, v in s["checks"].items():
+                if v is False and not k.startswith("gap"):
+                    fails.setdefault(CHECKS.get(k, k), set()).add(s["setting"])
+        text += ("; besides the gap, " + "; ".join(f"\"{k}\" fails at {len(v)} of {len(rec['settings'])}"
+                                                   for k, v in fails.items()) + "." if fails else ".")
     if default is not None:
         text += f" The {p['preset']} default is \"{default}\"."
     if preset != p["preset"]:

@@ -436,5 +436,4 @@ def gate_sentence(controls: pd.DataFrame) -> str:
     said_ = "; ".join(f"{said(r)} ({d})" for d, r in rows.items())
     return (f"The calibration's gate (Oracle − Random >= {GATE:g} %p in A in both directions, intervals above 0, "
             f"the main tables' reading) is {'met' if met else 'not met'} at this benchmark: {said_}." +
-            ("" if met else " The default is the best setting the calibration found (python -m benchmarks.bench_calibrate), "
-                            "and the book says what it measures there, not more."))
+            ("" if met else " The book says what it measures here, not more."))

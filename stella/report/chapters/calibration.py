@@ -15,6 +15,8 @@ from pathlib import Path
 import pandas as pd
 
 from stella.config import load_config
+from stella.data.synthetic import TODAY_OVERRIDES
+from stella.report.display import show
 from stella.report.provenance import REPO
 from stella.store import read_json
 
@@ -65,16 +67,22 @@ def gap_table(rec: dict) -> pd.DataFrame:
     out = []
     for s in rec["settings"]:
         for d in rec["rule"]["directions"]:
-            get = lambda q, reading: rows.get((s["setting"], q, d, reading))            # noqa: E731
-            n = [get(GAP, r)["n"] if get(GAP, r) else 0 for r in (main, other)]
-            out.append({"setting": s["setting"], "direction": d, f"{GAP} ({main})": _cell(get(GAP, main)),
-                        f"video only ({main})": _cell(get("Oracle (video) − Random", main)),
-                        f"{GAP} ({other})": _cell(get(GAP, other)), "seeds": f"{n[0]} / {n[1]}"})
+            gap, video, full = (rows.get((s["setting"], q, d, r)) for q, r in
+                                ((GAP, main), ("Oracle (video) − Random", main), (GAP, other)))
+            out.append({"setting": s["setting"], "direction": d, f"{GAP} ({main})": _cell(gap),
+                        f"video only ({main})": _cell(video), f"{GAP} ({other})": _cell(full),
+                        "seeds": f"{gap['n'] if gap else 0} / {full['n'] if full else 0}"})
     return pd.DataFrame(out)
 
 
+def _check(key: str) -> str:
+    """A check's name without its direction ("Finetune F A→V" -> "Finetune F")."""
+    name, _, last = key.rpartition(" ")
+    return name if "→" in last else key
+
+
 def _yes(checks: dict, key: str) -> str:
-    vals = [v for k, v in checks.items() if k == key or k.startswith(f"{key} ")]
+    vals = [v for k, v in checks.items() if _check(k) == key]
     if not vals or any(v is None for v in vals):
         return "not run"
     return "yes" if all(vals) else "no"
@@ -91,8 +99,6 @@ def checks_table(rec: dict) -> pd.DataFrame:
 
 def default_setting(rec: dict, preset: str = "cpu") -> str | None:
     """The swept setting whose knobs give ``preset``'s data config (None when none does)."""
-    from stella.data.synthetic import TODAY_OVERRIDES
-
     data = load_config(preset).data
     for s in rec["settings"]:
         changed = {o.split("=", 1)[0] for o in s["knobs"]}
@@ -133,8 +139,8 @@ def calibration_sentence(rec: dict | None, preset: str) -> str:
         fails = {}
         for s in rec["settings"]:
             for k, v in s["checks"].items():
-                if v is False and not k.startswith("gap"):
-                    fails.setdefault(CHECKS.get(k, k), set()).add(s["setting"])
+                if v is False and _check(k) in CHECKS:
+                    fails.setdefault(CHECKS[_check(k)], set()).add(s["setting"])
         text += ("; besides the gap, " + "; ".join(f"\"{k}\" fails at {len(v)} of {len(rec['settings'])}"
                                                    for k, v in fails.items()) + "." if fails else ".")
     if default is not None:
@@ -146,8 +152,6 @@ def calibration_sentence(rec: dict | None, preset: str) -> str:
 
 def record_tables(rec: dict | None) -> list:
     """The page's two tables of the record, as shown (none without a record)."""
-    from stella.report.display import show
-
     if rec is None:
         return []
     return [show(gap_table(rec), caption="Oracle − Random and Oracle (video) − Random in A (%p, 95 % t-interval over "

@@ -32,6 +32,7 @@ from stella.report import paper_numbers as paper
 from stella.report.chapter import Setup
 from stella.report.chapters.controls import CHAPTER, ROWS, SPARSITY_ROWS, levels_for, rows_for, run_of, scores
 from stella.report.claims import Comparison, row
+from stella.report.display import show
 from stella.report.runs import cached_frame, load_trained, quiet, run_config
 from stella.report.stats import paired_stats
 
@@ -99,8 +100,6 @@ def diagnosis(nb: Setup) -> pd.DataFrame:
 def diagnosis_tables(diag: pd.DataFrame) -> list:
     """:func:`diagnosis` as the page shows it, two tables on the same rows: C (judged, then every patch), and the
     share of the sounding patches each selection keeps."""
-    from stella.report.display import show
-
     keys = ["run", "past", "temperature"]
     return [show(diag[keys + [c for c in diag.columns if c.startswith("C ")]], digits=3, caption="Mean C on the "
                  "sounding object's video patches, on the other video patches and on active and silent audio: over "
